@@ -1,0 +1,1 @@
+"""Datasets (embedded and local formats) and their partition over workers."""
