@@ -1,0 +1,111 @@
+"""What a method sees on one rank: its config, data shard, transport, RNG streams and checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from distgan.checkpoint import load_checkpoint, save_checkpoint
+from distgan.config import RunConfig
+from distgan.data.dataset import Dataset
+from distgan.transport.base import Transport
+
+log = logging.getLogger(__name__)
+_INIT_LOCK = threading.Lock()  # model init draws on torch's global RNG, which simulated ranks share
+
+
+class WorkerCrash(BaseException):
+    """Raised by `--fail` in a simulated rank: the thread stops as if its process had died."""
+
+
+@dataclass
+class RankContext:
+    config: RunConfig
+    dataset: Dataset
+    transport: Transport
+    device: torch.device
+    shards: list[torch.Tensor]  # indices into dataset.train_x, one tensor per worker
+    out: Path
+    recorder: Any = None  # the Recorder, on rank 0 only
+    dead: set[int] = field(default_factory=set)  # ranks a server has dropped
+    failures: list[dict] = field(default_factory=list)
+    start_step: int = 0
+    resumed: dict[str, Any] | None = None  # this rank's checkpoint when resuming
+    simulated: bool = False
+
+    @property
+    def rank(self) -> int:
+        return self.transport.rank
+
+    @property
+    def worker(self) -> int | None:
+        """This rank's worker index n in 0..N-1, or None on a server."""
+        offset = 1 if self.config.has_server else 0
+        return None if self.rank < offset else self.rank - offset
+
+    @property
+    def worker_ranks(self) -> list[int]:
+        offset = 1 if self.config.has_server else 0
+        return [n + offset for n in range(self.config.workers)]
+
+    def live_workers(self) -> list[int]:
+        return [r for r in self.worker_ranks if r not in self.dead]
+
+    def local_data(self) -> torch.Tensor:
+        """This worker's shard of the training set, on the run's device."""
+        return self.dataset.train_x[self.shards[self.worker]].to(self.device)
+
+    def rng(self, purpose: str, shared: bool = False) -> torch.Generator:
+        """A seeded RNG stream; `shared=True` gives every rank the same stream (e.g. swap permutations)."""
+        who = "all" if shared else str(self.rank)
+        digest = hashlib.sha256(f"{self.config.seed}/{who}/{purpose}".encode()).digest()
+        return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+    def build(self, factory):
+        """Build modules from `factory()` with weights drawn from the run seed, identical on every rank."""
+        with _INIT_LOCK:
+            state = torch.random.get_rng_state()
+            torch.manual_seed(self.config.seed)
+            try:
+                built = factory()
+            finally:
+                torch.random.set_rng_state(state)
+        return built
+
+    def crash_point(self, step: int) -> None:
+        """Exit hard here if `--fail RANK@STEP` names this rank and step."""
+        if self.config.failures().get(self.rank) == step:
+            log.warning("rank %d: --fail says exit at step %d", self.rank, step)
+            if self.simulated:
+                raise WorkerCrash()
+            os._exit(17)
+
+    def drop(self, rank: int, step: int, reason: str, wall_s: float) -> None:
+        """Record a dead worker; server methods then carry on without it."""
+        if rank in self.dead:
+            return
+        self.dead.add(rank)
+        self.failures.append({"rank": rank, "step": step, "detected_at_s": round(wall_s, 2), "what": reason})
+        log.warning("rank %d lost at step %d (%s); continuing with %d workers", rank, step, reason,
+                    len(self.live_workers()))
+
+    # --- checkpoints: rank 0 writes checkpoint.pt, other ranks checkpoint_rank{r}.pt ----------------
+    def checkpoint_path(self) -> Path:
+        return self.out / ("checkpoint.pt" if self.rank == 0 else f"checkpoint_rank{self.rank}.pt")
+
+    def save(self, step: int, state: dict[str, Any]) -> None:
+        save_checkpoint(self.checkpoint_path(), {"step": step, **state})
+
+    def load(self) -> dict[str, Any] | None:
+        path = self.checkpoint_path()
+        return load_checkpoint(path) if path.is_file() else None
+
+    def checkpoint_due(self, step: int) -> bool:
+        return step % self.config.checkpoint_every == 0 or step == self.config.steps

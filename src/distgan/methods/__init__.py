@@ -1,0 +1,1 @@
+"""One file per distributed training method, each written once against the Transport interface."""

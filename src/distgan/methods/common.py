@@ -1,0 +1,113 @@
+"""The GAN pieces every method shares: models with optimizers, batches, single D and G steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from distgan.context import RankContext
+from distgan.models import build_models, default_z_dim
+from distgan.models.losses import get_losses
+
+
+@dataclass
+class Gan:
+    G: nn.Module
+    D: nn.Module
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+    z_dim: int
+    d_loss: Any
+    g_loss: Any
+
+    def state(self) -> dict[str, Any]:
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(),
+                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict()}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+
+
+def build_gan(ctx: RankContext) -> Gan:
+    """G and D with Adam(beta1=0.5 by default), identical on every rank for the same seed."""
+    cfg = ctx.config
+    shape = ctx.dataset.sample_shape
+    z_dim = cfg.z_dim or default_z_dim(shape)
+    G, D = ctx.build(lambda: build_models(shape, z_dim))
+    G, D = G.to(ctx.device), D.to(ctx.device)
+    betas = (cfg.beta1, cfg.beta2)
+    d_loss, g_loss = get_losses(cfg.loss)
+    return Gan(G, D, torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas),
+               torch.optim.Adam(D.parameters(), cfg.lr_d, betas=betas), z_dim, d_loss, g_loss)
+
+
+class Batches:
+    """Shuffled mini-batches of a worker's shard, epoch after epoch, from a seeded RNG."""
+
+    def __init__(self, data: torch.Tensor, batch_size: int, rng: torch.Generator):
+        self.data, self.batch_size, self.rng = data, batch_size, rng
+        self.order = torch.empty(0, dtype=torch.long)
+        self.position = 0
+
+    def next(self) -> torch.Tensor:
+        if self.position + self.batch_size > len(self.order):
+            self.order = torch.randperm(len(self.data), generator=self.rng)
+            if len(self.order) < self.batch_size:  # a shard smaller than a batch: sample with repeats
+                self.order = torch.randint(len(self.data), (self.batch_size,), generator=self.rng)
+            self.position = 0
+        index = self.order[self.position: self.position + self.batch_size]
+        self.position += self.batch_size
+        return self.data[index.to(self.data.device)]
+
+    def state(self) -> dict[str, Any]:
+        return {"order": self.order, "position": self.position, "rng": self.rng.get_state()}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.order, self.position = state["order"], int(state["position"])
+        self.rng.set_state(state["rng"])
+
+
+def noise(gan: Gan, n: int, rng: torch.Generator, device: torch.device) -> torch.Tensor:
+    return torch.randn(n, gan.z_dim, generator=rng).to(device)
+
+
+def d_loss_on(gan: Gan, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return gan.d_loss(gan.D(real), gan.D(fake.detach()))
+
+
+def g_loss_on(gan: Gan, fake: torch.Tensor) -> torch.Tensor:
+    return gan.g_loss(gan.D(fake))
+
+
+def flatten(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def unflatten_into(flat: torch.Tensor, tensors: list[torch.Tensor]) -> None:
+    offset = 0
+    for t in tensors:
+        t.copy_(flat[offset: offset + t.numel()].view_as(t))
+        offset += t.numel()
+
+
+def grads(module: nn.Module) -> list[torch.Tensor]:
+    """The .grad of every parameter, zeros where a parameter got none."""
+    return [p.grad if p.grad is not None else torch.zeros_like(p) for p in module.parameters()]
+
+
+def set_grads(module: nn.Module, flat: torch.Tensor) -> None:
+    offset = 0
+    for p in module.parameters():
+        p.grad = flat[offset: offset + p.numel()].view_as(p).clone()
+        offset += p.numel()
+
+
+def float_state(module: nn.Module) -> list[torch.Tensor]:
+    """Parameters and float buffers (BatchNorm statistics): what averaging or swapping a model moves."""
+    return list(module.parameters()) + [b for b in module.buffers() if b.is_floating_point()]

@@ -1,0 +1,52 @@
+"""Standalone GAN (Goodfellow et al. 2014), the baseline: one process, one D step then one G step.
+
+    for step = 1..T:
+        x   <- a real batch of b samples;  X_g <- G(z), z ~ N(0, I)
+        D   <- Adam step on  L_D(D(x), D(X_g))
+        G   <- Adam step on  L_G(D(X_g))
+"""
+
+from __future__ import annotations
+
+from distgan.context import RankContext
+from distgan.methods.common import Batches, build_gan, d_loss_on, g_loss_on, noise
+
+KINDS: tuple[str, ...] = ()
+STEP_DEFINITION = "one D step and one G step on one process"
+
+
+def train(ctx: RankContext) -> None:
+    cfg, device = ctx.config, ctx.device
+    gan = build_gan(ctx)
+    real = Batches(ctx.local_data(), cfg.batch_size, ctx.rng("batches"))
+    z_rng = ctx.rng("noise")
+    step = restore(ctx, gan, real, z_rng)
+    while step < cfg.steps:
+        x = real.next()
+        X_g = gan.G(noise(gan, cfg.batch_size, z_rng, device))
+
+        loss_D = d_loss_on(gan, x, X_g)
+        gan.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        gan.opt_D.step()
+
+        loss_G = g_loss_on(gan, X_g)
+        gan.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        gan.opt_G.step()
+
+        step += 1
+        ctx.recorder.after_step(step, gan.G, loss_d=loss_D.item(), loss_g=loss_G.item())
+        if ctx.checkpoint_due(step):
+            ctx.save(step, {**gan.state(), "batches": real.state(), "z_rng": z_rng.get_state(),
+                            "wall_s": ctx.recorder.wall_s()})
+
+
+def restore(ctx: RankContext, gan, real: Batches, z_rng) -> int:
+    """Load this rank's checkpoint if the run is resuming; return the step to continue from."""
+    if ctx.resumed is None:
+        return 0
+    gan.load(ctx.resumed)
+    real.load(ctx.resumed["batches"])
+    z_rng.set_state(ctx.resumed["z_rng"])
+    return ctx.start_step

@@ -1,0 +1,32 @@
+"""Generators and discriminators, chosen by data shape. Nothing here knows about distribution."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from distgan.errors import DistganError
+from distgan.models.conv8 import Conv8Discriminator, Conv8Generator
+from distgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from distgan.models.mlp import MLPDiscriminator, MLPGenerator
+
+
+def default_z_dim(sample_shape: tuple[int, ...]) -> int:
+    return 8 if len(sample_shape) == 1 else 64
+
+
+def build_models(sample_shape: tuple[int, ...], z_dim: int = 0) -> tuple[nn.Module, nn.Module]:
+    """Return (G, D) for samples of `sample_shape`: (2,), (C, 8, 8), (C, 28, 28) or (C, 32, 32)."""
+    z_dim = z_dim or default_z_dim(sample_shape)
+    if len(sample_shape) == 1:
+        return MLPGenerator(z_dim, sample_shape[0]), MLPDiscriminator(sample_shape[0])
+    channels, height, width = sample_shape
+    if height != width or height not in (8, 28, 32) or channels not in (1, 3):
+        raise DistganError(f"no model for samples of shape {sample_shape}; distgan has G/D for 2-D points and "
+                           "1- or 3-channel images of 8x8, 28x28 or 32x32")
+    if height == 8:
+        return Conv8Generator(z_dim, channels), Conv8Discriminator(channels)
+    return DCGANGenerator(z_dim, channels, height), DCGANDiscriminator(channels, height)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,33 @@
+"""A small conv pair for 8x8 images (scikit-learn digits)."""
+
+import torch
+from torch import nn
+
+
+class Conv8Generator(nn.Module):
+    def __init__(self, z_dim: int, channels: int, width: int = 32):
+        super().__init__()
+        self.z_dim = z_dim
+        self.width = width
+        self.project = nn.Sequential(nn.Linear(z_dim, width * 2 * 4 * 4), nn.BatchNorm1d(width * 2 * 4 * 4),
+                                     nn.ReLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(width * 2, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),  # 8x8
+            nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(self.project(z).view(-1, self.width * 2, 4, 4))
+
+
+class Conv8Discriminator(nn.Module):
+    def __init__(self, channels: int, width: int = 32):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, width, 3, 1, 1), nn.LeakyReLU(0.2),  # 8x8
+            nn.Conv2d(width, width * 2, 4, 2, 1), nn.LeakyReLU(0.2),  # 4x4
+            nn.Flatten(), nn.Linear(width * 2 * 4 * 4, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).view(-1)

@@ -1,0 +1,94 @@
+"""Rank 0's record of a run: progress bar, metrics.jsonl, sample pictures, evaluations, summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from distgan.checkpoint import atomic_write_json
+from distgan.config import RunConfig
+from distgan.data.dataset import Dataset
+from distgan.samples import save_samples
+from distgan.transport.base import Transport
+
+log = logging.getLogger(__name__)
+GRID_SAMPLES = 64
+POINT_SAMPLES = 2500
+
+
+class Recorder:
+    def __init__(self, config: RunConfig, dataset: Dataset, transport: Transport, out: Path,
+                 z_dim: int, evaluator: Any, start_step: int = 0, wall_before: float = 0.0):
+        self.config, self.dataset, self.transport, self.out = config, dataset, transport, out
+        self.z_dim, self.evaluator = z_dim, evaluator
+        self.wall_before = wall_before
+        self.t0 = time.perf_counter()
+        self.fixed_z = torch.randn(self._num_pictured(), z_dim, generator=torch.Generator().manual_seed(1234))
+        (out / "samples").mkdir(parents=True, exist_ok=True)
+        self.metrics = open(out / "metrics.jsonl", "a" if start_step else "w")
+        self.last_eval: dict[str, Any] = {}
+        self.progress = tqdm(total=config.steps, initial=start_step, disable=not config.progress,
+                             desc=f"{config.method} x{config.workers}", unit="step", dynamic_ncols=True)
+
+    def _num_pictured(self) -> int:
+        return POINT_SAMPLES if self.dataset.kind == "points" else GRID_SAMPLES
+
+    def wall_s(self) -> float:
+        return self.wall_before + time.perf_counter() - self.t0
+
+    def after_step(self, step: int, G: nn.Module, **scalars: float) -> None:
+        """Call once per generator update on rank 0; logs, samples and evaluates on their intervals."""
+        cfg = self.config
+        self.progress.update(1)
+        last = step == cfg.steps
+        if step % cfg.log_every == 0 or last:
+            self.progress.set_postfix({k: f"{v:.3f}" for k, v in scalars.items() if isinstance(v, float)})
+            self.write({"type": "train", "step": step, "g_updates": step, **self._clock(), **scalars})
+        if step % cfg.sample_every == 0 or last:
+            self.save_samples(step, G)
+        if (cfg.eval_every and step % cfg.eval_every == 0) or last:
+            self.evaluate(step, G)
+
+    def _clock(self) -> dict[str, Any]:
+        return {"wall_s": round(self.wall_s(), 3), "bytes_sent": self.transport.bytes.total_sent(),
+                "bytes_recv": self.transport.bytes.total_recv()}
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.metrics.write(json.dumps(record) + "\n")
+        self.metrics.flush()
+
+    @torch.no_grad()
+    def generate(self, G: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        was_training = G.training
+        G.eval()
+        device = next(G.parameters()).device
+        out = torch.cat([G(chunk.to(device)).cpu() for chunk in z.split(500)])
+        G.train(was_training)
+        return out
+
+    def save_samples(self, step: int, G: nn.Module) -> None:
+        samples = self.generate(G, self.fixed_z)
+        title = f"{self.config.method}, {self.config.dataset}, step {step}"
+        save_samples(self.out / "samples" / f"step_{step:06d}.png", samples, self.dataset.test_x, title)
+
+    def evaluate(self, step: int, G: nn.Module) -> None:
+        if self.evaluator is None:
+            return
+        rng = torch.Generator().manual_seed(4321)
+        measures = self.evaluator(lambda n: self.generate(G, torch.randn(n, self.z_dim, generator=rng)))
+        self.last_eval = measures
+        self.write({"type": "eval", "step": step, "g_updates": step, **self._clock(), **measures})
+        shown = {k: v for k, v in measures.items() if k in ("fid", "score", "modes_captured", "hq_pct")}
+        log.info("step %d: %s", step, ", ".join(f"{k} {v:.3g}" for k, v in shown.items()))
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        self.progress.close()
+        self.metrics.close()
+        atomic_write_json(self.out / "summary.json", summary)

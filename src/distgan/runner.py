@@ -1,0 +1,131 @@
+"""Run one rank of a training run, on whichever transport: shared by the launcher and torchrun."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import resource
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from distgan.checkpoint import atomic_write_json
+from distgan.config import RunConfig
+from distgan.context import RankContext
+from distgan.data.dataset import Dataset
+from distgan.data.partition import partition, partition_summary
+from distgan.models import build_models, count_parameters, default_z_dim
+from distgan.recorder import Recorder
+from distgan.transport.base import PeerGone, Transport
+
+log = logging.getLogger(__name__)
+METHOD_MODULES = {"standalone": "standalone", "sync-dp": "sync_dp", "async-ps": "param_server",
+                  "fl-gan": "fl_gan", "md-gan": "md_gan"}
+
+
+def method_module(name: str) -> ModuleType:
+    return importlib.import_module(f"distgan.methods.{METHOD_MODULES[name]}")
+
+
+def make_shards(config: RunConfig, dataset: Dataset) -> list[torch.Tensor]:
+    labels = dataset.train_y.numpy() if dataset.train_y is not None else None
+    parts = partition(labels, len(dataset.train_x), config.workers, config.partition, config.seed)
+    return [torch.as_tensor(p, dtype=torch.long) for p in parts]
+
+
+def run_rank(config: RunConfig, dataset: Dataset, transport: Transport, device: torch.device,
+             evaluator: Any = None, simulated: bool = False) -> None:
+    """Train this rank's part of the run; rank 0 also records it and writes the summary."""
+    out = Path(config.out)
+    ctx = RankContext(config, dataset, transport, device, make_shards(config, dataset), out, simulated=simulated)
+    if config.resume:
+        ctx.resumed = ctx.load()
+        ctx.start_step = int(ctx.resumed["step"]) if ctx.resumed else 0
+    if ctx.rank == 0:
+        ctx.recorder = _open_recorder(ctx, evaluator)
+    method = method_module(config.method)
+    try:
+        method.train(ctx)
+    finally:
+        report = _gather_report(ctx, method.KINDS)
+    if ctx.rank == 0:
+        ctx.recorder.finish(_summary(ctx, method, report))
+
+
+def _open_recorder(ctx: RankContext, evaluator: Any) -> Recorder:
+    cfg, out = ctx.config, ctx.out
+    out.mkdir(parents=True, exist_ok=True)
+    if not ctx.start_step:
+        (out / "summary.json").unlink(missing_ok=True)
+        atomic_write_json(out / "config.json", cfg.to_dict())
+        labels = ctx.dataset.train_y.numpy() if ctx.dataset.train_y is not None else None
+        atomic_write_json(out / "partition.json", partition_summary(
+            [s.numpy() for s in ctx.shards], labels, ctx.dataset.num_classes, cfg.partition))
+    z_dim = cfg.z_dim or default_z_dim(ctx.dataset.sample_shape)
+    wall_before = float(ctx.resumed.get("wall_s", 0.0)) if ctx.resumed else 0.0
+    return Recorder(cfg, ctx.dataset, ctx.transport, out, z_dim, evaluator, ctx.start_step, wall_before)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _gather_report(ctx: RankContext, kinds: tuple[str, ...]) -> dict[int, dict[str, Any]]:
+    """Rank 0 collects every live rank's byte counts and peak memory, as one tensor each.
+
+    This bookkeeping uses the raw transport so it is not counted as the method's traffic.
+    """
+    t = ctx.transport
+
+    def encode() -> torch.Tensor:
+        values = [t.bytes.sent.get(k, 0) for k in kinds] + [t.bytes.recv.get(k, 0) for k in kinds]
+        return torch.tensor(values + [int(peak_rss_mb() * 1024)], dtype=torch.float64)
+
+    def decode(vector: torch.Tensor) -> dict[str, Any]:
+        v = [int(x) for x in vector.tolist()]
+        n = len(kinds)
+        return {"sent": {k: v[i] for i, k in enumerate(kinds) if v[i]},
+                "recv": {k: v[n + i] for i, k in enumerate(kinds) if v[n + i]}, "peak_rss_mb": v[-1] / 1024}
+
+    if t.world_size == 1:
+        return {0: decode(encode())}
+    if ctx.rank != 0:
+        if ctx.rank not in ctx.dead:
+            t._send_many([(encode().to(ctx.device), 0)])
+        return {}
+    report = {0: decode(encode())}
+    for rank in range(1, t.world_size):
+        if rank in ctx.dead:
+            continue
+        buffer = torch.zeros(2 * len(kinds) + 1, dtype=torch.float64, device=ctx.device)
+        try:
+            t._recv(buffer, rank)
+            report[rank] = decode(buffer.cpu())
+        except PeerGone as e:
+            log.warning("no final report from rank %d (%s)", rank, e.reason)
+    return report
+
+
+def _summary(ctx: RankContext, method: ModuleType, report: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    cfg, rec = ctx.config, ctx.recorder
+    wall = rec.wall_s()
+    G, D = build_models(ctx.dataset.sample_shape, cfg.z_dim)
+    per_rank = {str(r): {"sent": v["sent"], "recv": v["recv"]} for r, v in sorted(report.items())}
+    total_sent = sum(sum(v["sent"].values()) for v in report.values())
+    total_recv = sum(sum(v["recv"].values()) for v in report.values())
+    return {
+        "method": cfg.method, "dataset": cfg.dataset, "partition": cfg.partition, "workers": cfg.workers,
+        "backend": cfg.backend, "device": str(ctx.device), "seed": cfg.seed, "batch_size": cfg.batch_size,
+        "steps": cfg.steps, "g_updates": cfg.steps, "wall_s": round(wall, 3),
+        "g_updates_per_s": round(cfg.steps / wall, 4) if wall else None,
+        "step_definition": method.STEP_DEFINITION,
+        "params": {"G": count_parameters(G), "D": count_parameters(D)},
+        "final_eval": rec.last_eval,
+        "bytes": {"total_sent": total_sent, "total_recv": total_recv, "per_rank": per_rank},
+        "peak_rss_mb": {str(r): round(v["peak_rss_mb"], 1) for r, v in sorted(report.items())},
+        "failures": ctx.failures,
+        "command": " ".join(sys.argv),
+    }

@@ -1,0 +1,113 @@
+"""The transport interface every method is written against, and its byte counter.
+
+Methods only ever move tensors. Bytes are counted here, once, so both transports report the same.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Sequence
+
+import torch
+
+
+class PeerGone(Exception):
+    """A peer died or stopped answering; server-based methods drop it and carry on."""
+
+    def __init__(self, rank: int, reason: str):
+        super().__init__(f"rank {rank}: {reason}")
+        self.rank = rank
+        self.reason = reason
+
+
+class ByteCounter:
+    """Bytes sent and received by one rank, per message kind."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, int] = defaultdict(int)
+        self.recv: dict[str, int] = defaultdict(int)
+
+    def total_sent(self) -> int:
+        return sum(self.sent.values())
+
+    def total_recv(self) -> int:
+        return sum(self.recv.values())
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {"sent": dict(sorted(self.sent.items())), "recv": dict(sorted(self.recv.items()))}
+
+
+def nbytes(tensor: torch.Tensor) -> int:
+    return tensor.numel() * tensor.element_size()
+
+
+class Transport(ABC):
+    """Point-to-point and collective messaging among `world_size` ranks, with bytes counted by kind."""
+
+    def __init__(self, rank: int, world_size: int):
+        self.rank = rank
+        self.world_size = world_size
+        self.bytes = ByteCounter()
+
+    # --- point to point -------------------------------------------------------------------------
+    def send(self, tensor: torch.Tensor, dst: int, kind: str) -> None:
+        """Send `tensor` to `dst`, blocking until it is handed to the wire."""
+        self._send_many([(tensor, dst)])
+        self.bytes.sent[kind] += nbytes(tensor)
+
+    def send_many(self, messages: Sequence[tuple[torch.Tensor, int]], kind: str) -> None:
+        """Send several tensors at once (e.g. a server to all its workers) without ordering deadlocks."""
+        self._send_many(messages)
+        self.bytes.sent[kind] += sum(nbytes(t) for t, _ in messages)
+
+    def recv(self, tensor: torch.Tensor, src: int, kind: str) -> None:
+        """Receive into `tensor` from `src`; raises PeerGone if `src` is dead."""
+        self._recv(tensor, src)
+        self.bytes.recv[kind] += nbytes(tensor)
+
+    def recv_any(self, tensor: torch.Tensor, sources: Sequence[int], kind: str) -> int:
+        """Receive a small control tensor from whichever of `sources` sends first; return its rank."""
+        src = self._recv_any(tensor, sources)
+        self.bytes.recv[kind] += nbytes(tensor)
+        return src
+
+    def exchange(self, send: torch.Tensor, dst: int, recv: torch.Tensor, src: int, kind: str) -> None:
+        """Send to `dst` and receive from `src` at the same time (peer-to-peer swaps)."""
+        self._exchange(send, dst, recv, src)
+        self.bytes.sent[kind] += nbytes(send)
+        self.bytes.recv[kind] += nbytes(recv)
+
+    # --- collectives ----------------------------------------------------------------------------
+    def all_reduce_mean(self, tensor: torch.Tensor, kind: str) -> None:
+        """Average `tensor` in place over all ranks.
+
+        Counted as a ring all-reduce moves it: 2(N-1)/N of the tensor sent and received per rank.
+        """
+        self._all_reduce_sum(tensor)
+        tensor.div_(self.world_size)
+        moved = 2 * (self.world_size - 1) * nbytes(tensor) // self.world_size
+        self.bytes.sent[kind] += moved
+        self.bytes.recv[kind] += moved
+
+    @abstractmethod
+    def barrier(self) -> None: ...
+
+    def close(self) -> None:
+        """Release the transport; safe to call more than once."""
+
+    # --- what a concrete transport provides ------------------------------------------------------
+    @abstractmethod
+    def _send_many(self, messages: Sequence[tuple[torch.Tensor, int]]) -> None: ...
+
+    @abstractmethod
+    def _recv(self, tensor: torch.Tensor, src: int) -> None: ...
+
+    @abstractmethod
+    def _recv_any(self, tensor: torch.Tensor, sources: Sequence[int]) -> int: ...
+
+    @abstractmethod
+    def _exchange(self, send: torch.Tensor, dst: int, recv: torch.Tensor, src: int) -> None: ...
+
+    @abstractmethod
+    def _all_reduce_sum(self, tensor: torch.Tensor) -> None: ...

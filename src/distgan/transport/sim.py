@@ -1,0 +1,112 @@
+"""SimTransport: N ranks as threads of one process, exchanging tensors through in-memory queues.
+
+Receiving "from any source" follows a seeded schedule instead of arrival order, so asynchronous
+methods repeat exactly. Collectives sum in rank order, so every rank sees identical results.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+from collections.abc import Sequence
+
+import torch
+
+from distgan.transport.base import PeerGone, Transport
+
+POLL_S = 0.2
+
+
+class SimAborted(Exception):
+    """Another simulated rank failed, so this one stops too."""
+
+
+class SimHub:
+    """What the simulated ranks share: mailboxes, the collective rendezvous and who is still alive."""
+
+    def __init__(self, world_size: int, seed: int):
+        self.world_size = world_size
+        self.mailboxes: dict[tuple[int, int, int], queue.Queue] = {}
+        self.lock = threading.Lock()
+        self.barrier = threading.Barrier(world_size)
+        self.slots: list[torch.Tensor | None] = [None] * world_size
+        self.gone: set[int] = set()
+        self.aborted = threading.Event()
+        self.schedule = random.Random(seed)
+
+    def mailbox(self, src: int, dst: int, tag: int) -> queue.Queue:
+        with self.lock:
+            return self.mailboxes.setdefault((src, dst, tag), queue.Queue())
+
+    def mark_gone(self, rank: int) -> None:
+        with self.lock:
+            self.gone.add(rank)
+
+    def abort(self) -> None:
+        self.aborted.set()
+        self.barrier.abort()
+
+
+class SimTransport(Transport):
+    def __init__(self, hub: SimHub, rank: int):
+        super().__init__(rank, hub.world_size)
+        self.hub = hub
+
+    def _send_many(self, messages: Sequence[tuple[torch.Tensor, int]]) -> None:
+        for tensor, dst in messages:
+            self.hub.mailbox(self.rank, dst, 0).put(tensor.detach().clone())
+
+    def send_control(self, tensor: torch.Tensor, dst: int, kind: str) -> None:
+        self.hub.mailbox(self.rank, dst, 1).put(tensor.detach().clone())
+        self.bytes.sent[kind] += tensor.numel() * tensor.element_size()
+
+    def _take(self, src: int, tag: int) -> torch.Tensor:
+        box = self.hub.mailbox(src, self.rank, tag)
+        while True:
+            try:
+                return box.get(timeout=POLL_S)
+            except queue.Empty:
+                if self.hub.aborted.is_set():
+                    raise SimAborted() from None
+                if src in self.hub.gone and box.empty():
+                    raise PeerGone(src, "simulated worker exited") from None
+
+    def _recv(self, tensor: torch.Tensor, src: int) -> None:
+        tensor.copy_(self._take(src, 0))
+
+    def _recv_any(self, tensor: torch.Tensor, sources: Sequence[int]) -> int:
+        candidates = sorted(sources)
+        while candidates:
+            src = self.hub.schedule.choice(candidates)
+            try:
+                tensor.copy_(self._take(src, 1))
+                return src
+            except PeerGone:
+                candidates.remove(src)
+        raise PeerGone(-1, "every source has exited")
+
+    def _exchange(self, send: torch.Tensor, dst: int, recv: torch.Tensor, src: int) -> None:
+        self._send_many([(send, dst)])
+        self._recv(recv, src)
+
+    def _all_reduce_sum(self, tensor: torch.Tensor) -> None:
+        self.hub.slots[self.rank] = tensor.detach().clone()
+        self._wait_all()
+        total = torch.zeros_like(tensor)
+        for slot in self.hub.slots:  # rank order, so every rank sums identically
+            total += slot
+        self._wait_all()
+        tensor.copy_(total)
+
+    def barrier(self) -> None:
+        self._wait_all()
+
+    def _wait_all(self) -> None:
+        try:
+            self.hub.barrier.wait()
+        except threading.BrokenBarrierError:
+            raise SimAborted() from None
+
+    def close(self) -> None:
+        self.hub.mark_gone(self.rank)
