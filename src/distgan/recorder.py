@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -34,6 +35,7 @@ class Recorder:
         (out / "samples").mkdir(parents=True, exist_ok=True)
         self.metrics = open(out / "metrics.jsonl", "a" if start_step else "w")
         self.last_eval: dict[str, Any] = {}
+        self.extra: dict[str, Any] = {}  # method-specific results for the summary (e.g. staleness)
         self.progress = tqdm(total=config.steps, initial=start_step, disable=not config.progress,
                              desc=f"{config.method} x{config.workers}", unit="step", dynamic_ncols=True)
 
@@ -56,6 +58,11 @@ class Recorder:
         if (cfg.eval_every and step % cfg.eval_every == 0) or last:
             self.evaluate(step, G)
 
+    def advance(self, step_from: int, step_to: int, G: nn.Module, **scalars: float) -> None:
+        """Record several generator updates at once (a federated round counts its local steps)."""
+        for step in range(step_from + 1, step_to + 1):
+            self.after_step(step, G, **scalars)
+
     def _clock(self) -> dict[str, Any]:
         return {"wall_s": round(self.wall_s(), 3), "bytes_sent": self.transport.bytes.total_sent(),
                 "bytes_recv": self.transport.bytes.total_recv()}
@@ -66,12 +73,14 @@ class Recorder:
 
     @torch.no_grad()
     def generate(self, G: nn.Module, z: torch.Tensor) -> torch.Tensor:
-        was_training = G.training
-        G.eval()
+        """Samples with batch statistics in BatchNorm, from a copy so G's running statistics stay as they are.
+
+        A parameter server's G never runs forward, so its running statistics mean nothing; batch
+        statistics treat every method alike.
+        """
+        sampler = copy.deepcopy(G).train()
         device = next(G.parameters()).device
-        out = torch.cat([G(chunk.to(device)).cpu() for chunk in z.split(500)])
-        G.train(was_training)
-        return out
+        return torch.cat([sampler(chunk.to(device)).cpu() for chunk in z.split(500)])
 
     def save_samples(self, step: int, G: nn.Module) -> None:
         samples = self.generate(G, self.fixed_z)
@@ -91,4 +100,4 @@ class Recorder:
     def finish(self, summary: dict[str, Any]) -> None:
         self.progress.close()
         self.metrics.close()
-        atomic_write_json(self.out / "summary.json", summary)
+        atomic_write_json(self.out / "summary.json", {**summary, **self.extra})

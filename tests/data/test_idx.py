@@ -33,7 +33,7 @@ def test_train_and_t10k_pairs_load(tmp_path: Path, gz: bool, prefix: str) -> Non
 
 
 def test_dotted_names_and_mixed_gzip_are_accepted(tmp_path: Path) -> None:
-    images, labels = write_idx_pair(tmp_path, "train", 10, gz=True)
+    images, _ = write_idx_pair(tmp_path, "train", 10, gz=True)
     images.rename(tmp_path / "train-images.idx3-ubyte.gz")
     write_idx_pair(tmp_path, "t10k", 5)
     assert len(load_dataset(f"mnist:{tmp_path}").train_x) == 10
@@ -52,10 +52,9 @@ def test_one_pair_is_split_80_20_keeping_every_image(tmp_path: Path, prefix: str
     assert (len(data.train_x), len(data.test_x)) == (80, 20)
     assert data.test_y.bincount(minlength=10).tolist() == [2] * 10  # stratified
     images, labels = mnist_arrays(100)
-    everything = torch.cat([data.train_x, data.test_x])
-    got = {(row.tobytes(), int(y)) for row, y in zip(((everything + 1) * 127.5).round().byte().numpy(),
-                                                         torch.cat([data.train_y, data.test_y]))}
-    assert got == {(img[None].tobytes(), int(y)) for img, y in zip(images, labels)}  # image-label pairs intact
+    pixels = ((torch.cat([data.train_x, data.test_x]) + 1) * 127.5).round().byte().numpy()
+    got = {(row.tobytes(), int(y)) for row, y in zip(pixels, torch.cat([data.train_y, data.test_y]))}
+    assert got == {(img[None].tobytes(), int(y)) for img, y in zip(images, labels)}  # pairs kept together
     again = load_dataset(f"mnist:{tmp_path}")
     assert torch.equal(data.test_x, again.test_x)
 
@@ -167,6 +166,6 @@ def test_real_t10k_sized_pair_loads_all_images(tmp_path: Path) -> None:
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(images), compresslevel=1))
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels)))
     data = load_dataset(f"mnist:{tmp_path}")
-    assert len(data.train_x) + len(data.test_x) == 10_000 and (len(data.train_x), len(data.test_x)) == (8000, 2000)
+    assert (len(data.train_x), len(data.test_x)) == (8000, 2000)
     all_y = torch.cat([data.train_y, data.test_y])
     assert all_y.bincount(minlength=10).tolist() == np.bincount(labels, minlength=10).tolist()

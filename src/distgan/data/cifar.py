@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from distgan.data.dataset import Dataset
-from distgan.data.files import read_capped, require_folder
+from distgan.data.files import one_line, read_capped, require_folder
 from distgan.data.split import split_arrays, uint8_image_dataset
 from distgan.errors import DistganError
 
@@ -56,7 +56,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _ArrayTag
         if (module, name) == ("numpy", "dtype"):
             return _DtypeStub
-        raise DistganError(f"refused to load {module}.{name}; a CIFAR batch holds only numpy arrays and lists")
+        what = one_line(f"{module}.{name}", 120)
+        raise DistganError(f"refused to load {what}; a CIFAR batch holds only numpy arrays and lists")
 
 
 def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +68,9 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except DistganError as e:
         raise DistganError(f"{path}: {e}") from None
     except Exception as e:  # untrusted bytes: any failure while unpickling means a bad file
-        raise DistganError(f"{path}: not a readable CIFAR-10 batch ({type(e).__name__}: {e}); re-download it") from e
+        raise DistganError(
+            f"{path}: not a readable CIFAR-10 batch ({type(e).__name__}: {one_line(e)}); re-download it"
+        ) from e
     if not isinstance(batch, dict):
         raise DistganError(f"{path}: expected a dict with 'data' and 'labels', found {type(batch).__name__}")
     data = _to_array(path, _get(batch, path, "data"))
@@ -107,7 +110,9 @@ def _to_array(path: Path, stub: object) -> np.ndarray:
         raise DistganError(f"{path}: a numpy array in the batch is malformed")
     _, shape, dtype_stub, fortran, buf = state
     dtype = _to_dtype(path, dtype_stub)
-    if not (isinstance(shape, tuple) and all(type(d) is int and d >= 0 for d in shape) and isinstance(buf, bytes)):
+    if not (
+        isinstance(shape, tuple) and all(type(d) is int and d >= 0 for d in shape) and isinstance(buf, bytes)
+    ):
         raise DistganError(f"{path}: a numpy array in the batch has a malformed shape or data")
     if len(buf) != dtype.itemsize * math.prod(shape):
         raise DistganError(f"{path}: an array's shape {shape} does not match its {len(buf)} data bytes")
@@ -129,7 +134,7 @@ def _to_dtype(path: Path, stub: object) -> np.dtype:
 def load_cifar10(spec: str, path: str) -> Dataset:
     """cifar10:PATH: data_batch_* -> train, test_batch -> test; whatever exists is split 80/20 if one side is missing."""
     folder = require_folder(path, "cifar10:PATH")
-    if not _batch_files(folder) and (folder / "cifar-10-batches-py").is_dir():
+    if not any(_batch_files(folder)) and (folder / "cifar-10-batches-py").is_dir():
         folder = folder / "cifar-10-batches-py"  # the extracted tarball's top folder
     train_files, test_files = _batch_files(folder)
     if not train_files and not test_files:

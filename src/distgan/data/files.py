@@ -24,7 +24,17 @@ def read_capped(path: Path, limit: int) -> bytes:
     try:
         size = path.stat().st_size
         if size > limit:
-            raise DistganError(f"{path}: {size} bytes is over the {limit}-byte limit for this format; is it the right file?")
+            raise DistganError(
+                f"{path}: {size} bytes is over the {limit}-byte limit for this format; is it the right file?"
+            )
         return path.read_bytes()
     except OSError as e:
-        raise DistganError(f"{path}: cannot read file ({e.strerror or e}); check its permissions") from e
+        raise DistganError(
+            f"{path}: cannot read file ({e.strerror or one_line(e)}); check its permissions"
+        ) from e
+
+
+def one_line(value: object, limit: int = 200) -> str:
+    """`str(value)` collapsed to one short line, for quoting third-party errors and untrusted names."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

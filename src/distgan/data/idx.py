@@ -13,7 +13,7 @@ from typing import BinaryIO
 import numpy as np
 
 from distgan.data.dataset import Dataset
-from distgan.data.files import require_folder
+from distgan.data.files import one_line, require_folder
 from distgan.data.split import split_arrays, uint8_image_dataset
 from distgan.errors import DistganError
 
@@ -41,7 +41,7 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
             return _parse(path, raw, magic, os.fstat(raw.fileno()).st_size)
     except (OSError, EOFError, zlib.error) as e:
         what = "corrupt or truncated gzip" if gzipped else "cannot read file"
-        raise DistganError(f"{path}: {what} ({e}); re-download it") from e
+        raise DistganError(f"{path}: {what} ({one_line(e)}); re-download it") from e
 
 
 def _parse(path: Path, stream: BinaryIO, magic: int, file_size: int | None) -> np.ndarray:
@@ -59,7 +59,9 @@ def _parse(path: Path, stream: BinaryIO, magic: int, file_size: int | None) -> n
         raise DistganError(f"{path}: header gives a zero dimension {dims}; the file holds no data")
     payload = math.prod(dims)
     if payload > MAX_PAYLOAD:
-        raise DistganError(f"{path}: header claims {payload} bytes of data, over the {MAX_PAYLOAD}-byte limit")
+        raise DistganError(
+            f"{path}: header claims {payload} bytes of data, over the {MAX_PAYLOAD}-byte limit"
+        )
     if file_size is not None and file_size - 4 - 4 * ndim != payload:
         raise DistganError(
             f"{path}: header claims {payload} bytes of data but the file has {file_size - 4 - 4 * ndim}; "
@@ -103,7 +105,9 @@ def load_idx_folder(spec: str, path: str) -> Dataset:
             continue
         if images is None or labels is None:
             have, missing = (images, label_stem) if labels is None else (labels, image_stem)
-            raise DistganError(f"{have}: found this file but not its partner {missing}[.gz] in {folder}; add it")
+            raise DistganError(
+                f"{have}: found this file but not its partner {missing}[.gz] in {folder}; add it"
+            )
         pairs[split] = _read_pair(images, labels)
     if not pairs:
         names = ", ".join(name for stems in _STEMS.values() for name in stems)
@@ -116,7 +120,7 @@ def load_idx_folder(spec: str, path: str) -> Dataset:
                 "use files from the same dataset"
             )
     else:
-        (x, y), = pairs.values()
+        ((x, y),) = pairs.values()
         train_x, train_y, test_x, test_y = split_arrays(x, y, _SPLIT_SEED)
         train, test = (train_x, train_y), (test_x, test_y)
     # MNIST-family files have 10 classes; a larger label (e.g. EMNIST) widens it.

@@ -8,7 +8,9 @@ import numpy as np
 
 from distgan.errors import DistganError
 
-SCHEMES_HELP = "iid, dirichlet:ALPHA (ALPHA > 0, e.g. dirichlet:0.5) or shards:K (integer K >= 1, e.g. shards:2)"
+SCHEMES_HELP = (
+    "iid, dirichlet:ALPHA (ALPHA > 0, e.g. dirichlet:0.5) or shards:K (integer K >= 1, e.g. shards:2)"
+)
 DIRICHLET_TRIES = 100  # resamples before giving up on a draw that leaves a worker empty
 
 
@@ -40,13 +42,17 @@ def partition(
     if num_workers < 1:
         raise DistganError(f"need at least 1 worker, got {num_workers}")
     if num_workers > num_samples:
-        raise DistganError(f"{num_workers} workers but only {num_samples} samples; use at most {num_samples} workers")
+        raise DistganError(
+            f"{num_workers} workers but only {num_samples} samples; use at most {num_samples} workers"
+        )
     if name != "iid":
         if labels is None:
             raise DistganError(f"partition '{scheme}' needs a labelled dataset; use iid for unlabelled data")
         labels = np.asarray(labels)
         if labels.shape != (num_samples,):
-            raise DistganError(f"got {labels.shape[0] if labels.ndim else 0} labels for {num_samples} samples")
+            raise DistganError(
+                f"got {labels.shape[0] if labels.ndim else 0} labels for {num_samples} samples"
+            )
     if name == "iid":
         parts = _iid(num_samples, num_workers, np.random.default_rng(seed))
     elif name == "dirichlet":

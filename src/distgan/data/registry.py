@@ -33,7 +33,14 @@ _DESCRIPTIONS = [
     ("mnist:PATH", "MNIST IDX files (optionally .gz) in PATH", [1, 28, 28], None, None, True),
     ("fashion-mnist:PATH", "Fashion-MNIST IDX files (optionally .gz) in PATH", [1, 28, 28], None, None, True),
     ("cifar10:PATH", "CIFAR-10 python batches in PATH", [3, 32, 32], None, None, True),
-    ("folder:PATH", "PNG/JPEG images, class subfolders give labels; resized to 32x32", [None, 32, 32], None, None, None),
+    (
+        "folder:PATH",
+        "PNG/JPEG images resized to 32x32; class subfolders = labels",
+        [None, 32, 32],
+        None,
+        None,
+        None,
+    ),
 ]
 
 

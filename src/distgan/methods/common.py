@@ -111,3 +111,24 @@ def set_grads(module: nn.Module, flat: torch.Tensor) -> None:
 def float_state(module: nn.Module) -> list[torch.Tensor]:
     """Parameters and float buffers (BatchNorm statistics): what averaging or swapping a model moves."""
     return list(module.parameters()) + [b for b in module.buffers() if b.is_floating_point()]
+
+
+def train_state(ctx: RankContext, gan: Gan, real: Batches | None, z_rng: torch.Generator) -> dict[str, Any]:
+    """What a rank must save to resume exactly: models, optimizers, batch order, RNG streams."""
+    state = {**gan.state(), "z_rng": z_rng.get_state()}
+    if real is not None:
+        state["batches"] = real.state()
+    if ctx.recorder is not None:
+        state["wall_s"] = ctx.recorder.wall_s()
+    return state
+
+
+def restore(ctx: RankContext, gan: Gan, real: Batches | None, z_rng: torch.Generator) -> int:
+    """Load this rank's checkpoint if the run is resuming; return the step to continue from."""
+    if ctx.resumed is None:
+        return 0
+    gan.load(ctx.resumed)
+    if real is not None:
+        real.load(ctx.resumed["batches"])
+    z_rng.set_state(ctx.resumed["z_rng"])
+    return ctx.start_step

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from distgan.context import RankContext
-from distgan.methods.common import Batches, build_gan, d_loss_on, g_loss_on, noise
+from distgan.methods.common import Batches, build_gan, d_loss_on, g_loss_on, noise, restore, train_state
 
 KINDS: tuple[str, ...] = ()
 STEP_DEFINITION = "one D step and one G step on one process"
@@ -38,15 +38,4 @@ def train(ctx: RankContext) -> None:
         step += 1
         ctx.recorder.after_step(step, gan.G, loss_d=loss_D.item(), loss_g=loss_G.item())
         if ctx.checkpoint_due(step):
-            ctx.save(step, {**gan.state(), "batches": real.state(), "z_rng": z_rng.get_state(),
-                            "wall_s": ctx.recorder.wall_s()})
-
-
-def restore(ctx: RankContext, gan, real: Batches, z_rng) -> int:
-    """Load this rank's checkpoint if the run is resuming; return the step to continue from."""
-    if ctx.resumed is None:
-        return 0
-    gan.load(ctx.resumed)
-    real.load(ctx.resumed["batches"])
-    z_rng.set_state(ctx.resumed["z_rng"])
-    return ctx.start_step
+            ctx.save(step, train_state(ctx, gan, real, z_rng))

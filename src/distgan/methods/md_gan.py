@@ -1,0 +1,187 @@
+"""MD-GAN (Hardy, Le Merrer, Sericola, IPDPS 2019, arXiv 1811.03850): one G on a server, one D per worker.
+
+    server holds G; worker n holds D_n and shard B_n of m samples.  K = k, or 2 when k = 1
+    for i = 1..I:
+        server:    X^(1..K) <- K batches of b samples from G
+                   send X_g = X^(n mod K) and X_d = X^((n+1) mod K) to every worker n
+        worker n:  L times: D_n <- Adam step on L_D(real batch of B_n, X_d)
+                   F_n <- dL_G(D_n(X_g)) / dX_g          (b x d error feedback)
+                   send F_n to the server
+        server:    dw <- (1/N) sum_n sum_i F_n,i dx_i/dw  (= (1/(N b)) sum e_n,i dx_i/dw)
+                   G <- Adam step on dw
+        every m E / b iterations: each worker sends D_n to a random other worker (a derangement the
+        server draws) and takes the one it receives.
+
+Data never leaves a worker. Per iteration the server sends 2 b d floats to each worker and receives
+b d from each; a swap moves |theta| per worker. A dead worker is dropped with its shard and D.
+"""
+
+from __future__ import annotations
+
+
+import torch
+
+from distgan.context import RankContext
+from distgan.methods.common import (Batches, build_gan, d_loss_on, flatten, float_state, noise, restore,
+                                    train_state, unflatten_into)
+from distgan.transport.base import PeerGone
+
+KINDS = ("md-gan/X_g", "md-gan/X_d", "md-gan/feedback", "md-gan/swap", "md-gan/swap-plan", "md-gan/stats")
+STEP_DEFINITION = "one MD-GAN iteration: one G update on the server from all workers' feedback"
+
+
+def num_batches(ctx: RankContext) -> int:
+    """K: the paper generates k+1 batches when k = 1, so that X_g and X_d differ."""
+    k = ctx.config.resolved_k()
+    return 2 if k == 1 else k
+
+
+def swap_interval(ctx: RankContext) -> int:
+    """Iterations between swaps: m E / b, with m the mean shard size."""
+    m = sum(len(s) for s in ctx.shards) / len(ctx.shards)
+    return max(1, round(m * ctx.config.swap_every / ctx.config.batch_size))
+
+
+def is_swap(ctx: RankContext, i: int) -> bool:
+    return ctx.config.workers > 1 and i % swap_interval(ctx) == 0
+
+
+def logs_at(ctx: RankContext, i: int) -> bool:
+    return i % ctx.config.log_every == 0 or i == ctx.config.steps
+
+
+def train(ctx: RankContext) -> None:
+    (server if ctx.rank == 0 else worker)(ctx)
+
+
+# --- the server --------------------------------------------------------------------------------------
+def server(ctx: RankContext) -> None:
+    cfg, device, t = ctx.config, ctx.device, ctx.transport
+    gan = build_gan(ctx)
+    z_rng, swap_rng = ctx.rng("noise"), ctx.rng("swap")
+    K, b = num_batches(ctx), cfg.batch_size
+    i = restore(ctx, gan, None, z_rng)
+    while i < cfg.steps:
+        X = gan.G(noise(gan, K * b, z_rng, device)).view(K, b, *ctx.dataset.sample_shape)
+        workers = ctx.live_workers()
+        send_batches(ctx, X, workers, i)
+
+        feedback = torch.zeros_like(X)
+        for r in workers:
+            F_n = torch.empty_like(X[0])
+            if receive(ctx, F_n, r, "md-gan/feedback", i):
+                feedback[(r - 1) % K] += F_n
+        N = len(ctx.live_workers())
+        if N == 0:
+            raise PeerGone(-1, "every worker is dead; nothing left to train against")
+        gan.opt_G.zero_grad(set_to_none=True)
+        X.backward(feedback / N)
+        gan.opt_G.step()
+
+        i += 1
+        stats = gather_stats(ctx, i) if logs_at(ctx, i) else {}
+        if is_swap(ctx, i):
+            send_swap_plan(ctx, swap_rng, i)
+        ctx.recorder.after_step(i, gan.G, **stats)
+        if ctx.checkpoint_due(i):
+            ctx.save(i, {**train_state(ctx, gan, None, z_rng), "swap_rng": swap_rng.get_state(),
+                         "dead": torch.tensor(sorted(ctx.dead), dtype=torch.long)})
+
+
+def send_batches(ctx: RankContext, X: torch.Tensor, workers: list[int], i: int) -> None:
+    K = X.shape[0]
+    for kind, shift in (("md-gan/X_g", 0), ("md-gan/X_d", 1)):
+        for r in workers:
+            try:
+                ctx.transport.send(X[((r - 1) + shift) % K].detach(), r, kind)
+            except PeerGone as e:
+                ctx.drop(r, i, e.reason, ctx.recorder.wall_s())
+
+
+def receive(ctx: RankContext, tensor: torch.Tensor, r: int, kind: str, i: int) -> bool:
+    """Receive from worker rank r; a dead worker is dropped and False returned."""
+    if r in ctx.dead:
+        return False
+    try:
+        ctx.transport.recv(tensor, r, kind)
+        return True
+    except PeerGone as e:
+        ctx.drop(r, i, e.reason, ctx.recorder.wall_s())
+        return False
+
+
+def gather_stats(ctx: RankContext, i: int) -> dict[str, float]:
+    losses = []
+    for r in ctx.live_workers():
+        pair = torch.empty(2, device=ctx.device)
+        if receive(ctx, pair, r, "md-gan/stats", i):
+            losses.append(pair)
+    if not losses:
+        return {}
+    mean = torch.stack(losses).mean(0).tolist()
+    return {"loss_d": mean[0], "loss_g": mean[1]}
+
+
+def send_swap_plan(ctx: RankContext, swap_rng: torch.Generator, i: int) -> None:
+    """Draw a random derangement of the live workers; tell each whom to send to and receive from."""
+    workers = ctx.live_workers()
+    if len(workers) < 2:
+        return
+    order = [workers[j] for j in torch.randperm(len(workers), generator=swap_rng).tolist()]
+    for j, r in enumerate(order):  # a cycle through a random order: nobody keeps its own D
+        plan = torch.tensor([order[(j + 1) % len(order)], order[j - 1]], dtype=torch.float32, device=ctx.device)
+        try:
+            ctx.transport.send(plan, r, "md-gan/swap-plan")
+        except PeerGone as e:
+            ctx.drop(r, i, e.reason, ctx.recorder.wall_s())
+
+
+# --- a worker ----------------------------------------------------------------------------------------
+def worker(ctx: RankContext) -> None:
+    cfg, t = ctx.config, ctx.transport
+    gan = build_gan(ctx)  # G stays unused here: the server holds the only generator
+    real = Batches(ctx.local_data(), cfg.batch_size, ctx.rng("batches"))
+    i = restore(ctx, gan, real, ctx.rng("noise"))
+    shape = (cfg.batch_size, *ctx.dataset.sample_shape)
+    X_g, X_d = torch.empty(shape, device=ctx.device), torch.empty(shape, device=ctx.device)
+    while i < cfg.steps:
+        ctx.crash_point(i)
+        t.recv(X_g, 0, "md-gan/X_g")
+        t.recv(X_d, 0, "md-gan/X_d")
+        for _ in range(cfg.disc_steps):
+            loss_D = d_loss_on(gan, real.next(), X_d)
+            gan.opt_D.zero_grad(set_to_none=True)
+            loss_D.backward()
+            gan.opt_D.step()
+
+        X_g.requires_grad_(True)
+        loss_G = gan.g_loss(gan.D(X_g))
+        (F_n,) = torch.autograd.grad(loss_G, X_g)
+        X_g = X_g.detach()
+        t.send(F_n, 0, "md-gan/feedback")
+
+        i += 1
+        if logs_at(ctx, i):
+            t.send(torch.stack([loss_D.detach(), loss_G.detach()]), 0, "md-gan/stats")
+        if is_swap(ctx, i):
+            swap_discriminator(ctx, gan)
+        if ctx.checkpoint_due(i):
+            ctx.save(i, train_state(ctx, gan, real, ctx.rng("noise")))
+
+
+def swap_discriminator(ctx: RankContext, gan) -> None:
+    plan = torch.empty(2, device=ctx.device)
+    ctx.transport.recv(plan, 0, "md-gan/swap-plan")
+    send_to, receive_from = (int(v) for v in plan.tolist())
+    theta = float_state(gan.D)
+    outgoing = flatten([p.detach() for p in theta])
+    incoming = torch.empty_like(outgoing)
+    try:
+        ctx.transport.exchange(outgoing, send_to, incoming, receive_from, "md-gan/swap")
+    except PeerGone:
+        return  # the peer died mid-swap: keep our own D
+    with torch.no_grad():
+        unflatten_into(incoming, theta)
+    gan.opt_D.state.clear()  # Adam moments belonged to the old D
+
+

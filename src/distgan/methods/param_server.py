@@ -1,0 +1,131 @@
+"""Asynchronous parameter server, Downpour-style (Dean et al. 2012; Li et al. 2014), for G and D.
+
+    server holds w = (G, D) at version v; it serves one message at a time, in arrival order:
+        pull from n:  reply (v, w)
+        push from n:  (g_D, g_G) computed on version v_n;  staleness = v - v_n
+                      D <- Adam(g_D);  G <- Adam(g_G);  v <- v + 1
+    worker n, forever until told to stop:
+        every n_fetch steps: pull w
+        compute g_D = grad L_D(x_n, G(z)), g_G = grad L_G(G(z)) on its copy; accumulate
+        every n_push steps: push the accumulated gradients
+One step of the budget is one push applied on the server (one G update). Under the simulated
+transport, "arrival order" is a seeded schedule, so runs repeat.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from distgan.context import RankContext
+from distgan.methods.common import (Batches, build_gan, d_loss_on, flatten, g_loss_on, grads, noise, restore,
+                                    set_grads, train_state, unflatten_into)
+from distgan.transport.base import PeerGone
+
+KINDS = ("async-ps/control", "async-ps/params", "async-ps/grads")
+STEP_DEFINITION = "one gradient push applied on the server (one G and one D update)"
+PULL, PUSH, GO, STOP = 1.0, 2.0, 3.0, 4.0
+HEADER = 4  # [type, version, loss_d, loss_g]
+
+
+def train(ctx: RankContext) -> None:
+    (server if ctx.rank == 0 else worker)(ctx)
+
+
+def params(gan) -> list[torch.Tensor]:
+    return list(gan.D.parameters()) + list(gan.G.parameters())
+
+
+def buffers(gan) -> list[torch.Tensor]:
+    return [b for b in gan.G.buffers() if b.is_floating_point()]
+
+
+# --- the server --------------------------------------------------------------------------------------
+def server(ctx: RankContext) -> None:
+    cfg, t = ctx.config, ctx.transport
+    gan = build_gan(ctx)
+    v = restore(ctx, gan, None, ctx.rng("noise"))
+    n_D = sum(p.numel() for p in gan.D.parameters())
+    stale, applied = [], {r: 0 for r in ctx.worker_ranks}
+    stopped: set[int] = set()
+    header = torch.empty(HEADER, dtype=torch.float64)
+    while len(stopped | ctx.dead) < len(ctx.worker_ranks):
+        waiting = [r for r in ctx.live_workers() if r not in stopped]
+        try:
+            n = t.recv_any(header, waiting, "async-ps/control")
+        except PeerGone as e:
+            raise PeerGone(e.rank, f"a worker was lost while the server waited ({e.reason})") from None
+        kind = header[0].item()
+        if kind == PULL:
+            reply = STOP if v >= cfg.steps else GO
+            t.send(torch.tensor([reply, v, 0, 0], dtype=torch.float64, device=ctx.device), n, "async-ps/control")
+            if reply == STOP:
+                stopped.add(n)
+            else:
+                t.send(flatten([p.detach() for p in params(gan)] + buffers(gan)), n, "async-ps/params")
+            continue
+        g = torch.empty(sum(p.numel() for p in params(gan)), device=ctx.device)
+        t.recv(g, n, "async-ps/grads")
+        if v >= cfg.steps:
+            continue  # late gradients after the budget is spent are discarded
+        stale.append(v - int(header[1].item()))
+        applied[n] += 1
+        set_grads(gan.D, g[:n_D])
+        gan.opt_D.step()
+        set_grads(gan.G, g[n_D:])
+        gan.opt_G.step()
+        v += 1
+        ctx.recorder.after_step(v, gan.G, loss_d=header[2].item(), loss_g=header[3].item(),
+                                staleness_mean=sum(stale[-cfg.log_every:]) / len(stale[-cfg.log_every:]),
+                                staleness_max=float(max(stale[-cfg.log_every:])))
+        if ctx.checkpoint_due(v):
+            ctx.save(v, train_state(ctx, gan, None, ctx.rng("noise")))
+    ctx.recorder.extra["staleness"] = {"mean": sum(stale) / max(1, len(stale)), "max": max(stale, default=0),
+                                       "histogram": _histogram(stale)}
+    ctx.recorder.extra["pushes_applied"] = {str(r): c for r, c in applied.items()}
+
+
+def _histogram(values: list[int]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for s in values:
+        counts[str(s)] = counts.get(str(s), 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
+
+
+# --- a worker ----------------------------------------------------------------------------------------
+def worker(ctx: RankContext) -> None:
+    cfg, t, device = ctx.config, ctx.transport, ctx.device
+    gan = build_gan(ctx)
+    real = Batches(ctx.local_data(), cfg.batch_size, ctx.rng("batches"))
+    z_rng = ctx.rng("noise")
+    w = flatten([p.detach() for p in params(gan)] + buffers(gan))
+    reply = torch.empty(HEADER, dtype=torch.float64, device=device)
+    accumulated, version, step = None, 0.0, 0
+    while True:
+        if step % cfg.pull_every == 0:
+            t.send_control(torch.tensor([PULL, version, 0, 0], dtype=torch.float64), 0, "async-ps/control")
+            t.recv(reply, 0, "async-ps/control")
+            if reply[0].item() == STOP:
+                return
+            t.recv(w, 0, "async-ps/params")
+            version = reply[1].item()
+            with torch.no_grad():
+                unflatten_into(w, [*params(gan), *buffers(gan)])
+        ctx.crash_point(step)
+        x = real.next()
+        X_g = gan.G(noise(gan, cfg.batch_size, z_rng, device))
+        gan.D.zero_grad(set_to_none=True)
+        loss_D = d_loss_on(gan, x, X_g)
+        loss_D.backward()
+        g_D = flatten(grads(gan.D))
+        gan.G.zero_grad(set_to_none=True)
+        gan.D.zero_grad(set_to_none=True)
+        loss_G = g_loss_on(gan, X_g)
+        loss_G.backward()
+        g = torch.cat([g_D, flatten(grads(gan.G))])
+        accumulated = g if accumulated is None else accumulated + g
+        step += 1
+        if step % cfg.push_every == 0:
+            header = torch.tensor([PUSH, version, loss_D.item(), loss_G.item()], dtype=torch.float64)
+            t.send_control(header, 0, "async-ps/control")
+            t.send(accumulated, 0, "async-ps/grads")
+            accumulated = None

@@ -1,0 +1,57 @@
+"""Synchronous data parallel (Goyal et al. 2017; what DDP does), for both G and D.
+
+    every worker n holds replicas of G and D (same init) and its shard S_n
+    for step = 1..T:
+        x_n <- a batch of S_n;  X_g <- G(z_n)
+        g_D <- (1/N) sum_n grad_D L_D(x_n, X_g)   all-reduce, one bucket;  D <- Adam(g_D)
+        g_G <- (1/N) sum_n grad_G L_G(X_g)        all-reduce, one bucket;  G <- Adam(g_G)
+
+The gradients are all-reduced by hand rather than by DDP: DDP's buffer broadcast breaks a GAN's
+two forward passes through D before one backward (pytorch/pytorch#175024), and one flat bucket per
+model is what DDP would send anyway.
+"""
+
+from __future__ import annotations
+
+from distgan.context import RankContext
+from distgan.methods.common import (Batches, build_gan, d_loss_on, flatten, g_loss_on, grads, noise, restore,
+                                    set_grads, train_state)
+
+KINDS = ("sync-dp/grad_D", "sync-dp/grad_G")
+STEP_DEFINITION = "one synchronous step: every worker does one D and one G step on its own batch"
+
+
+def all_reduce_grads(ctx: RankContext, module, kind: str) -> None:
+    g = flatten(grads(module))
+    ctx.transport.all_reduce_mean(g, kind)
+    set_grads(module, g)
+
+
+def train(ctx: RankContext) -> None:
+    cfg, device = ctx.config, ctx.device
+    gan = build_gan(ctx)
+    real = Batches(ctx.local_data(), cfg.batch_size, ctx.rng("batches"))
+    z_rng = ctx.rng("noise")
+    step = restore(ctx, gan, real, z_rng)
+    while step < cfg.steps:
+        ctx.crash_point(step)
+        x_n = real.next()
+        X_g = gan.G(noise(gan, cfg.batch_size, z_rng, device))
+
+        loss_D = d_loss_on(gan, x_n, X_g)
+        gan.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        all_reduce_grads(ctx, gan.D, "sync-dp/grad_D")
+        gan.opt_D.step()
+
+        loss_G = g_loss_on(gan, X_g)
+        gan.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        all_reduce_grads(ctx, gan.G, "sync-dp/grad_G")
+        gan.opt_G.step()
+
+        step += 1
+        if ctx.recorder is not None:
+            ctx.recorder.after_step(step, gan.G, loss_d=loss_D.item(), loss_g=loss_G.item())
+        if ctx.checkpoint_due(step):
+            ctx.save(step, train_state(ctx, gan, real, z_rng))
