@@ -12,4 +12,4 @@ def train(config: RunConfig) -> dict:
     return _train(config)
 
 
-__all__ = ["RunConfig", "train", "__version__"]
+__all__ = ["RunConfig", "__version__", "train"]

@@ -1,4 +1,4 @@
-"""cifar10:PATH: batches load through the restricted unpickler; malicious and malformed pickles are refused."""
+"""cifar10:PATH: batches load via the restricted unpickler; malicious and malformed pickles are refused."""
 
 from __future__ import annotations
 
@@ -36,9 +36,7 @@ def test_python2_style_pickle_loads(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(py2_cifar_pickle(batch[b"data"], batch[b"labels"]))
     data = load_dataset(f"cifar10:{tmp_path}")
     assert data.test_y.tolist() == batch[b"labels"]
-    assert torch.equal(
-        ((data.test_x + 1) * 127.5).round().byte().reshape(4, -1), torch.from_numpy(batch[b"data"])
-    )
+    assert torch.equal(((data.test_x + 1) * 127.5).round().byte().reshape(4, -1), torch.from_numpy(batch[b"data"]))
 
 
 def test_str_keys_and_label_arrays_are_accepted(tmp_path: Path) -> None:
@@ -129,12 +127,49 @@ def test_not_a_dict(tmp_path: Path) -> None:
 
 
 def test_missing_key(tmp_path: Path) -> None:
-    _refused(
-        tmp_path, pickle.dumps({b"data": np.zeros((1, 3072), np.uint8)}, protocol=4), "no 'labels' entry"
-    )
+    _refused(tmp_path, pickle.dumps({b"data": np.zeros((1, 3072), np.uint8)}, protocol=4), "no 'labels' entry")
 
 
 def test_array_bytes_disagree_with_shape(tmp_path: Path) -> None:
     good = py2_cifar_pickle(np.zeros((2, 3072), np.uint8), [0, 1])
     doctored = good.replace(b"J\x02\x00\x00\x00", b"J\x03\x00\x00\x00", 1)  # shape (3, 3072), bytes for 2
     _refused(tmp_path, doctored, "does not match")
+
+
+class _Dtype:
+    """Pickles as numpy.dtype(*args), with an optional state, without building a real dtype."""
+
+    def __init__(self, *args: object, state: object = None) -> None:
+        self.args, self.state = args, state
+
+    def __reduce__(self) -> tuple:
+        return (np.dtype, self.args) if self.state is None else (np.dtype, self.args, self.state)
+
+
+class _Array:
+    """Pickles like a numpy array, but with whatever dtype and shape the test asks for."""
+
+    def __init__(self, dtype: object, shape: tuple = (1, 3072), data: bytes = bytes(3072)) -> None:
+        self.dtype, self.shape, self.data = dtype, shape, data
+
+    def __reduce__(self) -> tuple:
+        from numpy._core.multiarray import _reconstruct
+
+        return _reconstruct, (np.ndarray, (0,), b"b"), (1, self.shape, self.dtype, False, self.data)
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        _Array(_Dtype([])),
+        _Array(_Dtype("O", False, True)),
+        _Array(_Dtype("V8", False, True)),
+        _Array(_Dtype("u1", False, True, state=(3, "?", None))),
+        _Array(_Dtype("u1", False, True), shape=(10**12, 3072)),
+        _Array(_Dtype("u1", False, True), shape=(1, -3072)),
+        _Array(_Dtype("u1", False, True), data="text"),
+        _Array(7),
+    ],
+)
+def test_crafted_arrays_are_refused_without_building_them(tmp_path: Path, array: _Array) -> None:
+    _refused(tmp_path, pickle.dumps({b"data": array, b"labels": [0]}, protocol=4), "array")

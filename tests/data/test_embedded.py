@@ -8,9 +8,7 @@ import torch
 from distgan.data.registry import LOCAL, describe_datasets, load_dataset
 
 
-@pytest.mark.parametrize(
-    ("spec", "num_modes", "std", "extent"), [("ring8", 8, 0.01, 1.0), ("grid25", 25, 0.05, 4.0)]
-)
+@pytest.mark.parametrize(("spec", "num_modes", "std", "extent"), [("ring8", 8, 0.01, 1.0), ("grid25", 25, 0.05, 4.0)])
 def test_mixture_points_sit_on_their_modes(spec: str, num_modes: int, std: float, extent: float) -> None:
     data = load_dataset(spec)
     assert data.kind == "points" and data.name == spec

@@ -1,4 +1,4 @@
-"""Fuzz the local-format loaders: damaged IDX, gzip, CIFAR and image files give DistganError or load, nothing else."""
+"""Fuzz the local loaders: damaged IDX, gzip, CIFAR and image files load or raise DistganError, only."""
 
 from __future__ import annotations
 

@@ -104,15 +104,13 @@ def _int_list(path: Path, values: object) -> np.ndarray:
 
 
 def _to_array(path: Path, stub: object) -> np.ndarray:
-    """Build an ndarray from an _ArrayStub's state (version, shape, dtype, fortran, bytes) after checking it."""
+    """An ndarray from an _ArrayStub's state (version, shape, dtype, fortran, bytes), checked first."""
     state = getattr(stub, "state", None) if isinstance(stub, _ArrayStub) else None
     if not (isinstance(state, tuple) and len(state) == 5):
         raise DistganError(f"{path}: a numpy array in the batch is malformed")
     _, shape, dtype_stub, fortran, buf = state
     dtype = _to_dtype(path, dtype_stub)
-    if not (
-        isinstance(shape, tuple) and all(type(d) is int and d >= 0 for d in shape) and isinstance(buf, bytes)
-    ):
+    if not (isinstance(shape, tuple) and all(type(d) is int and d >= 0 for d in shape) and isinstance(buf, bytes)):
         raise DistganError(f"{path}: a numpy array in the batch has a malformed shape or data")
     if len(buf) != dtype.itemsize * math.prod(shape):
         raise DistganError(f"{path}: an array's shape {shape} does not match its {len(buf)} data bytes")
@@ -126,13 +124,13 @@ def _to_dtype(path: Path, stub: object) -> np.dtype:
     code = code.decode("ascii", "replace") if isinstance(code, bytes) else code
     order = state[1] if isinstance(state, tuple) and len(state) > 1 else "|"
     order = order.decode("ascii", "replace") if isinstance(order, bytes) else order
-    if code not in _DTYPES or order not in ("<", ">", "|", "="):
-        raise DistganError(f"{path}: array dtype {code!r} is not a plain numeric type")
+    if not (isinstance(code, str) and code in _DTYPES and isinstance(order, str) and order in "<>|="):
+        raise DistganError(f"{path}: array dtype {one_line(repr(code), 40)} is not a plain numeric type")
     return np.dtype(order + code if order != "|" else code)
 
 
 def load_cifar10(spec: str, path: str) -> Dataset:
-    """cifar10:PATH: data_batch_* -> train, test_batch -> test; whatever exists is split 80/20 if one side is missing."""
+    """cifar10:PATH: data_batch_* -> train, test_batch -> test; if one side is missing, split 80/20."""
     folder = require_folder(path, "cifar10:PATH")
     if not any(_batch_files(folder)) and (folder / "cifar-10-batches-py").is_dir():
         folder = folder / "cifar-10-batches-py"  # the extracted tarball's top folder

@@ -9,7 +9,7 @@ import torch
 
 @dataclass(frozen=True)
 class Dataset:
-    """Float tensors in [-1, 1]; `train_*` is what workers hold, `test_*` is held out for evaluation.
+    """Float tensors (images in [-1, 1], points in their own coordinates); `test_*` is held out for evaluation.
 
     Images are (N, C, H, W); 2-D mixtures are (N, 2) with `kind == "points"`.
     Labels are int64 class indices, or None for unlabelled data.

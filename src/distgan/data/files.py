@@ -29,9 +29,7 @@ def read_capped(path: Path, limit: int) -> bytes:
             )
         return path.read_bytes()
     except OSError as e:
-        raise DistganError(
-            f"{path}: cannot read file ({e.strerror or one_line(e)}); check its permissions"
-        ) from e
+        raise DistganError(f"{path}: cannot read file ({e.strerror or one_line(e)}); check its permissions") from e
 
 
 def one_line(value: object, limit: int = 200) -> str:

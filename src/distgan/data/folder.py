@@ -1,4 +1,4 @@
-"""A folder of PNG/JPEG images: class subfolders give labels, loose images are unlabelled; all resized to 32x32."""
+"""A folder of PNG/JPEG images at 32x32; class subfolders give labels, loose images are unlabelled."""
 
 from __future__ import annotations
 
@@ -40,9 +40,7 @@ def _list_images(folder: Path) -> tuple[list[Path], np.ndarray | None, int | Non
         return [_check_image_name(e) for e in entries], None, None
     if len(dirs) != len(entries):
         loose = next(e for e in entries if not e.is_dir())
-        raise DistganError(
-            f"{loose}: a file beside class subfolders; move it into a class folder or remove it"
-        )
+        raise DistganError(f"{loose}: a file beside class subfolders; move it into a class folder or remove it")
     files, labels = [], []
     for label, class_dir in enumerate(dirs):
         members = _visible(class_dir)
@@ -58,9 +56,7 @@ def _visible(folder: Path) -> list[Path]:
     try:
         return sorted(e for e in folder.iterdir() if not e.name.startswith("."))
     except OSError as e:
-        raise DistganError(
-            f"{folder}: cannot list folder ({e.strerror or one_line(e)}); check its permissions"
-        ) from e
+        raise DistganError(f"{folder}: cannot list folder ({e.strerror or one_line(e)}); check its permissions") from e
 
 
 def _check_image_name(path: Path) -> Path:
@@ -77,9 +73,7 @@ def _read_image(path: Path) -> tuple[np.ndarray, bool]:
     try:
         with Image.open(path, formats=["PNG", "JPEG"]) as img:  # no other decoders see the bytes
             if img.width * img.height > MAX_PIXELS:
-                raise DistganError(
-                    f"{path}: {img.width}x{img.height} is over {MAX_PIXELS} pixels; downscale it"
-                )
+                raise DistganError(f"{path}: {img.width}x{img.height} is over {MAX_PIXELS} pixels; downscale it")
             gray = img.mode in _GRAY_MODES
             rgb = img.convert("RGB").resize((SIZE, SIZE), Image.Resampling.BILINEAR)
             return np.asarray(rgb, dtype=np.uint8), gray

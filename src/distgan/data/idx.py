@@ -59,9 +59,7 @@ def _parse(path: Path, stream: BinaryIO, magic: int, file_size: int | None) -> n
         raise DistganError(f"{path}: header gives a zero dimension {dims}; the file holds no data")
     payload = math.prod(dims)
     if payload > MAX_PAYLOAD:
-        raise DistganError(
-            f"{path}: header claims {payload} bytes of data, over the {MAX_PAYLOAD}-byte limit"
-        )
+        raise DistganError(f"{path}: header claims {payload} bytes of data, over the {MAX_PAYLOAD}-byte limit")
     if file_size is not None and file_size - 4 - 4 * ndim != payload:
         raise DistganError(
             f"{path}: header claims {payload} bytes of data but the file has {file_size - 4 - 4 * ndim}; "
@@ -89,9 +87,7 @@ def _read_payload(path: Path, stream: BinaryIO, payload: int) -> bytes:
         total += len(chunk)
     if total != payload:
         found = f"{total}" if total < payload else f"more than {payload}"
-        raise DistganError(
-            f"{path}: header claims {payload} bytes of data but the file holds {found}; re-download it"
-        )
+        raise DistganError(f"{path}: header claims {payload} bytes of data but the file holds {found}; re-download it")
     return b"".join(chunks)
 
 
@@ -105,9 +101,7 @@ def load_idx_folder(spec: str, path: str) -> Dataset:
             continue
         if images is None or labels is None:
             have, missing = (images, label_stem) if labels is None else (labels, image_stem)
-            raise DistganError(
-                f"{have}: found this file but not its partner {missing}[.gz] in {folder}; add it"
-            )
+            raise DistganError(f"{have}: found this file but not its partner {missing}[.gz] in {folder}; add it")
         pairs[split] = _read_pair(images, labels)
     if not pairs:
         names = ", ".join(name for stems in _STEMS.values() for name in stems)

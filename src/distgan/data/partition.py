@@ -8,9 +8,7 @@ import numpy as np
 
 from distgan.errors import DistganError
 
-SCHEMES_HELP = (
-    "iid, dirichlet:ALPHA (ALPHA > 0, e.g. dirichlet:0.5) or shards:K (integer K >= 1, e.g. shards:2)"
-)
+SCHEMES_HELP = "iid, dirichlet:ALPHA (ALPHA > 0, e.g. dirichlet:0.5) or shards:K (integer K >= 1, e.g. shards:2)"
 DIRICHLET_TRIES = 100  # resamples before giving up on a draw that leaves a worker empty
 
 
@@ -37,22 +35,18 @@ def parse_partition(scheme: str) -> tuple[str, float | int | None]:
 def partition(
     labels: np.ndarray | None, num_samples: int, num_workers: int, scheme: str, seed: int
 ) -> list[np.ndarray]:
-    """One sorted index array per worker, disjoint and covering all samples; the same seed gives the same split."""
+    """One sorted index array per worker, disjoint and covering all samples; deterministic in `seed`."""
     name, arg = parse_partition(scheme)
     if num_workers < 1:
         raise DistganError(f"need at least 1 worker, got {num_workers}")
     if num_workers > num_samples:
-        raise DistganError(
-            f"{num_workers} workers but only {num_samples} samples; use at most {num_samples} workers"
-        )
+        raise DistganError(f"{num_workers} workers but only {num_samples} samples; use at most {num_samples} workers")
     if name != "iid":
         if labels is None:
             raise DistganError(f"partition '{scheme}' needs a labelled dataset; use iid for unlabelled data")
         labels = np.asarray(labels)
         if labels.shape != (num_samples,):
-            raise DistganError(
-                f"got {labels.shape[0] if labels.ndim else 0} labels for {num_samples} samples"
-            )
+            raise DistganError(f"got {labels.shape[0] if labels.ndim else 0} labels for {num_samples} samples")
     if name == "iid":
         parts = _iid(num_samples, num_workers, np.random.default_rng(seed))
     elif name == "dirichlet":
@@ -103,9 +97,7 @@ def _shards(labels: np.ndarray, num_workers: int, k: int, rng: np.random.Generat
     return [np.concatenate([shards[s] for s in order[w * k : (w + 1) * k]]) for w in range(num_workers)]
 
 
-def partition_summary(
-    parts: list[np.ndarray], labels: np.ndarray | None, num_classes: int | None, scheme: str
-) -> dict:
+def partition_summary(parts: list[np.ndarray], labels: np.ndarray | None, num_classes: int | None, scheme: str) -> dict:
     """{'scheme', 'sizes', 'counts'}: per-worker sizes and per-class counts (counts None when unlabelled)."""
     sizes = [len(p) for p in parts]
     if labels is None:

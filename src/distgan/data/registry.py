@@ -1,4 +1,4 @@
-"""Dataset specs -> loaders: `load_dataset("ring8")`, `load_dataset("mnist:/data/mnist")`, and their descriptions."""
+"""Dataset specs -> loaders, e.g. `load_dataset("ring8")` or `load_dataset("mnist:/data/mnist")`."""
 
 from __future__ import annotations
 
@@ -61,6 +61,6 @@ def load_dataset(spec: str) -> Dataset:
 
 
 def describe_datasets() -> list[dict]:
-    """One dict per spec: spec, what, shape, train, test, labelled (None = from the files / depends on layout)."""
+    """One dict per spec: spec, what, shape, train, test, labelled (None: set by the files or layout)."""
     keys = ("spec", "what", "shape", "train", "test", "labelled")
     return [dict(zip(keys, row)) for row in _DESCRIPTIONS]

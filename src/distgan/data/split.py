@@ -14,7 +14,7 @@ TEST_FRACTION = 0.2
 def split_indices(
     num_samples: int, labels: np.ndarray | None, seed: int, test_fraction: float = TEST_FRACTION
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) index arrays; stratified by label when labels are given, same output for the same seed."""
+    """(train, test) index arrays, stratified by label when labels are given; deterministic in `seed`."""
     if num_samples < 2:
         raise DistganError(f"need at least 2 samples to split into train and test, got {num_samples}")
     rng = np.random.default_rng(seed)

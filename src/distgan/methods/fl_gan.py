@@ -16,8 +16,18 @@ import math
 import torch
 
 from distgan.context import RankContext
-from distgan.methods.common import (Batches, build_gan, d_loss_on, flatten, float_state, g_loss_on, noise,
-                                    restore, train_state, unflatten_into)
+from distgan.methods.common import (
+    Batches,
+    build_gan,
+    d_loss_on,
+    flatten,
+    float_state,
+    g_loss_on,
+    noise,
+    restore,
+    train_state,
+    unflatten_into,
+)
 from distgan.transport.base import PeerGone
 
 KINDS = ("fl-gan/params", "fl-gan/control", "fl-gan/stats")
@@ -52,7 +62,7 @@ def server(ctx: RankContext) -> None:
         w = flatten([p.detach() for p in model_state(gan)])
         S_r = sample_clients(ctx, select_rng)
         for r in S_r:
-            send(ctx, r, torch.tensor([TRAIN], device=w.device), w, step)
+            send(ctx, r, torch.tensor([TRAIN, step], device=w.device), w, step)
         total, weight, losses = torch.zeros_like(w), 0.0, []
         for r in S_r:
             w_n, stats = torch.empty_like(w), torch.empty(2, device=w.device)
@@ -74,10 +84,10 @@ def server(ctx: RankContext) -> None:
         mean = torch.stack(losses).mean(0).tolist()
         ctx.recorder.advance(step, done, gan.G, loss_d=mean[0], loss_g=mean[1])
         step = done
-        if step == cfg.steps or step // cfg.checkpoint_every > (step - s) // cfg.checkpoint_every:
+        if round_ends_at_checkpoint(ctx, step):
             ctx.save(step, train_state(ctx, gan, None, select_rng))
     for r in ctx.live_workers():
-        send(ctx, r, torch.tensor([STOP], device=ctx.device), None, step)
+        send(ctx, r, torch.tensor([STOP, step], device=ctx.device), None, step)
 
 
 def sample_clients(ctx: RankContext, rng: torch.Generator) -> list[int]:
@@ -106,11 +116,11 @@ def worker(ctx: RankContext) -> None:
     restore(ctx, gan, real, z_rng)
     state = model_state(gan)
     w = flatten([p.detach() for p in state])
-    control = torch.empty(1, device=device)
+    control = torch.empty(2, device=device)
     local_step = 0
     while True:
         t.recv(control, 0, "fl-gan/control")
-        if control.item() == STOP:
+        if control[0].item() == STOP:
             break
         t.recv(w, 0, "fl-gan/params")
         with torch.no_grad():
@@ -130,3 +140,12 @@ def worker(ctx: RankContext) -> None:
             local_step += 1
         t.send(flatten([p.detach() for p in state]), 0, "fl-gan/params")
         t.send(torch.stack([loss_D.detach(), loss_G.detach()]), 0, "fl-gan/stats")
+        step = min(cfg.steps, int(control[1].item()) + local_steps(ctx))
+        if round_ends_at_checkpoint(ctx, step):
+            ctx.save(step, train_state(ctx, gan, real, z_rng))
+
+
+def round_ends_at_checkpoint(ctx: RankContext, step: int) -> bool:
+    """A round of s steps that reaches or crosses a checkpoint interval ends with a checkpoint."""
+    every = ctx.config.checkpoint_every
+    return step == ctx.config.steps or step // every > (step - local_steps(ctx)) // every

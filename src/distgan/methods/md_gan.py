@@ -18,12 +18,20 @@ b d from each; a swap moves |theta| per worker. A dead worker is dropped with it
 
 from __future__ import annotations
 
-
 import torch
 
 from distgan.context import RankContext
-from distgan.methods.common import (Batches, build_gan, d_loss_on, flatten, float_state, noise, restore,
-                                    train_state, unflatten_into)
+from distgan.methods.common import (
+    Batches,
+    build_gan,
+    d_loss_on,
+    flatten,
+    float_state,
+    noise,
+    restore,
+    train_state,
+    unflatten_into,
+)
 from distgan.transport.base import PeerGone
 
 KINDS = ("md-gan/X_g", "md-gan/X_d", "md-gan/feedback", "md-gan/swap", "md-gan/swap-plan", "md-gan/stats")
@@ -56,7 +64,7 @@ def train(ctx: RankContext) -> None:
 
 # --- the server --------------------------------------------------------------------------------------
 def server(ctx: RankContext) -> None:
-    cfg, device, t = ctx.config, ctx.device, ctx.transport
+    cfg, device = ctx.config, ctx.device
     gan = build_gan(ctx)
     z_rng, swap_rng = ctx.rng("noise"), ctx.rng("swap")
     K, b = num_batches(ctx), cfg.batch_size

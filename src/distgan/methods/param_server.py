@@ -17,8 +17,19 @@ from __future__ import annotations
 import torch
 
 from distgan.context import RankContext
-from distgan.methods.common import (Batches, build_gan, d_loss_on, flatten, g_loss_on, grads, noise, restore,
-                                    set_grads, train_state, unflatten_into)
+from distgan.methods.common import (
+    Batches,
+    build_gan,
+    d_loss_on,
+    flatten,
+    g_loss_on,
+    grads,
+    noise,
+    restore,
+    set_grads,
+    train_state,
+    unflatten_into,
+)
 from distgan.transport.base import PeerGone
 
 KINDS = ("async-ps/control", "async-ps/params", "async-ps/grads")

@@ -14,8 +14,18 @@ model is what DDP would send anyway.
 from __future__ import annotations
 
 from distgan.context import RankContext
-from distgan.methods.common import (Batches, build_gan, d_loss_on, flatten, g_loss_on, grads, noise, restore,
-                                    set_grads, train_state)
+from distgan.methods.common import (
+    Batches,
+    build_gan,
+    d_loss_on,
+    flatten,
+    g_loss_on,
+    grads,
+    noise,
+    restore,
+    set_grads,
+    train_state,
+)
 
 KINDS = ("sync-dp/grad_D", "sync-dp/grad_G")
 STEP_DEFINITION = "one synchronous step: every worker does one D and one G step on its own batch"

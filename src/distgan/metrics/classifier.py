@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_SIZES = {(8, 8), (28, 28), (32, 32)}
 # Held-out accuracy below these logs a warning, not an error. 32x32 sets (CIFAR-like) have no known target;
-# 0.5 there and 0.9 for the rotation task only catch training that went wrong.
+# 0.5 there only catches training that went wrong. The rotation task cannot reach 1: a 0 or an 8 looks the
+# same upside down (sklearn digits: about 0.88).
 ACCURACY_TARGET = {(8, 8): 0.95, (28, 28): 0.97, (32, 32): 0.5}
+ROTATION_TARGET = 0.75
 CACHE_VERSION = 1  # bump when the network or the training recipe changes, so old cache files are ignored
 
 
@@ -104,10 +106,16 @@ def rotation_task(x: Tensor) -> tuple[Tensor, Tensor]:
     return rotated, labels
 
 
+def uses_labels(dataset: Dataset) -> bool:
+    """True when the classifier learns the dataset's classes; False when it learns the rotation task."""
+    return dataset.labelled and bool(dataset.num_classes)
+
+
 def task_data(dataset: Dataset) -> tuple[Tensor, Tensor, Tensor, Tensor, int]:
     """(train_x, train_y, test_x, test_y, num_classes) for the dataset's labels, or the rotation task."""
-    if dataset.labelled and dataset.num_classes:
-        assert dataset.test_y is not None and dataset.train_y is not None
+    if uses_labels(dataset):
+        if dataset.test_y is None:
+            raise DistganError(f"dataset {dataset.name!r} has train labels but no test labels; give both or none")
         return dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y, dataset.num_classes
     return (*rotation_task(dataset.train_x), *rotation_task(dataset.test_x), 4)
 
@@ -123,37 +131,39 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> f
     return correct / max(len(x), 1)
 
 
-def train_classifier(
-    dataset: Dataset, seed: int = 0, config: ClassifierConfig = ClassifierConfig()
-) -> tuple[SmallCNN, float]:
-    """Train on `train_x` (labels, or rotations if unlabelled); return the eval-mode model and test accuracy."""
-    if dataset.kind != "image":
-        raise DistganError(f"dataset {dataset.name!r} is {dataset.kind!r}; the classifier is for images only")
-    check_image_shape(dataset.sample_shape)
-    train_x, train_y, test_x, test_y, num_classes = task_data(dataset)
-    shift = config.max_shift if dataset.sample_shape[1] >= 28 else min(config.max_shift, 1)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        c, h, _ = dataset.sample_shape
-        model = SmallCNN(c, h, num_classes, config.width, config.feature_dim)
-    generator = torch.Generator().manual_seed(seed)
+def fit(model: SmallCNN, x: Tensor, y: Tensor, config: ClassifierConfig, shift: int, gen: torch.Generator) -> None:
+    """`config.steps` AdamW steps with a one-cycle learning rate on shuffled, randomly shifted batches."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps)
     model.train()
-    order = torch.randperm(len(train_x), generator=generator)
-    cursor = 0
+    order, cursor = torch.randperm(len(x), generator=gen), 0
     for _ in range(config.steps):
         if cursor + config.batch_size > len(order):
-            order, cursor = torch.randperm(len(train_x), generator=generator), 0
+            order, cursor = torch.randperm(len(x), generator=gen), 0
         idx = order[cursor : cursor + config.batch_size]
         cursor += config.batch_size
-        loss = F.cross_entropy(model(random_shift(train_x[idx], shift, generator)), train_y[idx])
+        loss = F.cross_entropy(model(random_shift(x[idx], shift, gen)), y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         schedule.step()
+
+
+def train_classifier(dataset: Dataset, seed: int = 0, config: ClassifierConfig | None = None) -> tuple[SmallCNN, float]:
+    """Train on `train_x` (labels, or rotations if unlabelled); return the eval-mode model and test accuracy."""
+    if dataset.kind != "image":
+        raise DistganError(f"dataset {dataset.name!r} is {dataset.kind!r}; the classifier is for images only")
+    check_image_shape(dataset.sample_shape)
+    config = config or ClassifierConfig()
+    train_x, train_y, test_x, test_y, num_classes = task_data(dataset)
+    shift = config.max_shift if dataset.sample_shape[1] >= 28 else min(config.max_shift, 1)
+    with torch.random.fork_rng(devices=[]):  # seeds init and dropout without touching the caller's RNG
+        torch.manual_seed(seed)
+        c, h, _ = dataset.sample_shape
+        model = SmallCNN(c, h, num_classes, config.width, config.feature_dim)
+        fit(model, train_x, train_y, config, shift, torch.Generator().manual_seed(seed))
     acc = accuracy(model, test_x, test_y)
-    target = ACCURACY_TARGET[tuple(dataset.sample_shape[1:])] if dataset.labelled else 0.9
+    target = ACCURACY_TARGET[tuple(dataset.sample_shape[1:])] if uses_labels(dataset) else ROTATION_TARGET
     level = logging.WARNING if acc < target else logging.INFO
     log.log(level, "metrics classifier on %s: held-out accuracy %.4f (target %.2f)", dataset.name, acc, target)
     return model.eval(), acc
@@ -166,14 +176,17 @@ def cache_dir() -> Path:
 
 
 def cache_key(dataset: Dataset, fingerprint: str, config: ClassifierConfig) -> str:
-    """sha256 of the fingerprint, the train tensors' bytes, the task and the classifier config."""
+    """sha256 of the fingerprint, the classifier config, the task and the tensors' bytes.
+
+    The held-out tensors are hashed too (they are small), so the cached accuracy always belongs to them.
+    """
     h = hashlib.sha256()
     h.update(f"v{CACHE_VERSION}|{fingerprint}|{sorted(asdict(config).items())}".encode())
-    for t in (dataset.train_x, dataset.train_y):
+    for t in (dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y):
         if t is not None:
             h.update(str((t.dtype, tuple(t.shape))).encode())
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    h.update(b"labels" if dataset.labelled else b"rotation")
+    h.update(b"labels" if uses_labels(dataset) else b"rotation")
     return h.hexdigest()
 
 
@@ -193,9 +206,10 @@ def save_atomic(obj: dict, path: Path) -> None:
 
 
 def load_or_train_classifier(
-    dataset: Dataset, dataset_fingerprint: str, config: ClassifierConfig = ClassifierConfig()
+    dataset: Dataset, dataset_fingerprint: str, config: ClassifierConfig | None = None
 ) -> tuple[SmallCNN, float]:
     """The cached classifier for this dataset if one exists, else train one and cache it."""
+    config = config or ClassifierConfig()
     path = cache_dir() / f"{cache_key(dataset, dataset_fingerprint, config)}.pt"
     if path.exists():
         try:
@@ -209,6 +223,5 @@ def load_or_train_classifier(
             log.warning("ignoring unreadable classifier cache %s (%s); retraining", path, exc)
     model, acc = train_classifier(dataset, config=config)
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    save_atomic(
-{"state_dict": state, "accuracy": acc, "num_classes": model.num_classes}, path)
+    save_atomic({"state_dict": state, "accuracy": acc, "num_classes": model.num_classes}, path)
     return model, acc

@@ -9,10 +9,10 @@ class Conv8Generator(nn.Module):
         super().__init__()
         self.z_dim = z_dim
         self.width = width
-        self.project = nn.Sequential(nn.Linear(z_dim, width * 2 * 4 * 4), nn.BatchNorm1d(width * 2 * 4 * 4),
+        self.project = nn.Sequential(nn.Linear(z_dim, width * 2 * 4 * 4, bias=False), nn.BatchNorm1d(width * 2 * 4 * 4),
                                      nn.ReLU())
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(width * 2, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),  # 8x8
+            nn.ConvTranspose2d(width * 2, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),  # 8x8
             nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh(),
         )
 

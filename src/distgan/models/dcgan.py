@@ -1,5 +1,8 @@
 """DCGAN-style pair (Radford et al. 2016) for 28x28 and 32x32 images, 1 or 3 channels.
 
+Layers followed by BatchNorm have no bias: BatchNorm cancels it, so its gradient is rounding noise
+that Adam would blow up to full-size steps, and runs would not repeat across transports.
+
 D has no BatchNorm: a D without it needs no care under data parallelism and is what WGAN-style
 and MD-GAN's MNIST experiments use.
 """
@@ -14,10 +17,10 @@ class DCGANGenerator(nn.Module):
         self.z_dim = z_dim
         self.base = size // 4  # 7 for 28x28, 8 for 32x32
         self.width = width
-        self.project = nn.Sequential(nn.Linear(z_dim, 2 * width * self.base**2),
+        self.project = nn.Sequential(nn.Linear(z_dim, 2 * width * self.base**2, bias=False),
                                      nn.BatchNorm1d(2 * width * self.base**2), nn.ReLU())
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
             nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),
         )
 

@@ -1,0 +1,26 @@
+"""Helpers for tests that run small training runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from distgan.config import RunConfig
+
+
+def small_config(out: Path, **overrides) -> RunConfig:
+    """A run that takes seconds: digits, tiny batches, no progress bar, evaluation on few samples."""
+    values = dict(dataset="digits", steps=12, batch_size=8, seed=3, out=str(out), progress=False, log_every=4,
+                  sample_every=100, checkpoint_every=100, eval_samples=200, local_steps=3)
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def final_state(out: Path) -> dict:
+    return torch.load(Path(out) / "checkpoint.pt", weights_only=True)

@@ -1,0 +1,45 @@
+import pytest
+
+from distgan.config import RunConfig, config_from_mapping
+from distgan.errors import DistganError
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"steps": -1}, "--steps must be a positive integer"),
+    ({"batch_size": 0}, "--batch-size must be a positive integer"),
+    ({"method": "gossip"}, "unknown --method 'gossip'"),
+    ({"method": "md-gan", "workers": 0}, "--workers must be a positive integer"),
+    ({"method": "md-gan", "workers": 2, "k": "3"}, "--k 3 exceeds the 2 workers"),
+    ({"method": "md-gan", "workers": 2, "k": "many"}, "--k must be a positive integer"),
+    ({"method": "md-gan", "workers": 2, "swap_every": 0}, "--swap-every must be > 0"),
+    ({"loss": "wasserstein"}, "unknown --loss 'wasserstein'"),
+    ({"method": "standalone", "workers": 4}, "--method standalone runs one process"),
+    ({"method": "fl-gan", "workers": 2, "client_fraction": 1.5}, "--client-fraction must be in (0, 1]"),
+    ({"method": "md-gan", "workers": 2, "fail": ["0@3"]}, "--fail rank 0 is not a worker rank"),
+    ({"method": "md-gan", "workers": 2, "fail": ["x"]}, "--fail expects RANK@STEP"),
+    ({"master_addr": "0.0.0.0"}, "DISTGAN_BIND_ALL=1"),
+])
+def test_bad_values_name_the_flag(overrides, message):
+    with pytest.raises(DistganError) as err:
+        RunConfig(**overrides).validate()
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_world_size_adds_a_server_only_for_server_methods():
+    assert RunConfig(method="sync-dp", workers=4).world_size == 4
+    assert RunConfig(method="md-gan", workers=4).world_size == 5
+    assert RunConfig(method="standalone").world_size == 1
+
+
+@pytest.mark.parametrize("k, expected", [("1", 1), ("log", 2), ("n", 7), ("3", 3)])
+def test_k_resolves_like_the_paper(k, expected):
+    assert RunConfig(method="md-gan", workers=7, k=k).resolved_k() == expected
+
+
+def test_mapping_refuses_unknown_keys_and_wrong_types():
+    with pytest.raises(DistganError, match="unknown setting 'stepz'"):
+        config_from_mapping({"stepz": 3}, "f.toml")
+    with pytest.raises(DistganError, match="'steps' must be a int"):
+        config_from_mapping({"steps": "many"}, "f.toml")
+    assert config_from_mapping({"batch-size": 32}, "f.toml").batch_size == 32
