@@ -100,7 +100,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         values.update(out=args.resume, resume=True)
     if args.config:
         values.update(load_toml(args.config))
-    for name in FIELDS:
+    for name in FIELDS.keys() - HIDDEN:
         flag_value = getattr(args, name, None)
         if flag_value is not None:
             values[name] = flag_value

@@ -1,4 +1,4 @@
-"""Small datasets whose right answers are known: sklearn digits (8x8, 10 classes) and 2-D Gaussian mixtures."""
+"""Small datasets whose right answers are known: sklearn digits (8x8, 10 classes), 2-D Gaussian mixtures."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import pytest
@@ -56,13 +57,15 @@ def test_digits_accuracy_above_target(digits_classifier: tuple[SmallCNN, float])
     assert not model.training
 
 
-def test_training_is_deterministic_and_keeps_caller_rng(digits: Dataset) -> None:
+def test_training_is_deterministic_and_keeps_caller_rng_and_threads(digits: Dataset) -> None:
     config = ClassifierConfig(steps=20)
     torch.manual_seed(123)
     expected = torch.rand(1)
     torch.manual_seed(123)
+    torch.set_num_threads(2)  # the autouse fixture restores the session's setting afterwards
     a, acc_a = clf.train_classifier(digits, seed=3, config=config)
     assert torch.equal(torch.rand(1), expected)
+    assert torch.get_num_threads() == 2
     b, acc_b = clf.train_classifier(digits, seed=3, config=config)
     assert acc_a == acc_b
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
@@ -85,9 +88,9 @@ def counted_training(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[st
     calls: list[str] = []
     real_train = clf.train_classifier
 
-    def spy(dataset: Dataset, seed: int = 0, config: ClassifierConfig | None = None):
+    def spy(dataset: Dataset, seed: int = 0, config: ClassifierConfig | None = None, num_threads: int = 1):
         calls.append(dataset.name)
-        return real_train(dataset, seed, config)
+        return real_train(dataset, seed, config, num_threads)
 
     monkeypatch.setattr(clf, "train_classifier", spy)
     return calls
@@ -113,7 +116,9 @@ def test_cache_hit_returns_same_model_without_training(
     assert torch.equal(first(x), second(x))
 
 
-def test_cache_key_changes_with_fingerprint_data_and_config(digits: Dataset, counted_training: list[str]) -> None:
+def test_cache_key_changes_with_fingerprint_data_and_config(
+    digits: Dataset, counted_training: list[str]
+) -> None:
     data = tiny(digits)
     clf.load_or_train_classifier(data, "a", ClassifierConfig(steps=5))
     clf.load_or_train_classifier(data, "b", ClassifierConfig(steps=5))
@@ -123,7 +128,9 @@ def test_cache_key_changes_with_fingerprint_data_and_config(digits: Dataset, cou
     assert len(counted_training) == 4
 
 
-def test_corrupt_cache_file_is_retrained(digits: Dataset, counted_training: list[str], tmp_path: Path) -> None:
+def test_corrupt_cache_file_is_retrained(
+    digits: Dataset, counted_training: list[str], tmp_path: Path
+) -> None:
     config = ClassifierConfig(steps=5)
     clf.load_or_train_classifier(tiny(digits), "digits", config)
     (path,) = (tmp_path / "classifiers").glob("*.pt")
@@ -144,3 +151,22 @@ def test_points_dataset_is_rejected() -> None:
     points = Dataset("ring", "points", torch.zeros(4, 2), None, torch.zeros(4, 2), None, None)
     with pytest.raises(DistganError, match="images only"):
         clf.train_classifier(points)
+
+
+def test_low_accuracy_logs_a_warning(digits: Dataset, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="distgan.metrics.classifier"):
+        clf.train_classifier(tiny(digits), config=ClassifierConfig(steps=2))
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "below the target 0.95" in caplog.text
+
+
+def test_three_channel_32x32_trains_and_caches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DISTGAN_CACHE", str(tmp_path))
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(40, 3, 32, 32, generator=g) * 2 - 1
+    y = torch.arange(40) % 4
+    data = Dataset("rgb", "image", x[:30], y[:30], x[30:], y[30:], 4)
+    model, accuracy = clf.load_or_train_classifier(data, "rgb", ClassifierConfig(steps=3))
+    assert model(x[:2]).shape == (2, 4) and 0.0 <= accuracy <= 1.0
+    again, _ = clf.load_or_train_classifier(data, "rgb", ClassifierConfig(steps=3))
+    assert torch.equal(model(x[:2]), again(x[:2]))

@@ -46,7 +46,9 @@ def labelled_evaluator(
     monkeypatch: pytest.MonkeyPatch, digits: Dataset, digits_classifier: tuple[SmallCNN, float]
 ) -> evaluate.Evaluator:
     calls = []
-    monkeypatch.setattr(evaluate, "load_or_train_classifier", lambda *args: calls.append(args) or digits_classifier)
+    monkeypatch.setattr(
+        evaluate, "load_or_train_classifier", lambda *args: calls.append(args) or digits_classifier
+    )
     ev = make_evaluator(digits, "digits")
     assert len(calls) == 1 and calls[0][1] == "digits"
     return ev
@@ -61,7 +63,9 @@ def test_labelled_images_get_every_measure(labelled_evaluator: evaluate.Evaluato
     assert 0 < result["fid"] < labelled_evaluator(draw_from(digits.train_x * 0.3))["fid"]
 
 
-def test_real_fid_floor_is_cached(labelled_evaluator: evaluate.Evaluator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_fid_floor_is_cached(
+    labelled_evaluator: evaluate.Evaluator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     floor = labelled_evaluator.real_fid_floor
     assert floor > 0
     monkeypatch.setattr(evaluate, "real_fid_floor", lambda *a: pytest.fail("floor recomputed"))
@@ -69,11 +73,13 @@ def test_real_fid_floor_is_cached(labelled_evaluator: evaluate.Evaluator, monkey
 
 
 def test_wrong_sample_shape_raises(labelled_evaluator: evaluate.Evaluator) -> None:
-    with pytest.raises(DistganError, match="does not match"):
+    with pytest.raises(DistganError, match="does not fit"):
         labelled_evaluator(lambda n: torch.zeros(n, 1, 28, 28))
 
 
-def test_unlabelled_images_get_fid_kid_only(digits: Dataset, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+def test_unlabelled_images_get_fid_kid_only(
+    digits: Dataset, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
     monkeypatch.setenv("DISTGAN_CACHE", str(tmp_path))
     folder = dataclasses.replace(digits, name="folder", train_y=None, test_y=None, num_classes=None)
     ev = make_evaluator(folder, "folder", num_samples=300, config=ClassifierConfig(steps=300))

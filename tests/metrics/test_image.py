@@ -20,12 +20,16 @@ def noised(x: torch.Tensor, std: float, seed: int = 0) -> torch.Tensor:
     return (x + std * torch.randn(x.shape, generator=g)).clamp(-1, 1)
 
 
-def test_fid_of_a_set_against_itself_is_zero(digits: Dataset, digits_classifier: tuple[SmallCNN, float]) -> None:
+def test_fid_of_a_set_against_itself_is_zero(
+    digits: Dataset, digits_classifier: tuple[SmallCNN, float]
+) -> None:
     model, _ = digits_classifier
     assert abs(fid_kid(digits.test_x, digits.test_x, model)["fid"]) < 1e-3
 
 
-def test_fid_and_kid_rise_with_noise_and_shift(digits: Dataset, digits_classifier: tuple[SmallCNN, float]) -> None:
+def test_fid_and_kid_rise_with_noise_and_shift(
+    digits: Dataset, digits_classifier: tuple[SmallCNN, float]
+) -> None:
     model, _ = digits_classifier
     real, fake = digits.test_x, digits.train_x
     clean = fid_kid(fake, real, model)
@@ -37,13 +41,17 @@ def test_fid_and_kid_rise_with_noise_and_shift(digits: Dataset, digits_classifie
     assert abs(clean["kid"]) < 3 * clean["kid_std"] + 1e-6  # same distribution: KID is 0 within its noise
 
 
-def test_real_fid_floor_is_small_next_to_noise(digits: Dataset, digits_classifier: tuple[SmallCNN, float]) -> None:
+def test_real_fid_floor_is_small_next_to_noise(
+    digits: Dataset, digits_classifier: tuple[SmallCNN, float]
+) -> None:
     model, _ = digits_classifier
     floor = real_fid_floor(digits.train_x[:600], digits.train_x[600:1200], model)
     assert 0 < floor < fid_kid(noised(digits.train_x[:600], 0.6), digits.train_x[600:1200], model)["fid"] / 3
 
 
-def test_held_out_real_data_scores_near_num_classes(digits: Dataset, digits_classifier: tuple[SmallCNN, float]) -> None:
+def test_held_out_real_data_scores_near_num_classes(
+    digits: Dataset, digits_classifier: tuple[SmallCNN, float]
+) -> None:
     model, _ = digits_classifier
     result = image_metrics(digits.test_x, digits.train_x, model, num_classes=10)
     assert 8.0 < result["score"] <= 10.0
@@ -51,7 +59,9 @@ def test_held_out_real_data_scores_near_num_classes(digits: Dataset, digits_clas
     assert result["class_kl"] < 0.05
 
 
-def test_one_class_generator_covers_one_class(digits: Dataset, digits_classifier: tuple[SmallCNN, float]) -> None:
+def test_one_class_generator_covers_one_class(
+    digits: Dataset, digits_classifier: tuple[SmallCNN, float]
+) -> None:
     model, _ = digits_classifier
     zeros = digits.train_x[digits.train_y == 0]
     zeros = zeros[model(zeros).argmax(1) == 0]  # drop the rare misclassified zero: this tests the metric
@@ -78,7 +88,9 @@ def test_small_sets_lower_kid_subset_size(digits: Dataset, digits_classifier: tu
     assert all(math.isfinite(v) for v in result.values())
 
 
-def test_non_finite_fake_gives_nan_not_an_error(digits: Dataset, digits_classifier: tuple[SmallCNN, float]) -> None:
+def test_non_finite_fake_gives_nan_not_an_error(
+    digits: Dataset, digits_classifier: tuple[SmallCNN, float]
+) -> None:
     model, _ = digits_classifier
     fake = digits.train_x[:50].clone()
     fake[3, 0, 2, 2] = float("nan")
@@ -94,7 +106,9 @@ def test_mismatched_shapes_raise(digits: Dataset, digits_classifier: tuple[Small
         fid_kid(digits.test_x[:1], digits.test_x, model)
 
 
-def test_wrappers_take_unit_range_and_stay_in_eval(digits: Dataset, digits_classifier: tuple[SmallCNN, float]) -> None:
+def test_wrappers_take_unit_range_and_stay_in_eval(
+    digits: Dataset, digits_classifier: tuple[SmallCNN, float]
+) -> None:
     model, _ = digits_classifier
     features, logits = ClassifierFeatures(model), ClassifierLogits(model)
     features.train()

@@ -1,4 +1,4 @@
-"""Evaluation: a per-dataset classifier (trained and cached), FID/KID/score through torchmetrics, 2-D modes."""
+"""Evaluation: a per-dataset classifier (trained, cached), FID/KID/score via torchmetrics, 2-D modes."""
 
 from distgan.metrics.evaluate import Evaluator, make_evaluator
 from distgan.metrics.image import image_metrics, real_fid_floor

@@ -4,11 +4,11 @@ What is measured depends on the dataset:
 
 - labelled images: FID, KID, classifier score, classes covered, class KL, and the classifier's held-out
   accuracy (and `num_classes`), all from a classifier trained on the dataset's own labels (`classifier.py`);
-- unlabelled images (image folders): FID and KID only. With no labels there is no classifier, so the score
-  and class coverage do not exist; they are listed under `"unavailable"`. The features come from the same
-  network trained to tell which of four rotations an image was given, so they are still learned from the
-  data (a randomly initialised network would give numbers that mean nothing). `rotation_accuracy` reports
-  how well that pretext task was learned; low values mean weak features;
+- unlabelled images (image folders): FID and KID only. With no labels there are no classes, so the score,
+  classes covered, class KL and classifier accuracy do not exist; they are listed under `"unavailable"`.
+  The features come from the same network trained to tell which of four rotations an image was given, so
+  they are still learned from the data (a randomly initialised network would give numbers that mean
+  nothing). `rotation_accuracy` says how well that pretext task was learned; low values mean weak features;
 - 2-D mixtures: modes captured, number of modes and percent of high-quality samples (see `mixtures.py`).
 
 Every result holds `num_samples` and `unavailable` (a list of measure names, empty when all exist).
@@ -36,7 +36,7 @@ CLASS_MEASURES = ["score", "classes_covered", "class_kl", "classifier_accuracy"]
 
 
 class Evaluator:
-    """Holds what scoring needs across calls: the classifier, the held-out real set and the cached FID floor."""
+    """Holds what scoring needs across calls: the classifier, the held-out real set, the cached FID floor."""
 
     def __init__(
         self,
@@ -62,9 +62,10 @@ class Evaluator:
         with torch.no_grad():
             samples = sample_fn(self.num_samples).detach().cpu().float()
         if tuple(samples.shape) != (self.num_samples, *self.dataset.sample_shape):
+            expected = (self.num_samples, *self.dataset.sample_shape)
             raise DistganError(
-                f"sample_fn({self.num_samples}) returned shape {tuple(samples.shape)}, expected "
-                f"{(self.num_samples, *self.dataset.sample_shape)}; the generator does not match {self.dataset.name}"
+                f"sample_fn({self.num_samples}) returned shape {tuple(samples.shape)}, expected {expected}; "
+                f"the generator does not fit {self.dataset.name}"
             )
         with torch.no_grad():
             if self.dataset.kind == "points":
@@ -122,7 +123,9 @@ def make_evaluator(
             raise DistganError(f"points dataset {dataset.name!r} needs `modes` and `mode_std` to be scored")
         return Evaluator(dataset, num_samples or DEFAULT_NUM_SAMPLES)
     if dataset.kind != "image":
-        raise DistganError(f"dataset {dataset.name!r} has kind {dataset.kind!r}; expected 'image' or 'points'")
+        raise DistganError(
+            f"dataset {dataset.name!r} has kind {dataset.kind!r}; expected 'image' or 'points'"
+        )
     if len(dataset.test_x) < 2:
         raise DistganError(f"dataset {dataset.name!r} needs at least 2 held-out images to compute FID")
     classifier, accuracy = load_or_train_classifier(dataset, fingerprint, config)

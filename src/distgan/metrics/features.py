@@ -24,7 +24,7 @@ class _Frozen(nn.Module):
 
 
 class ClassifierFeatures(_Frozen):
-    """(N, C, H, W) images in [0, 1] -> (N, num_features) penultimate features; for torchmetrics `feature=`."""
+    """Images (N, C, H, W) in [0, 1] -> (N, num_features) penultimate features; for torchmetrics."""
 
     def __init__(self, classifier: SmallCNN) -> None:
         super().__init__(classifier)

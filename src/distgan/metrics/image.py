@@ -47,11 +47,14 @@ def fid_kid(fake: Tensor, real: Tensor, classifier: SmallCNN, seed: int = 0) -> 
     size = tuple(real.shape[1:])
     subset = min(KID_SUBSET_SIZE, len(fake), len(real))
     # sync_on_compute=False: rank 0 evaluates alone; torchmetrics would otherwise wait on the training group
-    fid = FrechetInceptionDistance(feature=feature, normalize=True, input_img_size=size, sync_on_compute=False)
+    fid = FrechetInceptionDistance(
+        feature=feature, normalize=True, input_img_size=size, sync_on_compute=False
+    )
     with warnings.catch_warnings():  # "will save all extracted features": a few thousand 128-d rows here
         warnings.filterwarnings("ignore", message=".*save all extracted features", category=UserWarning)
-        kid = KernelInceptionDistance(feature=feature, normalize=True, subsets=KID_SUBSETS, subset_size=subset,
-                                      sync_on_compute=False)
+        kid = KernelInceptionDistance(
+            feature=feature, normalize=True, subsets=KID_SUBSETS, subset_size=subset, sync_on_compute=False
+        )
     for images, is_real in ((real, True), (fake, False)):
         for batch in to_unit(images).split(BATCH_SIZE):
             fid.update(batch, real=is_real)
@@ -77,7 +80,7 @@ def classifier_score(logits: Tensor) -> float:
     return float(kl.mean().exp())
 
 
-def class_coverage(predicted: Tensor, num_classes: int) -> dict[str, float]:
+def class_coverage(predicted: Tensor, num_classes: int) -> dict[str, float | int]:
     """`classes_covered`: classes that are the argmax of at least one sample (one stray sample counts).
 
     `class_kl`: KL(histogram of predicted classes || uniform); 0 when balanced, log K when one class.
@@ -88,7 +91,9 @@ def class_coverage(predicted: Tensor, num_classes: int) -> dict[str, float]:
     return {"classes_covered": int((counts > 0).sum()), "class_kl": float(kl)}
 
 
-def image_metrics(fake: Tensor, real: Tensor, classifier: SmallCNN, num_classes: int) -> dict[str, float]:
+def image_metrics(
+    fake: Tensor, real: Tensor, classifier: SmallCNN, num_classes: int
+) -> dict[str, float | int]:
     """FID, KID, classifier score, classes covered and class KL of `fake` against `real`, both in [-1, 1].
 
     Non-finite generated images (a diverged generator) give NaN for every measure instead of an error.

@@ -1,0 +1,27 @@
+# Two commands set up a fresh machine: `make demo` (install + the main job) and `make test` (install + tests).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch is pinned and installed first: an unpinned torch pulls a CUDA build of several GB.
+TORCH ?= torch==2.13.0
+
+.PHONY: install demo test lint clean
+
+$(BIN)/distgan: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(BIN)/distgan
+
+install: $(BIN)/distgan
+
+demo: install
+	$(BIN)/distgan compare --out runs/compare
+
+test: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
