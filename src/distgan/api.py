@@ -1,4 +1,4 @@
-"""The Python API: `train(config)` does what `distgan train` does; the CLI is a shell over it."""
+"""The Python API: `train(config)`, `compare(study)` and `report(dir)`; the CLI is a shell over them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from distgan.compare import Study
 from distgan.config import RunConfig
 from distgan.data.dataset import Dataset
 from distgan.data.registry import load_dataset
@@ -28,6 +29,8 @@ def train(config: RunConfig) -> dict[str, Any]:
         return _read_summary(config) if os.environ["RANK"] == "0" else {}
     dataset = load_dataset(config.dataset)
     _check_fits(config, dataset)
+    if not config.resume:  # a fresh run: forget the restarts of an earlier run in this folder
+        (Path(config.out) / "restarts.json").unlink(missing_ok=True)
     if config.backend == "sim" or config.world_size == 1:
         run_simulated(config, dataset, make_evaluator_for(config, dataset))
     else:
@@ -37,6 +40,20 @@ def train(config: RunConfig) -> dict[str, Any]:
         if any(codes[1:]):
             log.warning("worker exit codes: %s", codes[1:])
     return _read_summary(config)
+
+
+def compare(study: Study) -> Path:
+    """Run every cell of a study that has not finished, then build its report; return report.html's path."""
+    from distgan.compare import compare as run_study
+
+    return run_study(study)
+
+
+def report(directory: str | Path) -> Path:
+    """(Re)build report.html, report.md and the plots from the run folders at or under `directory`."""
+    from distgan.report import build_report
+
+    return build_report(directory)
 
 
 def run_this_rank(config: RunConfig) -> None:

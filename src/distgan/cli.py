@@ -6,10 +6,13 @@ import argparse
 import dataclasses
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distgan.config import FIELDS, RunConfig, config_from_mapping, load_config_json, load_toml
 from distgan.errors import DistganError
+
+if TYPE_CHECKING:
+    from distgan.compare import Study
 
 HELP = {
     "method": "standalone | sync-dp | async-ps | fl-gan | md-gan",
@@ -53,6 +56,27 @@ TRAIN_EPILOG = """examples:
 """
 
 
+COMPARE_EPILOG = """examples:
+  distgan compare                                  # the default study: {default}
+  distgan compare --methods standalone,md-gan --workers 1,2,4,8 --dataset mnist5k --steps 2000
+  distgan compare --dataset ring8 --backend sim --steps 400 --out runs/ring8-compare
+  distgan compare --preset mdgan-paper             # the MD-GAN paper's comparison, scaled down
+  distgan report runs/compare                      # rebuild report.html and report.md from the runs
+
+Each (method, workers, seed) cell is a run folder under --out (e.g. md-gan_w4_s0/). Started again, the
+same command skips the cells that finished (summary.json exists) and reruns the others from scratch.
+A cell that fails is recorded in failures.json and the study goes on; the report lists it.
+standalone runs once per seed (one process) whatever --workers says.
+"""
+
+REPORT_EPILOG = """examples:
+  distgan report runs/compare       # the --out folder of a study
+  distgan report runs/mdgan         # a single run folder works too
+
+Writes report.html (self-contained: open it anywhere), report.md and the PNG plots into DIR.
+"""
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, as for every other bad input
         sys.stderr.write(f"distgan: error: {message} (see `{self.prog} --help`)\n")
@@ -87,7 +111,81 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
     _add_run_flags(train)
     sub.add_parser("datasets", help="list the dataset specs with shapes and sizes")
+    _add_compare(sub)
+    report = sub.add_parser("report", help="(re)build the report of the runs in a folder", epilog=REPORT_EPILOG,
+                            formatter_class=argparse.RawDescriptionHelpFormatter,
+                            description="Read every run folder at or under DIR and write report.html, "
+                            "report.md and the plots beside them.")
+    report.add_argument("dir", metavar="DIR", help="a `distgan compare --out` folder, or one run folder")
     return parser
+
+
+def _add_compare(sub: Any) -> None:
+    from distgan import compare as c
+
+    default = f"{len(c.DEFAULT_METHODS)} methods x{c.DEFAULT_WORKERS}, {c.DEFAULT_DATASET}, {c.DEFAULT_STEPS} steps"
+    p = sub.add_parser("compare", help="run several methods side by side and write a report",
+                       epilog=COMPARE_EPILOG.format(default=default),
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Train every (method, workers, seed) cell with the same budget of generator "
+                       "updates, evaluating as they go, then write report.html and report.md into --out. "
+                       "Flags override --preset, which overrides the default study.")
+    p.add_argument("--preset", metavar="NAME", help="start from a preset study. mdgan-paper: "
+                   "standalone b=10 and b=100, FL-GAN E=1, MD-GAN k=1 and k=log, N in "
+                   f"{','.join(map(str, c.PAPER_WORKERS))}, mnist5k, iid, {c.PAPER_STEPS} steps")
+    p.add_argument("--methods", metavar="LIST", help="comma list of methods (default: "
+                   f"{','.join(c.DEFAULT_METHODS)}); with --preset, its labels too (e.g. 'md-gan k=log')")
+    p.add_argument("--workers", metavar="N[,N...]", help=f"worker counts, e.g. 4 or 1,2,4,8 (default: "
+                   f"{c.DEFAULT_WORKERS})")
+    p.add_argument("--dataset", metavar="DATASET", help=f"{HELP['dataset']} (default: {c.DEFAULT_DATASET})")
+    p.add_argument("--partition", metavar="PARTITION", help=f"{HELP['partition']} (default: {c.DEFAULT_PARTITION})")
+    p.add_argument("--steps", type=int, metavar="STEPS", help="budget in generator updates for every method "
+                   f"(default: {c.DEFAULT_STEPS}); the report prints what a step is for each")
+    p.add_argument("--seeds", type=int, metavar="S", help=f"seeds 0..S-1 per cell (default: {c.DEFAULT_SEEDS})")
+    p.add_argument("--backend", metavar="BACKEND", help=f"{HELP['backend']} (default: {c.DEFAULT_BACKEND})")
+    p.add_argument("--batch-size", type=int, metavar="B", help=f"b per worker (default: {c.DEFAULT_BATCH_SIZE})")
+    p.add_argument("--eval-every", type=int, metavar="STEPS", help="evaluate every this many steps "
+                   f"(default: 0, meaning steps/{c.EVALS_PER_RUN})")
+    p.add_argument("--out", metavar="DIR", help=f"study folder (default: {c.DEFAULT_OUT}; "
+                   "runs/mdgan-paper with that preset)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="show progress bars")
+
+
+def study_from_args(args: argparse.Namespace) -> Study:
+    """The default study (or --preset) with the given flags on top."""
+    from distgan.compare import Study, preset
+
+    study = preset(args.preset) if args.preset else Study()
+    for name in ("dataset", "partition", "steps", "seeds", "backend", "batch_size", "eval_every", "out",
+                 "progress"):
+        if getattr(args, name) is not None:
+            setattr(study, name, getattr(args, name))
+    if args.workers is not None:
+        study.workers = parse_workers(args.workers)
+    if args.methods is not None:
+        study.methods = parse_methods(args.methods, study.methods)
+        study.overrides = {k: v for k, v in study.overrides.items() if k in study.methods}
+    return study
+
+
+def parse_workers(text: str) -> list[int]:
+    """"4" or "1,2,4,8" as a list of positive integers."""
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise DistganError(f"--workers expects a positive integer or a comma list such as 1,2,4,8, got {text!r}")
+    return [int(p) for p in parts]
+
+
+def parse_methods(text: str, labels: list[str]) -> list[str]:
+    """A comma list of methods, or of the preset's labels."""
+    from distgan.config import METHODS
+
+    methods = [p.strip() for p in text.split(",")]
+    for m in methods:
+        if m not in METHODS and m not in labels:
+            extra = f", or one of the preset's: {', '.join(labels)}" if set(labels) - set(METHODS) else ""
+            raise DistganError(f"unknown method {m!r} in --methods; choose from: {', '.join(METHODS)}{extra}")
+    return methods
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -128,11 +226,21 @@ def main(argv: list[str] | None = None) -> int:
             summary = train(config_from_args(args))
             if summary:
                 logging.getLogger("distgan").info("done: %s", _headline(summary))
+        elif args.command == "compare":
+            from distgan.api import compare
+
+            logging.getLogger("distgan").info("report: %s", compare(study_from_args(args)))
+        elif args.command == "report":
+            from distgan.api import report
+
+            logging.getLogger("distgan").info("report: %s", report(args.dir))
     except DistganError as e:
         sys.stderr.write(f"distgan: error: {e}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("distgan: interrupted; resume with --resume OUT\n")
+        again = "run the same command again; finished cells are kept" if args.command == "compare" else \
+            "resume with --resume OUT"
+        sys.stderr.write(f"distgan: interrupted; {again}\n")
         return 130
     return 0
 

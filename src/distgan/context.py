@@ -18,6 +18,7 @@ from distgan.data.dataset import Dataset
 from distgan.transport.base import Transport
 
 log = logging.getLogger(__name__)
+CRASH_EXIT = 17  # exit code of a rank stopped by --fail
 _INIT_LOCK = threading.Lock()  # model init draws on torch's global RNG, which simulated ranks share
 
 
@@ -85,7 +86,7 @@ class RankContext:
             log.warning("rank %d: --fail says exit at step %d", self.rank, step)
             if self.simulated:
                 raise WorkerCrash()
-            os._exit(17)
+            os._exit(CRASH_EXIT)
 
     def drop(self, rank: int, step: int, reason: str, wall_s: float) -> None:
         """Record a dead worker; server methods then carry on without it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -9,12 +10,14 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import torch
 
+from distgan.checkpoint import atomic_write_json, load_checkpoint
 from distgan.config import RunConfig
-from distgan.context import WorkerCrash
+from distgan.context import CRASH_EXIT, WorkerCrash
 from distgan.data.dataset import Dataset
 from distgan.errors import DistganError
 from distgan.runner import run_rank
@@ -32,19 +35,35 @@ def resolve_device(name: str) -> torch.device:
 
 
 def run_simulated(config: RunConfig, dataset: Dataset, evaluator) -> None:
-    """All ranks as threads of this process, one torch thread each, so runs match the process transport."""
+    """All ranks as threads of this process, one torch thread each, so runs match the process transport.
+
+    As with processes, a sync-dp worker that dies stops the collective, and the run restarts from
+    its checkpoint with the surviving workers.
+    """
+    while True:
+        crashed, seconds = _simulate_once(config, dataset, evaluator)
+        if crashed is None or config.method != "sync-dp":
+            return
+        config = _restart_without(config, crashed, CRASH_EXIT, seconds)
+
+
+def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int | None, float]:
     device = resolve_device(config.device)
     hub = SimHub(config.world_size, config.seed)
     errors: list[BaseException] = []
+    crashed: list[int] = []
     if config.world_size > 1:
         torch.set_num_threads(1)
+    start = time.monotonic()
 
     def rank_main(rank: int) -> None:
         transport = SimTransport(hub, rank)
         try:
             run_rank(config, dataset, transport, device, evaluator if rank == 0 else None, simulated=True)
         except WorkerCrash:
-            pass
+            crashed.append(rank)
+            if config.method == "sync-dp":
+                hub.abort()  # a collective cannot go on without this rank
         except SimAborted:
             return
         except BaseException as e:  # noqa: BLE001 - handed to the main thread, which re-raises it
@@ -53,16 +72,14 @@ def run_simulated(config: RunConfig, dataset: Dataset, evaluator) -> None:
         finally:
             transport.close()
 
-    if config.world_size == 1:
-        rank_main(0)
-    else:
-        threads = [threading.Thread(target=rank_main, args=(r,), name=f"rank{r}") for r in range(config.world_size)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    threads = [threading.Thread(target=rank_main, args=(r,), name=f"rank{r}") for r in range(config.world_size)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     if errors:
         raise errors[0]
+    return (crashed[0] if crashed else None), time.monotonic() - start
 
 
 def free_port() -> int:
@@ -75,7 +92,17 @@ def run_processes(config: RunConfig) -> list[int]:
     """Spawn one process per rank on this machine, rendezvous on loopback; return their exit codes.
 
     Each child runs exactly what `torchrun -m distgan train ...` runs, from the env it is given.
+    A collective cannot outlive a dead rank, so when a sync-dp worker dies the job is restarted
+    from its last checkpoint with the surviving workers (what torchrun's elastic restart does).
     """
+    while True:
+        codes, crashed, when = _spawn_and_watch(config)
+        if crashed is None or config.method != "sync-dp":
+            return codes
+        config = _restart_without(config, crashed, codes[crashed], when)
+
+
+def _spawn_and_watch(config: RunConfig) -> tuple[list[int], int | None, float]:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     launch_file = out / "launch_config.json"
@@ -86,25 +113,52 @@ def run_processes(config: RunConfig) -> list[int]:
     for rank in range(config.world_size):
         env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(config.world_size), "LOCAL_RANK": str(rank),
                "LOCAL_WORLD_SIZE": str(config.world_size), "MASTER_ADDR": config.master_addr,
-               "MASTER_PORT": str(port), "OMP_NUM_THREADS": str(threads), "DISTGAN_LAUNCHED": "1"}
-        cmd = [sys.executable, "-m", "distgan.worker_main", str(launch_file)]
-        procs.append(subprocess.Popen(cmd, env=env))
+               "MASTER_PORT": str(port), "OMP_NUM_THREADS": str(threads)}
+        procs.append(subprocess.Popen([sys.executable, "-m", "distgan.worker_main", str(launch_file)], env=env))
     (out / "pids.json").write_text(json.dumps({str(r): p.pid for r, p in enumerate(procs)}))
+    start = time.monotonic()
     try:
-        codes = [p.wait() for p in procs[:1]]
-        codes += [_wait_or_kill(p, config.worker_timeout) for p in procs[1:]]
+        crashed = _watch(procs, config)
     except KeyboardInterrupt:
         for p in procs:
             p.kill()
         raise
     finally:
         launch_file.unlink(missing_ok=True)
-    return codes
+    return [p.wait() for p in procs], crashed, time.monotonic() - start
 
 
-def _wait_or_kill(proc: subprocess.Popen, timeout: float) -> int:
-    try:
-        return proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait()
+def _watch(procs: list[subprocess.Popen], config: RunConfig) -> int | None:
+    """Wait for the ranks; return the rank of a sync-dp worker that died (the rest are then stopped)."""
+    while procs[0].poll() is None:
+        dead = [r for r, p in enumerate(procs) if p.poll() not in (None, 0)]
+        if dead and config.method == "sync-dp":
+            time.sleep(1.0)  # let the survivors fail their collective and exit on their own
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+            killed = [r for r in dead if procs[r].returncode < 0 or procs[r].returncode == CRASH_EXIT]
+            return (killed or dead)[0]
+        time.sleep(0.2)
+    for p in procs[1:]:
+        try:
+            p.wait(timeout=config.worker_timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    return None
+
+
+def _restart_without(config: RunConfig, crashed: int, code: int, after_s: float) -> RunConfig:
+    out = Path(config.out)
+    if config.workers <= 1:
+        raise DistganError(f"sync-dp lost its only worker (rank {crashed}, exit code {code}); nothing to restart")
+    step = load_checkpoint(out / "checkpoint.pt")["step"] if (out / "checkpoint.pt").is_file() else 0
+    restarts_file = out / "restarts.json"
+    restarts = json.loads(restarts_file.read_text()) if restarts_file.is_file() else []
+    restarts.append({"rank": crashed, "step": step, "detected_at_s": round(after_s, 2),
+                     "what": f"worker exited (code {code}); restarted from checkpoint step {step} "
+                             f"with {config.workers - 1} workers"})
+    atomic_write_json(restarts_file, restarts)
+    log.warning("sync-dp rank %d died (exit code %d): restarting from step %d with %d workers",
+                crashed, code, step, config.workers - 1)
+    return dataclasses.replace(config, workers=config.workers - 1, fail=[], resume=step > 0)

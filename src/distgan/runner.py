@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import resource
 import sys
@@ -17,6 +18,7 @@ from distgan.config import RunConfig
 from distgan.context import RankContext
 from distgan.data.dataset import Dataset
 from distgan.data.partition import partition, partition_summary
+from distgan.errors import DistganError
 from distgan.models import build_models, count_parameters, default_z_dim
 from distgan.recorder import Recorder
 from distgan.transport.base import PeerGone, Transport
@@ -42,17 +44,36 @@ def run_rank(config: RunConfig, dataset: Dataset, transport: Transport, device: 
     out = Path(config.out)
     ctx = RankContext(config, dataset, transport, device, make_shards(config, dataset), out, simulated=simulated)
     if config.resume:
-        ctx.resumed = ctx.load()
-        ctx.start_step = int(ctx.resumed["step"]) if ctx.resumed else 0
+        _resume(ctx)
     if ctx.rank == 0:
         ctx.recorder = _open_recorder(ctx, evaluator)
+        restarts = out / "restarts.json"
+        if restarts.is_file():  # sync-dp restarts by the launcher, listed among the run's failures
+            ctx.failures.extend(json.loads(restarts.read_text()))
     method = method_module(config.method)
-    try:
-        method.train(ctx)
-    finally:
-        report = _gather_report(ctx, method.KINDS)
+    method.train(ctx)
+    report = _gather_report(ctx, method.KINDS)
     if ctx.rank == 0:
         ctx.recorder.finish(_summary(ctx, method, report))
+
+
+def _resume(ctx: RankContext) -> None:
+    """Load this rank's checkpoint; every rank continues from rank 0's step, which it is sent."""
+    if ctx.rank == 0 and not ctx.checkpoint_path().is_file():
+        raise DistganError(f"{ctx.checkpoint_path()}: no checkpoint to resume from; start the run without --resume")
+    ctx.resumed = ctx.load()
+    own_step = int(ctx.resumed["step"]) if ctx.resumed else 0
+    step = torch.tensor([own_step], dtype=torch.float64, device=ctx.device)
+    if ctx.transport.world_size > 1:  # bookkeeping, not method traffic: the raw transport, uncounted
+        if ctx.rank == 0:
+            ctx.transport._send_many([(step, r) for r in range(1, ctx.transport.world_size)])
+        else:
+            ctx.transport._recv(step, 0)
+    ctx.start_step = int(step.item())
+    if ctx.resumed is not None and own_step != ctx.start_step:
+        log.warning("rank %d: its checkpoint is at step %d, rank 0's at %d; continuing from %d",
+                    ctx.rank, own_step, ctx.start_step, ctx.start_step)
+        ctx.resumed["stale"] = True
 
 
 def _open_recorder(ctx: RankContext, evaluator: Any) -> Recorder:
@@ -60,10 +81,10 @@ def _open_recorder(ctx: RankContext, evaluator: Any) -> Recorder:
     out.mkdir(parents=True, exist_ok=True)
     if not ctx.start_step:
         (out / "summary.json").unlink(missing_ok=True)
-        atomic_write_json(out / "config.json", cfg.to_dict())
-        labels = ctx.dataset.train_y.numpy() if ctx.dataset.train_y is not None else None
-        atomic_write_json(out / "partition.json", partition_summary(
-            [s.numpy() for s in ctx.shards], labels, ctx.dataset.num_classes, cfg.partition))
+    atomic_write_json(out / "config.json", {**cfg.to_dict(), "resume": False})
+    labels = ctx.dataset.train_y.numpy() if ctx.dataset.train_y is not None else None
+    atomic_write_json(out / "partition.json", partition_summary(
+        [s.numpy() for s in ctx.shards], labels, ctx.dataset.num_classes, cfg.partition))
     z_dim = cfg.z_dim or default_z_dim(ctx.dataset.sample_shape)
     wall_before = float(ctx.resumed.get("wall_s", 0.0)) if ctx.resumed else 0.0
     return Recorder(cfg, ctx.dataset, ctx.transport, out, z_dim, evaluator, ctx.start_step, wall_before)

@@ -55,44 +55,69 @@ def server(ctx: RankContext) -> None:
     cfg, t = ctx.config, ctx.transport
     gan = build_gan(ctx)
     v = restore(ctx, gan, None, ctx.rng("noise"))
-    n_D = sum(p.numel() for p in gan.D.parameters())
-    stale, applied = [], {r: 0 for r in ctx.worker_ranks}
-    stopped: set[int] = set()
+    stale: list[int] = []
+    applied = {r: 0 for r in ctx.worker_ranks}
     header = torch.empty(HEADER, dtype=torch.float64)
-    while len(stopped | ctx.dead) < len(ctx.worker_ranks):
-        waiting = [r for r in ctx.live_workers() if r not in stopped]
-        try:
-            n = t.recv_any(header, waiting, "async-ps/control")
-        except PeerGone as e:
-            raise PeerGone(e.rank, f"a worker was lost while the server waited ({e.reason})") from None
-        kind = header[0].item()
-        if kind == PULL:
-            reply = STOP if v >= cfg.steps else GO
-            t.send(torch.tensor([reply, v, 0, 0], dtype=torch.float64, device=ctx.device), n, "async-ps/control")
-            if reply == STOP:
-                stopped.add(n)
-            else:
-                t.send(flatten([p.detach() for p in params(gan)] + buffers(gan)), n, "async-ps/params")
+    while v < cfg.steps:
+        n = t.recv_any(header, ctx.live_workers(), "async-ps/control")
+        if header[0].item() == PULL:
+            reply_to_pull(ctx, gan, n, v)
             continue
-        g = torch.empty(sum(p.numel() for p in params(gan)), device=ctx.device)
-        t.recv(g, n, "async-ps/grads")
-        if v >= cfg.steps:
-            continue  # late gradients after the budget is spent are discarded
+        g = receive_gradients(ctx, gan, n)
         stale.append(v - int(header[1].item()))
         applied[n] += 1
-        set_grads(gan.D, g[:n_D])
-        gan.opt_D.step()
-        set_grads(gan.G, g[n_D:])
-        gan.opt_G.step()
+        apply_gradients(gan, g)
         v += 1
+        window = stale[-cfg.log_every:]
         ctx.recorder.after_step(v, gan.G, loss_d=header[2].item(), loss_g=header[3].item(),
-                                staleness_mean=sum(stale[-cfg.log_every:]) / len(stale[-cfg.log_every:]),
-                                staleness_max=float(max(stale[-cfg.log_every:])))
+                                staleness_mean=sum(window) / len(window), staleness_max=float(max(window)))
         if ctx.checkpoint_due(v):
             ctx.save(v, train_state(ctx, gan, None, ctx.rng("noise")))
+    stop_workers(ctx, gan, v)
     ctx.recorder.extra["staleness"] = {"mean": sum(stale) / max(1, len(stale)), "max": max(stale, default=0),
                                        "histogram": _histogram(stale)}
     ctx.recorder.extra["pushes_applied"] = {str(r): c for r, c in applied.items()}
+
+
+def reply_to_pull(ctx: RankContext, gan, n: int, v: int, stop: bool = False) -> None:
+    reply = torch.tensor([STOP if stop else GO, v, 0, 0], dtype=torch.float64, device=ctx.device)
+    ctx.transport.send(reply, n, "async-ps/control")
+    if not stop:
+        ctx.transport.send(flatten([p.detach() for p in params(gan)] + buffers(gan)), n, "async-ps/params")
+
+
+def receive_gradients(ctx: RankContext, gan, n: int) -> torch.Tensor:
+    g = torch.empty(sum(p.numel() for p in params(gan)), device=ctx.device)
+    ctx.transport.recv(g, n, "async-ps/grads")
+    return g
+
+
+def apply_gradients(gan, g: torch.Tensor) -> None:
+    n_D = sum(p.numel() for p in gan.D.parameters())
+    set_grads(gan.D, g[:n_D])
+    gan.opt_D.step()
+    set_grads(gan.G, g[n_D:])
+    gan.opt_G.step()
+
+
+def stop_workers(ctx: RankContext, gan, v: int) -> None:
+    """The budget is spent: answer each worker's next pull with STOP, discarding late pushes.
+
+    Each worker is heard alone, so a dead one is noticed here (gloo reports a closed
+    connection at once) rather than blocking a receive from any source.
+    """
+    header = torch.empty(HEADER, dtype=torch.float64)
+    for n in ctx.live_workers():
+        while True:
+            try:
+                ctx.transport.recv_control(header, n, "async-ps/control")
+                if header[0].item() == PULL:
+                    reply_to_pull(ctx, gan, n, v, stop=True)
+                    break
+                receive_gradients(ctx, gan, n)  # a late push: discarded
+            except PeerGone as e:
+                ctx.drop(n, v, e.reason, ctx.recorder.wall_s())
+                break
 
 
 def _histogram(values: list[int]) -> dict[str, int]:

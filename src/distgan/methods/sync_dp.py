@@ -13,9 +13,11 @@ model is what DDP would send anyway.
 
 from __future__ import annotations
 
+from distgan.checkpoint import load_checkpoint
 from distgan.context import RankContext
 from distgan.methods.common import (
     Batches,
+    Gan,
     build_gan,
     d_loss_on,
     flatten,
@@ -42,7 +44,7 @@ def train(ctx: RankContext) -> None:
     gan = build_gan(ctx)
     real = Batches(ctx.local_data(), cfg.batch_size, ctx.rng("batches"))
     z_rng = ctx.rng("noise")
-    step = restore(ctx, gan, real, z_rng)
+    step = restore_replica(ctx, gan, real, z_rng)
     while step < cfg.steps:
         ctx.crash_point(step)
         x_n = real.next()
@@ -64,4 +66,18 @@ def train(ctx: RankContext) -> None:
         if ctx.recorder is not None:
             ctx.recorder.after_step(step, gan.G, loss_d=loss_D.item(), loss_g=loss_G.item())
         if ctx.checkpoint_due(step):
-            ctx.save(step, train_state(ctx, gan, real, z_rng))
+            ctx.save(step, {**train_state(ctx, gan, real, z_rng), "workers": cfg.workers})
+
+
+def restore_replica(ctx: RankContext, gan: Gan, real: Batches, z_rng) -> int:
+    """Resume this replica. After a restart with fewer workers (or a rank whose checkpoint is stale)
+    every replica takes rank 0's model and optimizers, and fresh batch and noise streams."""
+    state = ctx.resumed
+    if state is None:
+        return 0
+    if state.get("workers") == ctx.config.workers and not state.get("stale"):
+        return restore(ctx, gan, real, z_rng)
+    gan.load(load_checkpoint(ctx.out / "checkpoint.pt") if ctx.rank else state)
+    for stream in (real.rng, z_rng):
+        stream.manual_seed(stream.initial_seed() + ctx.start_step)
+    return ctx.start_step

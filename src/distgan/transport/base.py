@@ -71,13 +71,24 @@ class Transport(ABC):
         """Send a small control tensor that `dst` takes with `recv_any`."""
 
     def recv_any(self, tensor: torch.Tensor, sources: Sequence[int], kind: str) -> int:
-        """Receive a small control tensor from whichever of `sources` sends first; return its rank."""
+        """Receive a small control tensor from whichever of `sources` sends first; return its rank.
+
+        As with gloo, a source that has died is not reported here: it simply never sends.
+        """
         src = self._recv_any(tensor, sources)
         self.bytes.recv[kind] += nbytes(tensor)
         return src
 
+    def recv_control(self, tensor: torch.Tensor, src: int, kind: str) -> None:
+        """Receive a control tensor from `src` alone; raises PeerGone at once if `src` is dead."""
+        self._recv_control(tensor, src)
+        self.bytes.recv[kind] += nbytes(tensor)
+
     def exchange(self, send: torch.Tensor, dst: int, recv: torch.Tensor, src: int, kind: str) -> None:
-        """Send to `dst` and receive from `src` at the same time (peer-to-peer swaps)."""
+        """Send to `dst` and receive from `src` at the same time (peer-to-peer swaps).
+
+        Raises PeerGone only if nothing could be received from `src`; a dead `dst` is not an error.
+        """
         self._exchange(send, dst, recv, src)
         self.bytes.sent[kind] += nbytes(send)
         self.bytes.recv[kind] += nbytes(recv)
@@ -106,6 +117,9 @@ class Transport(ABC):
 
     @abstractmethod
     def _recv(self, tensor: torch.Tensor, src: int) -> None: ...
+
+    @abstractmethod
+    def _recv_control(self, tensor: torch.Tensor, src: int) -> None: ...
 
     @abstractmethod
     def _recv_any(self, tensor: torch.Tensor, sources: Sequence[int]) -> int: ...

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 from collections.abc import Sequence
 
 import torch
@@ -31,17 +32,33 @@ class ProcessTransport(Transport):
         self._control_group = dist.new_group(backend="gloo") if backend == "nccl" else None
 
     def _send_many(self, messages: Sequence[tuple[torch.Tensor, int]]) -> None:
-        works = [(dist.isend(t.contiguous(), dst), dst) for t, dst in messages]
+        lost, works = None, []
+        for t, dst in messages:  # post and wait for every send, so one dead peer does not strand the others
+            try:
+                works.append((_guard(dst, dist.isend, t.contiguous(), dst), dst))
+            except PeerGone as e:
+                lost = lost or e
         for work, dst in works:
-            self._wait(work, dst)
+            try:
+                self._wait(work, dst)
+            except PeerGone as e:
+                lost = lost or e
+        if lost:
+            raise lost
 
     def _recv(self, tensor: torch.Tensor, src: int) -> None:
-        self._wait(dist.irecv(tensor, src), src)
+        self._wait(_guard(src, dist.irecv, tensor, src), src)
 
     def send_control(self, tensor: torch.Tensor, dst: int, kind: str) -> None:
-        work = dist.isend(tensor.cpu(), dst, group=self._control_group, tag=CONTROL_TAG)
+        work = _guard(dst, dist.isend, tensor.cpu(), dst, group=self._control_group, tag=CONTROL_TAG)
         self._wait(work, dst)
         self.bytes.sent[kind] += tensor.numel() * tensor.element_size()
+
+    def _recv_control(self, tensor: torch.Tensor, src: int) -> None:
+        buffer = tensor.cpu() if tensor.device.type != "cpu" else tensor
+        self._wait(_guard(src, dist.irecv, buffer, src, group=self._control_group, tag=CONTROL_TAG), src)
+        if buffer is not tensor:
+            tensor.copy_(buffer)
 
     def _recv_any(self, tensor: torch.Tensor, sources: Sequence[int]) -> int:
         buffer = tensor.cpu() if tensor.device.type != "cpu" else tensor
@@ -54,9 +71,16 @@ class ProcessTransport(Transport):
         return src
 
     def _exchange(self, send: torch.Tensor, dst: int, recv: torch.Tensor, src: int) -> None:
-        ops = [dist.P2POp(dist.isend, send.contiguous(), dst), dist.P2POp(dist.irecv, recv, src)]
-        for work in dist.batch_isend_irecv(ops):
-            self._wait(work, src)
+        try:
+            sending = _guard(dst, dist.isend, send.contiguous(), dst)
+        except PeerGone:
+            sending = None  # the receiver died; we may still receive
+        self._wait(_guard(src, dist.irecv, recv, src), src)
+        try:
+            if sending is not None:
+                self._wait(sending, dst)
+        except PeerGone:
+            pass  # the receiver died; what we received is still good
 
     def _all_reduce_sum(self, tensor: torch.Tensor) -> None:
         try:
@@ -79,5 +103,16 @@ class ProcessTransport(Transport):
             raise PeerGone(peer, _first_line(e)) from None
 
 
+def _guard(peer: int, post, *args, **kwargs) -> dist.Work:
+    """Post a point-to-point operation; gloo raises at posting time too when the peer is gone."""
+    try:
+        return post(*args, **kwargs)
+    except RuntimeError as e:
+        raise PeerGone(peer, _first_line(e)) from None
+
+
 def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+    """gloo's message without its source path and advice: e.g. 'Connection closed by peer [127.0.0.1]:4242'."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = re.sub(r"^\[[^\]]*\.(cc|cpp|h):\d+\]\s*", "", text)
+    return text.split(". This is typically")[0][:160]

@@ -75,6 +75,9 @@ class SimTransport(Transport):
     def _recv(self, tensor: torch.Tensor, src: int) -> None:
         tensor.copy_(self._take(src, 0))
 
+    def _recv_control(self, tensor: torch.Tensor, src: int) -> None:
+        tensor.copy_(self._take(src, 1))
+
     def _recv_any(self, tensor: torch.Tensor, sources: Sequence[int]) -> int:
         candidates = sorted(sources)
         while candidates:
@@ -82,7 +85,7 @@ class SimTransport(Transport):
             try:
                 tensor.copy_(self._take(src, 1))
                 return src
-            except PeerGone:
+            except PeerGone:  # like gloo: a dead source is skipped, not reported
                 candidates.remove(src)
         raise PeerGone(-1, "every source has exited")
 

@@ -1,0 +1,266 @@
+"""Side-by-side comparison: run every (method, workers, seed) cell of a study, then build the report.
+
+Each cell is an ordinary run folder under the study's `out`, made by `distgan.api.train`. Starting the
+same study again skips the cells whose `summary.json` exists and reruns the others from scratch.
+
+    from distgan.compare import Study, compare
+    compare(Study(methods=["standalone", "md-gan"], workers=[2, 4], dataset="digits", steps=300))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from distgan.checkpoint import atomic_write_json
+from distgan.config import FIELDS, METHODS, RunConfig
+from distgan.errors import DistganError
+
+log = logging.getLogger(__name__)
+
+# The default study; the lead engineer tunes these after timing them.
+DEFAULT_METHODS = ("standalone", "sync-dp", "async-ps", "fl-gan", "md-gan")
+DEFAULT_WORKERS = 4
+DEFAULT_DATASET = "digits"
+DEFAULT_PARTITION = "iid"
+DEFAULT_STEPS = 600
+DEFAULT_SEEDS = 1
+DEFAULT_BACKEND = "process"
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_OUT = "runs/compare"
+EVALS_PER_RUN = 5  # eval_every = steps // EVALS_PER_RUN unless the study sets it
+
+# The MD-GAN paper's comparison (Hardy et al. 2019, MNIST) scaled to a 2-core machine: workers hold b=10
+# samples per batch; the paper's I=50,000 iterations become PAPER_STEPS generator updates for every cell.
+PAPER_STEPS = 1000
+PAPER_WORKERS = (1, 2, 4, 8)
+
+
+@dataclass(kw_only=True)
+class Study:
+    """What to compare. A method entry is a label whose first word is the method ("md-gan k=log");
+    `overrides[label]` holds RunConfig fields for that label's cells, and may hold `workers` as a list of
+    the worker counts that label runs at."""
+
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
+    workers: list[int] = field(default_factory=lambda: [DEFAULT_WORKERS])
+    dataset: str = DEFAULT_DATASET
+    partition: str = DEFAULT_PARTITION
+    steps: int = DEFAULT_STEPS
+    seeds: int = DEFAULT_SEEDS
+    backend: str = DEFAULT_BACKEND
+    out: str = DEFAULT_OUT
+    batch_size: int = DEFAULT_BATCH_SIZE
+    eval_every: int = 0  # 0: steps // EVALS_PER_RUN
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # shown in the report
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the study: a label at a worker count and a seed."""
+
+    label: str
+    workers: int
+    seed: int
+    config: RunConfig
+
+    @property
+    def name(self) -> str:
+        return Path(self.config.out).name
+
+
+def mdgan_paper(**changes: Any) -> Study:
+    """The MD-GAN paper's comparison on mnist5k: standalone b=10 and b=100, FL-GAN E=1, MD-GAN k=1 and k=log."""
+    log_k_workers = [n for n in PAPER_WORKERS if max(1, math.ceil(math.log(n))) > 1]
+    study = Study(
+        methods=["standalone b=10", "standalone b=100", "fl-gan E=1", "md-gan k=1", "md-gan k=log"],
+        workers=list(PAPER_WORKERS), dataset="mnist5k", partition="iid", steps=PAPER_STEPS, batch_size=10,
+        out="runs/mdgan-paper",
+        overrides={"standalone b=100": {"batch_size": 100}, "fl-gan E=1": {"local_epochs": 1.0},
+                   "md-gan k=1": {"k": "1"}, "md-gan k=log": {"k": "log", "workers": log_k_workers}},
+        notes=[f"MD-GAN paper preset: every worker uses b=10; {PAPER_STEPS} generator updates per cell "
+               "(the paper ran far longer). md-gan k=log runs only where ceil(ln N) > 1, since below that it "
+               "is the k=1 cell."],
+    )
+    for name, value in changes.items():
+        setattr(study, name, value)
+    return study
+
+
+PRESETS = {"mdgan-paper": mdgan_paper}
+
+
+def preset(name: str, **changes: Any) -> Study:
+    """The named preset study, with `changes` applied on top."""
+    if name not in PRESETS:
+        raise DistganError(f"unknown --preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    return PRESETS[name](**changes)
+
+
+def plan(study: Study) -> list[Cell]:
+    """Every cell of the study, validated before anything runs; standalone runs once per seed."""
+    _check_study(study)
+    cells = []
+    for label in study.methods:
+        method = label.split()[0]
+        extra = dict(study.overrides.get(label, {}))
+        worker_counts = [1] if method == "standalone" else extra.pop("workers", study.workers)
+        extra.pop("workers", None)
+        for workers in sorted(set(worker_counts)):
+            for seed in range(study.seeds):
+                cells.append(Cell(label, workers, seed, _cell_config(study, label, workers, seed, extra)))
+    return cells
+
+
+def _cell_config(study: Study, label: str, workers: int, seed: int, extra: dict[str, Any]) -> RunConfig:
+    name = f"{slug(label)}_w{workers}_s{seed}"
+    values = dict(method=label.split()[0], dataset=study.dataset, partition=study.partition, workers=workers,
+                  backend=study.backend, steps=study.steps, batch_size=study.batch_size, seed=seed,
+                  out=str(Path(study.out) / name), eval_every=study.eval_every or max(1, study.steps // EVALS_PER_RUN),
+                  progress=study.progress)
+    values.update(extra)
+    try:
+        return RunConfig(**values).validate()
+    except DistganError as e:
+        raise DistganError(f"cell {name}: {e}") from None
+
+
+def slug(label: str) -> str:
+    """A folder-safe form of a label: "md-gan k=log" -> "md-gan-klog"."""
+    return re.sub(r"[^A-Za-z0-9-]+", "", re.sub(r"\s+", "-", label.strip()))
+
+
+def _check_study(study: Study) -> None:
+    if not study.methods:
+        raise DistganError("--methods is empty; give a comma list such as standalone,md-gan")
+    for label in study.methods:
+        if not label.strip() or label.split()[0] not in METHODS:
+            raise DistganError(f"unknown method {label!r} in --methods; choose from: {', '.join(METHODS)}")
+    slugs = [slug(label) for label in study.methods]
+    if len(set(slugs)) != len(slugs):
+        raise DistganError(f"--methods lists a method twice ({', '.join(study.methods)}); give each once")
+    if not study.workers or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in study.workers):
+        raise DistganError(f"--workers must be positive integers such as 4 or 1,2,4,8, got {study.workers}")
+    if not isinstance(study.seeds, int) or study.seeds < 1:
+        raise DistganError(f"--seeds must be a positive integer, got {study.seeds}")
+    for label, extra in study.overrides.items():
+        if label not in study.methods:
+            raise DistganError(f"overrides name {label!r}, which is not in --methods; add it or drop the override")
+        unknown = [k for k in extra if k not in FIELDS]
+        if unknown:
+            raise DistganError(f"overrides for {label!r} set unknown settings {unknown}; see `distgan train --help`")
+
+
+def compare(study: Study) -> Path:
+    """Run every unfinished cell (a failed cell is recorded and the study goes on), then build the report."""
+    cells = plan(study)
+    _check_datasets(cells)
+    out = Path(study.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "study.json", _study_record(study, cells))
+    failures: list[dict[str, Any]] = []
+    with logging_redirect_tqdm(), tqdm(cells, desc="compare", unit="cell", disable=not study.progress,
+                                       dynamic_ncols=True) as bar:
+        for i, cell in enumerate(bar, 1):
+            bar.set_postfix_str(cell.name)
+            if _finished(cell):
+                log.info("[%d/%d] %s: finished before, skipped", i, len(cells), cell.name)
+                continue
+            # the line says where the study stands even when a rank process draws over the bar
+            log.info("[%d/%d] %s: %s x%d, seed %d", i, len(cells), cell.name, cell.label, cell.workers, cell.seed)
+            error = run_cell(cell)
+            if error:
+                failures.append({"cell": cell.name, "label": cell.label, "workers": cell.workers,
+                                 "seed": cell.seed, "error": error})
+            atomic_write_json(out / "failures.json", failures)
+    atomic_write_json(out / "failures.json", failures)
+    if len(failures) == len(cells) and not any(out.rglob("config.json")):
+        raise DistganError(f"every cell failed before it started (first: {failures[0]['error']}); "
+                           f"see {out / 'failures.json'}")
+    from distgan.report import build_report
+
+    return build_report(out)
+
+
+def _check_datasets(cells: list[Cell]) -> None:
+    """Load each dataset once up front, so a bad --dataset fails the study before its first cell."""
+    from distgan.data.registry import load_dataset
+
+    for name in dict.fromkeys(c.config.dataset for c in cells):
+        load_dataset(name)
+
+
+def run_cell(cell: Cell) -> str | None:
+    """Train one cell from scratch; return why it failed, or None."""
+    from distgan.api import train
+
+    _clear(Path(cell.config.out))
+    try:
+        train(cell.config)
+    except DistganError as e:
+        error = str(e)
+    except Exception as e:  # noqa: BLE001 - one broken cell must not end a long study; the report lists it
+        log.exception("cell %s failed", cell.name)
+        error = f"{type(e).__name__}: {e}"
+    else:
+        if _finished(cell):
+            return None
+        error = "the run ended without writing summary.json (rank 0 died?)"
+    log.error("cell %s failed: %s", cell.name, error)
+    return error
+
+
+def _finished(cell: Cell) -> bool:
+    """A cell is done when its summary exists; warn if it was run with other settings."""
+    folder = Path(cell.config.out)
+    if not (folder / "summary.json").is_file():
+        return False
+    try:
+        done = json.loads((folder / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return True
+    wanted = cell.config.to_dict()
+    ignored = {"out", "progress", "resume"}
+    if _read_summary_failures(folder):  # a restart after a crash rewrites workers and fail in config.json
+        ignored |= {"workers", "fail"}
+    differ = [k for k in wanted if k not in ignored and k in done and done[k] != wanted[k]]
+    if differ:
+        log.warning("cell %s finished with other settings (%s); delete the folder to rerun it",
+                    cell.name, ", ".join(f"{k}={done[k]!r}" for k in differ))
+    return True
+
+
+def _read_summary_failures(folder: Path) -> list:
+    try:
+        return json.loads((folder / "summary.json").read_text()).get("failures") or []
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return []
+
+
+def _clear(folder: Path) -> None:
+    """Remove an unfinished cell's folder so it reruns from scratch; refuse to touch anything else."""
+    if not folder.exists():
+        return
+    if not (folder / "config.json").is_file() and any(folder.iterdir()):
+        raise DistganError(f"{folder} exists and is not a distgan run folder; move it or pick another --out")
+    shutil.rmtree(folder)
+
+
+def _study_record(study: Study, cells: list[Cell]) -> dict[str, Any]:
+    """`study.json`: the study and its cells, so the report knows labels and order."""
+    record = asdict(study)
+    record.pop("progress")
+    record["cells"] = [{"folder": c.name, "label": c.label, "method": c.config.method, "workers": c.workers,
+                        "seed": c.seed} for c in cells]
+    return record

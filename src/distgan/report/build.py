@@ -1,0 +1,104 @@
+"""`build_report(dir)`: read the run folders under DIR and write report.html, report.md and the plots beside them."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from distgan.checkpoint import atomic_write_bytes
+from distgan.errors import DistganError
+from distgan.report import content, html, markdown, plots
+from distgan.report.aggregate import Group, group_runs
+from distgan.report.content import Figure, Report
+from distgan.report.load import Run, load_failures, load_runs, load_study
+from distgan.report.table import is_points, table
+
+log = logging.getLogger(__name__)
+PLOT_FILES = ("fid_vs_updates.png", "fid_vs_wall.png", "fid_vs_bytes.png", "modes_vs_updates.png",
+              "modes_vs_wall.png", "modes_vs_bytes.png", "scaling.png")
+CURVES = (("g_updates", "updates", "against generator updates"), ("wall_s", "wall", "against wall-clock time"),
+          ("bytes", "bytes", "against bytes moved"))
+
+
+def build_report(root: str | Path) -> Path:
+    """(Re)build the report of the runs at or under `root`; return the path of report.html."""
+    root = Path(root)
+    runs = load_runs(root)
+    groups = group_runs(runs)
+    points = is_points(groups)
+    floor = None if points else real_fid_floor(runs)
+    header, rows = table(groups)
+    study = load_study(root) or {}
+    report = Report(
+        title=_title(runs),
+        facts=content.facts(runs, points, floor),
+        header=header, rows=rows,
+        figures=_figures(groups, root, points, floor),
+        samples=[(g.name, run.sample) for g in groups for run in g.finished[:1] if run.sample is not None],
+        step_definitions=content.step_definitions(runs),
+        failures=content.failures(groups, load_failures(root), root),
+        notes=[*study.get("notes", []), *content.notes(runs, points)],
+    )
+    atomic_write_bytes(root / "report.md", markdown.render(report, root).encode())
+    atomic_write_bytes(root / "report.html", html.render(report).encode())
+    log.debug("report: %s", root / "report.html")
+    return root / "report.html"
+
+
+def _title(runs: list[Run]) -> str:
+    datasets = ", ".join(dict.fromkeys(str(r.config.get("dataset", "?")) for r in runs))
+    return f"distgan comparison: {datasets}"
+
+
+def _figures(groups: list[Group], root: Path, points: bool, floor: float | None) -> list[Figure]:
+    for name in PLOT_FILES:  # drop pictures of an earlier build that this one may not redraw
+        (root / name).unlink(missing_ok=True)
+    if not any(g.finished for g in groups):
+        return []
+    figures = []
+    stem, what = ("modes", "Modes captured and high-quality %") if points else ("fid", "FID")
+    for x, suffix, against in CURVES:
+        path = root / f"{stem}_vs_{suffix}.png"
+        left_out = plots.curves_plot(groups, x, path, points, floor)
+        caption = f"{what} {against}; mean over seeds"
+        shaded = sum(bool(g.finished) for g in groups) <= plots.MAX_SHADED
+        caption += ", shaded ± one standard deviation." if shaded else " (too many lines to shade the spread)."
+        if x == "bytes":
+            caption += (" Bytes are all ranks' sent bytes; between evaluations they are estimated from rank 0's "
+                        "running count, so the last point of each line is exact.")
+        if floor is not None:
+            caption += " The dashed line is the real-vs-real FID floor."
+        if left_out:
+            caption += f" Not shown (no such measurements): {', '.join(left_out)}."
+        figures.append(Figure(f"{what} {against}", path, caption))
+    if plots.scales(groups):
+        path = root / "scaling.png"
+        plots.scaling_plot(groups, path, points)
+        quality = "modes captured" if points else "final FID"
+        figures.append(Figure("Scaling with the number of workers", path,
+                              f"Generator updates per second and {quality} against workers N (error bars: ± one "
+                              "standard deviation over seeds). Dotted lines: methods run at one worker count only."))
+    return figures
+
+
+def real_fid_floor(runs: list[Run]) -> float | None:
+    """The real-vs-real FID floor: from a summary if one records it, else from the dataset's evaluator."""
+    for run in runs:
+        value = (run.summary or {}).get("real_fid_floor")
+        if isinstance(value, (int, float)):
+            return float(value)
+    finished = [r for r in runs if r.summary is not None]
+    if not finished:
+        return None
+    config = finished[0].config
+    try:
+        from distgan.data.registry import load_dataset
+        from distgan.metrics.evaluate import make_evaluator
+
+        dataset = load_dataset(config["dataset"])
+        if dataset.kind != "image":
+            return None
+        return make_evaluator(dataset, config["dataset"], num_samples=config.get("eval_samples")).real_fid_floor
+    except (DistganError, KeyError, OSError) as e:
+        log.warning("real-vs-real FID floor not available (%s); the report shows n/a", e)
+        return None

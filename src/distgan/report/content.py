@@ -1,0 +1,106 @@
+"""What the report says, independent of how it is written out (HTML or Markdown)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distgan.report import fmt
+from distgan.report.aggregate import Group
+from distgan.report.load import Run
+
+
+@dataclass
+class Figure:
+    title: str
+    path: Path
+    caption: str
+
+
+@dataclass
+class Report:
+    title: str
+    facts: list[tuple[str, str]]
+    header: list[str]
+    rows: list[list[str]]
+    figures: list[Figure] = field(default_factory=list)
+    samples: list[tuple[str, Path]] = field(default_factory=list)  # (cell name, last sample picture)
+    step_definitions: dict[str, str] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _values(runs: list[Run], key: str) -> str:
+    seen = list(dict.fromkeys(str(r.config.get(key, "?")) for r in runs))
+    return ", ".join(seen) if seen else fmt.NA
+
+
+def _seeds(runs: list[Run]) -> str:
+    seeds = sorted({r.seed for r in runs})
+    return f"{len(seeds)} ({'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))})"
+
+
+def facts(runs: list[Run], points: bool, floor: float | None) -> list[tuple[str, str]]:
+    """The settings every cell shares (or the list of values where they differ) and the FID floor."""
+    devices = list(dict.fromkeys(str(r.summary.get("device", "?")) for r in runs if r.summary))
+    rows = [("dataset", _values(runs, "dataset")), ("partition", _values(runs, "partition")),
+            ("budget (generator updates)", _values(runs, "steps")), ("batch size b", _values(runs, "batch_size")),
+            ("backend", _values(runs, "backend")), ("device", ", ".join(devices) or fmt.NA),
+            ("seeds", _seeds(runs)), ("runs", f"{sum(r.summary is not None for r in runs)} finished "
+                                                        f"of {len(runs)}")]
+    if not points:
+        rows.append(("real-vs-real FID floor", fmt.NA if floor is None else fmt.number(floor)))
+    return rows
+
+
+def step_definitions(runs: list[Run]) -> dict[str, str]:
+    """Each method's definition of one step of the budget, as its summary states it."""
+    found: dict[str, str] = {}
+    for run in runs:
+        if run.summary and run.summary.get("step_definition"):
+            found.setdefault(run.method, run.summary["step_definition"])
+    return found
+
+
+def failures(groups: list[Group], failed_cells: list[dict[str, Any]], root: Path) -> list[str]:
+    """One line per cell that did not finish and per rank that failed inside a finished run."""
+    lines = []
+    recorded = {f.get("cell") for f in failed_cells}
+    for f in failed_cells:
+        lines.append(f"{f.get('label', '?')} N={f.get('workers', '?')} seed {f.get('seed', '?')} "
+                     f"({f.get('cell', '?')}) failed: {f.get('error', 'no reason recorded')}")
+    for g in groups:
+        for run in g.runs:
+            if run.summary is None and run.path.name not in recorded:
+                lines.append(f"{g.name} seed {run.seed} ({run.path.relative_to(root) if run.path != root else '.'})"
+                             " is unfinished (no summary.json); run the study again to finish it")
+            for f in (run.summary or {}).get("failures", []):
+                lines.append(f"{g.name} seed {run.seed}: rank {f.get('rank', '?')} failed at step "
+                             f"{f.get('step', '?')} ({f.get('what', 'no reason recorded')}); the run went on "
+                             f"without it{_detected(f)}")
+    return lines
+
+
+def _detected(failure: dict[str, Any]) -> str:
+    at = failure.get("detected_at_s")
+    return f", detected at {at:.1f} s" if isinstance(at, (int, float)) else ""
+
+
+def notes(runs: list[Run], points: bool) -> list[str]:
+    """How to read the numbers."""
+    lines = [
+        "Values are means over the finished seeds, ± the sample standard deviation where there are several.",
+        "server = rank 0 of a server method (async-ps, fl-gan, md-gan); sync-dp and standalone have none (n/a). "
+        "worker = one worker, the mean over the workers of a run. Bytes count tensors moved, per message kind.",
+        "Peak MB is the peak resident memory of a process."
+        + (" With --backend sim all ranks share one process, so server and workers show that process's peak."
+           if any(r.config.get("backend") == "sim" for r in runs) else ""),
+    ]
+    if points:
+        lines.append("2-D mixtures (VEEGAN/PacGAN rule): a sample is high quality within 3 standard deviations of its "
+                     "nearest mode; a mode is captured when at least one high-quality sample is nearest to it.")
+    else:
+        lines.append("FID, KID and score use a small classifier trained on the dataset itself, not Inception; "
+                     "compare them across methods here, not with published numbers.")
+    return lines

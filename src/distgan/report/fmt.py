@@ -1,0 +1,54 @@
+"""Numbers as the report shows them: mean ± std over seeds, byte sizes, and `n/a` where a measure does not exist."""
+
+from __future__ import annotations
+
+import math
+
+from distgan.report.aggregate import Stat
+
+NA = "n/a"
+
+
+def number(value: float, digits: int = 3) -> str:
+    if math.isnan(value):
+        return "nan"
+    if value != 0 and (abs(value) >= 10**6 or abs(value) < 10 ** -(digits - 1)):
+        return f"{value:.{digits - 1}e}"
+    if abs(value) >= 10 ** (digits - 1):
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def stat(s: Stat | None, digits: int = 3) -> str:
+    """"12.3 ± 0.4" over several seeds, "12.3" for one, "n/a" for none."""
+    if s is None:
+        return NA
+    mean, spread, n = s
+    return number(mean, digits) if n < 2 else f"{number(mean, digits)} ± {spread_text(spread)}"
+
+
+def spread_text(spread: float) -> str:
+    """A standard deviation to two significant digits without exponents where avoidable: 0.013, 7.1, 40."""
+    if math.isnan(spread):
+        return "nan"
+    return f"{spread:,.0f}" if spread >= 10 else f"{spread:.2g}"
+
+
+def size(num_bytes: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(num_bytes) < 1000 or unit == "TB":
+            return f"{num_bytes:.0f} {unit}" if unit == "B" else f"{num_bytes:.3g} {unit}"
+        num_bytes /= 1000
+    return f"{num_bytes:.3g} TB"
+
+
+def size_stat(s: Stat | None) -> str:
+    if s is None:
+        return NA
+    mean, spread, n = s
+    return size(mean) if n < 2 or spread == 0 else f"{size(mean)} ± {size(spread)}"
+
+
+def pair(a: str, b: str) -> str:
+    """Two cells in one, e.g. sent / received; a single n/a when both are."""
+    return NA if a == b == NA else f"{a} / {b}"

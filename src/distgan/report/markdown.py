@@ -1,0 +1,41 @@
+"""The report as Markdown, with pictures linked by paths relative to the report's folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from distgan.report.content import Report
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[str]], numbers: bool = False) -> list[str]:
+    """A pipe table; with `numbers`, every column after the first is right-aligned."""
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |",
+             "|" + "|".join("---:" if numbers and i else "---" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows]
+    return lines
+
+
+def _link(path: Path, root: Path) -> str:
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+def render(report: Report, root: Path) -> str:
+    """The whole document as a string; `root` is the folder the file is written to."""
+    lines = [f"# {report.title}", "", *_table(["setting", "value"], [list(f) for f in report.facts]), "",
+             "## Results", "", *_table(report.header, report.rows, numbers=True), "", "## Failures", ""]
+    lines += [f"- {f}" for f in report.failures] or ["Nothing failed: every cell finished and no rank dropped out."]
+    for fig in report.figures:
+        lines += ["", f"## {fig.title}", "", f"![{fig.title}]({_link(fig.path, root)})", "", fig.caption]
+    lines += ["", "## Samples (last picture of each cell's first finished seed)", ""]
+    lines += [f"**{name}**\n\n![samples: {name}]({_link(path, root)})\n" for name, path in report.samples] or \
+        ["n/a: no finished run saved a sample picture."]
+    lines += ["", "## What one step is", "",
+              *_table(["method", "one step of the budget (one generator update) is"],
+                      [list(i) for i in report.step_definitions.items()]),
+              "", "## Notes", "", *[f"- {n}" for n in report.notes], ""]
+    return "\n".join(lines)

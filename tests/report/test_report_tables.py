@@ -1,0 +1,60 @@
+"""The report from hand-written run folders: seeds reduced to mean ± std, n/a, failures, the FID floor."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fake_runs import write_run
+
+from distgan.errors import DistganError
+from distgan.report import build_report
+from distgan.report.aggregate import group_runs, stat
+from distgan.report.load import load_runs
+from distgan.report.table import table
+
+
+def test_stat_is_mean_and_sample_std():
+    assert stat([10.0, 20.0]) == pytest.approx((15.0, 7.0710678, 2))
+    assert stat([3, None]) == (3.0, 0.0, 1)
+    assert stat([None, "x", True]) is None
+
+
+def test_seeds_are_averaged_and_missing_measures_are_na(tmp_path):
+    for seed, fid in ((0, 10.0), (1, 20.0)):
+        write_run(tmp_path, f"md-gan_w2_s{seed}", seed=seed, final={"fid": fid, "kid": 1.0, "num_classes": 10})
+    write_run(tmp_path, "standalone_w1_s0", method="standalone", workers=1)
+    header, rows = table(group_runs(load_runs(tmp_path)))
+    md = dict(zip(header, rows[0] if rows[0][0] == "md-gan" else rows[1]))
+    assert md["FID ↓"] == "15 ± 7.1"
+    assert md["seeds done"] == "2/2"
+    assert md["score ↑"] == "n/a" and md["classes covered"] == "n/a"  # not measured: n/a, not 0
+    solo = dict(zip(header, rows[0] if rows[0][0] == "standalone" else rows[1]))
+    assert solo["server sent / recv"] == "n/a"  # no server in a standalone run
+
+
+def test_report_lists_failed_cells_and_dropped_ranks(tmp_path):
+    write_run(tmp_path, "md-gan_w2_s0", failures=[{"rank": 2, "step": 7, "what": "connection closed"}])
+    write_run(tmp_path, "fl-gan_w2_s0", method="fl-gan", finished=False)
+    write_run(tmp_path, "sync-dp_w2_s0", method="sync-dp", finished=False)
+    (tmp_path / "failures.json").write_text(json.dumps([{"cell": "fl-gan_w2_s0", "label": "fl-gan", "workers": 2,
+                                                         "seed": 0, "error": "rank 0 exited with code 1"}]))
+    html = build_report(tmp_path).read_text()
+    assert "fl-gan N=2 seed 0 (fl-gan_w2_s0) failed: rank 0 exited with code 1" in html
+    assert "sync-dp N=2 seed 0 (sync-dp_w2_s0) is unfinished" in html
+    assert "md-gan N=2 seed 0: rank 2 failed at step 7 (connection closed)" in html
+    assert "0/1" in html  # the failed cells' rows say no seed finished
+    assert "1.5" in html  # the real-vs-real FID floor from the summary
+
+
+def test_single_run_folder_is_a_report_too(tmp_path):
+    run = write_run(tmp_path, "one")
+    assert build_report(run) == run / "report.html"
+    assert (run / "report.md").is_file() and (run / "fid_vs_updates.png").is_file()
+
+
+def test_folder_without_runs_is_refused(tmp_path):
+    with pytest.raises(DistganError, match="holds no run folders"):
+        build_report(tmp_path)
+    with pytest.raises(DistganError, match="no such folder"):
+        build_report(tmp_path / "missing")

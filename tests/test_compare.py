@@ -1,0 +1,99 @@
+"""`compare`: plans cells, runs them as ordinary run folders, skips finished ones, records failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import distgan.api
+from distgan.compare import Study, compare, plan, preset
+from distgan.errors import DistganError
+from helpers import read_jsonl
+
+
+def test_standalone_runs_once_per_seed_whatever_the_workers():
+    cells = plan(Study(methods=["standalone", "md-gan"], workers=[1, 2], seeds=2, out="x"))
+    assert [c.name for c in cells] == ["standalone_w1_s0", "standalone_w1_s1", "md-gan_w1_s0", "md-gan_w1_s1",
+                                       "md-gan_w2_s0", "md-gan_w2_s1"]
+    assert all(c.config.eval_every == 600 // 5 for c in cells)
+
+
+def test_mdgan_paper_preset():
+    cells = plan(preset("mdgan-paper"))
+    by_label: dict[str, list] = {}
+    for c in cells:
+        by_label.setdefault(c.label, []).append(c)
+    assert {k: [c.workers for c in v] for k, v in by_label.items()} == {
+        "standalone b=10": [1], "standalone b=100": [1], "fl-gan E=1": [1, 2, 4, 8], "md-gan k=1": [1, 2, 4, 8],
+        "md-gan k=log": [4, 8]}  # ceil(ln N) is 1 below 4: those cells would repeat k=1
+    assert by_label["standalone b=100"][0].config.batch_size == 100
+    assert by_label["standalone b=10"][0].config.batch_size == 10
+    assert all(c.config.local_epochs == 1 for c in by_label["fl-gan E=1"])
+    assert [c.config.resolved_k() for c in by_label["md-gan k=log"]] == [2, 3]
+    assert {c.config.dataset for c in cells} == {"mnist5k"} and {c.config.steps for c in cells} == {1000}
+    assert by_label["md-gan k=1"][0].name == "md-gan-k1_w1_s0"
+
+
+@pytest.mark.parametrize("changes, needle", [
+    ({"methods": ["gossip"]}, "unknown method 'gossip'"),
+    ({"workers": [0]}, "--workers must be positive"),
+    ({"seeds": 0}, "--seeds must be a positive integer"),
+    ({"overrides": {"md-gan": {"kk": 1}}}, "unknown settings ['kk']"),
+    ({"steps": -1}, "--steps must be a positive integer"),
+    ({"methods": ["md-gan"], "overrides": {"md-gan": {"k": "3"}}}, "exceeds the 2 workers"),
+])
+def test_bad_studies_are_refused_before_anything_runs(tmp_path, changes, needle):
+    study = Study(**{"methods": ["standalone", "md-gan"], "workers": [2], "out": str(tmp_path / "s"), **changes})
+    with pytest.raises(DistganError) as e:
+        compare(study)
+    assert needle in str(e.value)
+    assert not (tmp_path / "s").exists()
+
+
+def test_compare_writes_run_folders_and_skips_finished_cells(tmp_path):
+    study = Study(methods=["standalone", "md-gan"], workers=[2], dataset="ring8", steps=30, batch_size=16,
+                  backend="sim", out=str(tmp_path), progress=False)
+    report = compare(study)
+    assert report == tmp_path / "report.html" and (tmp_path / "report.md").is_file()
+    assert json.loads((tmp_path / "failures.json").read_text()) == []
+    for name in ("standalone_w1_s0", "md-gan_w2_s0"):
+        evals = [r for r in read_jsonl(tmp_path / name / "metrics.jsonl") if r["type"] == "eval"]
+        assert [r["step"] for r in evals] == [6, 12, 18, 24, 30]  # eval_every = steps / 5: curves exist
+    kept, redone = tmp_path / "md-gan_w2_s0" / "summary.json", tmp_path / "standalone_w1_s0" / "summary.json"
+    kept_mtime = kept.stat().st_mtime_ns
+    redone.unlink()
+    (tmp_path / "standalone_w1_s0" / "samples" / "step_999999.png").write_bytes(b"stale")
+    compare(study)
+    assert kept.stat().st_mtime_ns == kept_mtime
+    assert redone.is_file()
+    assert not (tmp_path / "standalone_w1_s0" / "samples" / "step_999999.png").exists()  # rerun from scratch
+
+
+def test_a_failing_cell_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):
+    real_train = distgan.api.train
+
+    def train(config):
+        if config.method == "md-gan":
+            raise DistganError("rank 0 exited with code 1; its log above says why")
+        return real_train(config)
+
+    monkeypatch.setattr(distgan.api, "train", train)
+    study = Study(methods=["md-gan", "standalone"], workers=[2], dataset="ring8", steps=20, batch_size=16,
+                  backend="sim", out=str(tmp_path), progress=False)
+    html = compare(study).read_text()
+    failures = json.loads((tmp_path / "failures.json").read_text())
+    assert [(f["cell"], f["error"]) for f in failures] == [("md-gan_w2_s0", "rank 0 exited with code 1; its log "
+                                                                            "above says why")]
+    assert (tmp_path / "standalone_w1_s0" / "summary.json").is_file()
+    assert "md-gan N=2 seed 0 (md-gan_w2_s0) failed: rank 0 exited with code 1" in html
+
+
+def test_a_folder_that_is_not_a_run_is_not_deleted(tmp_path):
+    (tmp_path / "standalone_w1_s0").mkdir()
+    (tmp_path / "standalone_w1_s0" / "precious.txt").write_text("keep me")
+    study = Study(methods=["standalone"], dataset="ring8", steps=10, backend="sim", out=str(tmp_path),
+                  progress=False)
+    with pytest.raises(DistganError, match="is not a distgan run folder"):
+        compare(study)
+    assert (tmp_path / "standalone_w1_s0" / "precious.txt").read_text() == "keep me"

@@ -1,0 +1,56 @@
+"""`distgan compare` and `distgan report` on the command line."""
+
+from __future__ import annotations
+
+import pytest
+
+from distgan.cli import main
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as e:  # argparse's own exits
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+def test_ring8_study_reports_modes_and_quality_and_scales(tmp_path, capsys):
+    code, err = run_cli(capsys, "compare", "--dataset", "ring8", "--methods", "standalone,md-gan", "--steps", "30",
+                        "--workers", "1,2", "--backend", "sim", "--batch-size", "16", "--out", str(tmp_path),
+                        "--no-progress")
+    assert code == 0, err
+    md = (tmp_path / "report.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| method |"))
+    assert "modes captured" in header and "high-quality %" in header and "FID" not in header
+    rows = [line.split(" | ") for line in md.splitlines() if line.startswith(("| standalone |", "| md-gan |"))
+            and line.count(" | ") > 5]  # the results table, not the step definitions
+    assert len(rows) == 3  # standalone once, md-gan at N=1 and N=2
+    col = header.split(" | ").index("modes captured")
+    assert all(row[col].endswith("/ 8") and row[col + 1] != "n/a" for row in rows)
+    assert (tmp_path / "scaling.png").is_file() and "Scaling with the number of workers" in md
+    assert (tmp_path / "modes_vs_bytes.png").is_file()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--methods", "standalone,gossip"], "unknown method 'gossip' in --methods"),
+    (["--workers", "0"], "--workers expects a positive integer or a comma list"),
+    (["--workers", "2,x"], "got '2,x'"),
+    (["--preset", "nope"], "unknown --preset 'nope'; choose one of: mdgan-paper"),
+    (["--seeds", "0"], "--seeds must be a positive integer"),
+    (["--backend", "mpi"], "unknown --backend 'mpi'"),
+    (["--dataset", "imagenet", "--methods", "standalone"], "imagenet"),
+])
+def test_bad_compare_flags_are_one_line_and_exit_2(capsys, tmp_path, argv, needle):
+    code, err = run_cli(capsys, "compare", *argv, "--out", str(tmp_path / "s"), "--no-progress")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], err
+
+
+def test_compare_help_teaches(capsys):
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    out = capsys.readouterr().out
+    for word in ("--preset", "mdgan-paper", "1,2,4,8", "distgan report", "skips the cells that finished"):
+        assert word in out
