@@ -29,6 +29,7 @@ def train(config: RunConfig) -> dict[str, Any]:
         return _read_summary(config) if os.environ["RANK"] == "0" else {}
     dataset = load_dataset(config.dataset)
     _check_fits(config, dataset)
+    config = config.resolved(dataset.kind)
     if not config.resume:  # a fresh run: forget the restarts of an earlier run in this folder
         (Path(config.out) / "restarts.json").unlink(missing_ok=True)
     if config.backend == "sim" or config.world_size == 1:
@@ -67,11 +68,12 @@ def run_this_rank(config: RunConfig) -> None:
         torch.set_num_threads(config.threads)
     elif "OMP_NUM_THREADS" in os.environ:
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    dataset = load_dataset(config.dataset)
+    config = config.resolved(dataset.kind)
     device = resolve_device(config.device)
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
         torch.cuda.set_device(device)
-    dataset = load_dataset(config.dataset)
     from distgan.transport.process import ProcessTransport
 
     transport = ProcessTransport(device, config.worker_timeout)

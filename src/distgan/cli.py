@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from distgan.config import FIELDS, RunConfig, config_from_mapping, load_config_json, load_toml
+from distgan.config import FIELDS, RunConfig, config_from_mapping, field_type, load_config_json, load_toml
 from distgan.errors import DistganError
 
 if TYPE_CHECKING:
@@ -22,10 +22,12 @@ HELP = {
     "workers": "N workers that hold data; server methods add rank 0 as the server (N+1 processes)",
     "backend": "process: one OS process per rank over torch.distributed | sim: all ranks in this process",
     "steps": "training budget in generator updates (see the README for what a step is per method)",
-    "batch_size": "b, samples per batch per worker",
+    "batch_size": "b, samples per batch per worker; 256 for 2-D points, 64 for images",
     "seed": "seed of data partition, model init, noise and schedules; same seed, same numbers",
     "out": "run folder: config.json, metrics.jsonl, samples/, checkpoint.pt, summary.json",
     "device": "auto (CUDA when present) | cpu | cuda",
+    "lr_g": "Adam learning rate of G; 1e-3 for 2-D points, 2e-4 for images",
+    "lr_d": "Adam learning rate of D; 1e-3 for 2-D points, 2e-4 for images",
     "loss": "bce (non-saturating) | hinge | lsgan",
     "z_dim": "latent size; 0 picks 8 for points, 64 for images",
     "eval_every": "evaluate FID/KID/score (or modes for 2-D) every this many steps; 0: only at the end",
@@ -89,14 +91,15 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
             continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else []
-        help_text = f"{HELP.get(f.name, '')} (default: {default})".strip()
-        if isinstance(default, bool):
+        kind = field_type(f.name)
+        shown = "by data" if default is None else default
+        help_text = f"{HELP.get(f.name, '')} (default: {shown})".strip()
+        if kind is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        elif isinstance(default, list):
+        elif kind is list:
             p.add_argument(flag, action="append", default=None, metavar="RANK@STEP", help=help_text)
         else:
-            p.add_argument(flag, type=type(default), default=None, help=help_text,
-                           metavar=f.name.upper().replace("_", "-"))
+            p.add_argument(flag, type=kind, default=None, help=help_text, metavar=f.name.upper().replace("_", "-"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,7 +146,8 @@ def _add_compare(sub: Any) -> None:
                    f"(default: {c.DEFAULT_STEPS}); the report prints what a step is for each")
     p.add_argument("--seeds", type=int, metavar="S", help=f"seeds 0..S-1 per cell (default: {c.DEFAULT_SEEDS})")
     p.add_argument("--backend", metavar="BACKEND", help=f"{HELP['backend']} (default: {c.DEFAULT_BACKEND})")
-    p.add_argument("--batch-size", type=int, metavar="B", help=f"b per worker (default: {c.DEFAULT_BATCH_SIZE})")
+    p.add_argument("--batch-size", type=int, metavar="B",
+                   help="b per worker (default: 256 for 2-D points, 64 for images)")
     p.add_argument("--eval-every", type=int, metavar="STEPS", help="evaluate every this many steps "
                    f"(default: 0, meaning steps/{c.EVALS_PER_RUN})")
     p.add_argument("--out", metavar="DIR", help=f"study folder (default: {c.DEFAULT_OUT}; "

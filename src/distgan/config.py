@@ -30,13 +30,13 @@ class RunConfig:
     workers: int = 1
     backend: str = "process"
     steps: int = 2000
-    batch_size: int = 64
+    batch_size: int | None = None  # None: 256 for 2-D points, 64 for images
     seed: int = 0
     out: str = "runs/run"
     device: str = "auto"
     loss: str = "bce"
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
+    lr_g: float | None = None  # None: 1e-3 for 2-D points, 2e-4 for images (DCGAN)
+    lr_d: float | None = None
     beta1: float = 0.5
     beta2: float = 0.999
     z_dim: int = 0  # 0: chosen by data shape
@@ -88,6 +88,13 @@ class RunConfig:
         """`--fail` as {rank: step}."""
         return {int(r): int(s) for r, s in (f.split("@") for f in self.fail)}
 
+    def resolved(self, data_kind: str) -> RunConfig:
+        """Fill the settings left to the data: batch size and learning rates (points need larger ones)."""
+        points = data_kind == "points"
+        return dataclasses.replace(
+            self, batch_size=self.batch_size or (256 if points else 64),
+            lr_g=self.lr_g or (1e-3 if points else 2e-4), lr_d=self.lr_d or (1e-3 if points else 2e-4))
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -97,14 +104,16 @@ class RunConfig:
         _check_choice("backend", self.backend, BACKENDS)
         _check_choice("device", self.device, DEVICES)
         _check_choice("loss", self.loss, LOSSES)
-        for name in ("steps", "batch_size", "workers", "log_every", "sample_every", "checkpoint_every",
+        for name in ("steps", "workers", "log_every", "sample_every", "checkpoint_every",
                      "eval_samples", "disc_steps", "pull_every", "push_every", "local_steps"):
             _check_positive(name, getattr(self, name))
         for name in ("eval_every", "z_dim", "seed", "master_port", "threads"):
             if getattr(self, name) < 0:
                 raise DistganError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
+        if self.batch_size is not None:
+            _check_positive("batch_size", self.batch_size)
         for name in ("lr_g", "lr_d", "worker_timeout"):
-            if not getattr(self, name) > 0:
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise DistganError(f"--{_flag(name)} must be > 0, got {getattr(self, name)}")
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
@@ -155,6 +164,14 @@ def _check_positive(name: str, value: int) -> None:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+OPTIONAL_TYPES = {"batch_size": int, "lr_g": float, "lr_d": float}  # fields whose default None means "auto"
+
+
+def field_type(name: str) -> type:
+    default = FIELDS[name].default
+    if default is dataclasses.MISSING:
+        return list
+    return OPTIONAL_TYPES.get(name) or type(default)
 
 
 def config_from_mapping(values: dict[str, Any], source: str) -> RunConfig:
@@ -169,21 +186,23 @@ def config_from_mapping(values: dict[str, Any], source: str) -> RunConfig:
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
-    default = FIELDS[name].default if FIELDS[name].default is not dataclasses.MISSING else []
+    kind = field_type(name)
+    if value is None and name in OPTIONAL_TYPES:
+        return None
     try:
-        if isinstance(default, bool):
+        if kind is bool:
             if not isinstance(value, bool):
                 raise ValueError
             return value
-        if isinstance(default, list):
+        if kind is list:
             return [str(v) for v in (value if isinstance(value, list) else [value])]
-        if isinstance(default, int):
+        if kind is int:
             if isinstance(value, bool) or float(value) != int(value):
                 raise ValueError
             return int(value)
-        return type(default)(value)
+        return kind(value)
     except (TypeError, ValueError):
-        raise DistganError(f"{source}: setting {name!r} must be a {type(default).__name__}, got {value!r}") from None
+        raise DistganError(f"{source}: setting {name!r} must be a {kind.__name__}, got {value!r}") from None
 
 
 def load_toml(path: str) -> dict[str, Any]:
