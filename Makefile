@@ -20,7 +20,7 @@ demo: install
 	$(BIN)/distgan compare --out runs/compare
 
 test: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 clean:

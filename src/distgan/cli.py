@@ -31,7 +31,7 @@ HELP = {
     "loss": "bce (non-saturating) | hinge | lsgan",
     "z_dim": "latent size; 0 picks 8 for points, 64 for images",
     "eval_every": "evaluate FID/KID/score (or modes for 2-D) every this many steps; 0: only at the end",
-    "eval_samples": "generated samples per evaluation",
+    "eval_samples": "generated images per evaluation (2-D mixtures always use 2,500, as VEEGAN/PacGAN do)",
     "k": "md-gan: generated batches per iteration: an integer, log (ceil(log N)) or n (N)",
     "disc_steps": "md-gan: L, discriminator steps per iteration on each worker",
     "swap_every": "md-gan: E, epochs between discriminator swaps among workers",
