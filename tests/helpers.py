@@ -24,3 +24,14 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def final_state(out: Path) -> dict:
     return torch.load(Path(out) / "checkpoint.pt", weights_only=True)
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    """Run `distgan ARGV` in this process; return its exit code and what it wrote to stderr."""
+    from distgan.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as e:  # argparse's own exits
+        code = e.code
+    return code, capsys.readouterr().err

@@ -4,14 +4,7 @@ import sys
 import pytest
 
 from distgan.cli import main
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as e:  # argparse's own exits
-        code = e.code
-    return code, capsys.readouterr().err
+from helpers import run_cli
 
 
 @pytest.mark.parametrize("argv, needle", [

@@ -5,14 +5,7 @@ from __future__ import annotations
 import pytest
 
 from distgan.cli import main
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as e:  # argparse's own exits
-        code = e.code
-    return code, capsys.readouterr().err
+from helpers import run_cli
 
 
 def test_ring8_study_reports_modes_and_quality_and_scales(tmp_path, capsys):

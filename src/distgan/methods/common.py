@@ -85,6 +85,25 @@ def g_loss_on(gan: Gan, fake: torch.Tensor) -> torch.Tensor:
     return gan.g_loss(gan.D(fake))
 
 
+def gan_step(gan: Gan, x: torch.Tensor, z: torch.Tensor, sync=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One D step on real `x` against G(z), then one G step; `sync(module)` may average gradients before each."""
+    X_g = gan.G(z)
+    loss_D = d_loss_on(gan, x, X_g)
+    gan.opt_D.zero_grad(set_to_none=True)
+    loss_D.backward()
+    if sync is not None:
+        sync(gan.D)
+    gan.opt_D.step()
+
+    loss_G = g_loss_on(gan, X_g)
+    gan.opt_G.zero_grad(set_to_none=True)
+    loss_G.backward()
+    if sync is not None:
+        sync(gan.G)
+    gan.opt_G.step()
+    return loss_D.detach(), loss_G.detach()
+
+
 def flatten(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([t.reshape(-1) for t in tensors])
 

@@ -19,10 +19,9 @@ from distgan.context import RankContext
 from distgan.methods.common import (
     Batches,
     build_gan,
-    d_loss_on,
     flatten,
     float_state,
-    g_loss_on,
+    gan_step,
     noise,
     restore,
     train_state,
@@ -127,19 +126,10 @@ def worker(ctx: RankContext) -> None:
             unflatten_into(w, state)
         for _ in range(local_steps(ctx)):
             ctx.crash_point(local_step)
-            x = real.next()
-            X_g = gan.G(noise(gan, cfg.batch_size, z_rng, device))
-            loss_D = d_loss_on(gan, x, X_g)
-            gan.opt_D.zero_grad(set_to_none=True)
-            loss_D.backward()
-            gan.opt_D.step()
-            loss_G = g_loss_on(gan, X_g)
-            gan.opt_G.zero_grad(set_to_none=True)
-            loss_G.backward()
-            gan.opt_G.step()
+            loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device))
             local_step += 1
         t.send(flatten([p.detach() for p in state]), 0, "fl-gan/params")
-        t.send(torch.stack([loss_D.detach(), loss_G.detach()]), 0, "fl-gan/stats")
+        t.send(torch.stack([loss_D, loss_G]), 0, "fl-gan/stats")
         step = min(cfg.steps, int(control[1].item()) + local_steps(ctx))
         if round_ends_at_checkpoint(ctx, step):
             ctx.save(step, train_state(ctx, gan, real, z_rng))

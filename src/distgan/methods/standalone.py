@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from distgan.context import RankContext
-from distgan.methods.common import Batches, build_gan, d_loss_on, g_loss_on, noise, restore, train_state
+from distgan.methods.common import Batches, build_gan, gan_step, noise, restore, train_state
 
 KINDS: tuple[str, ...] = ()
 STEP_DEFINITION = "one D step and one G step on one process"
@@ -23,18 +23,8 @@ def train(ctx: RankContext) -> None:
     step = restore(ctx, gan, real, z_rng)
     while step < cfg.steps:
         x = real.next()
-        X_g = gan.G(noise(gan, cfg.batch_size, z_rng, device))
-
-        loss_D = d_loss_on(gan, x, X_g)
-        gan.opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
-        gan.opt_D.step()
-
-        loss_G = g_loss_on(gan, X_g)
-        gan.opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        gan.opt_G.step()
-
+        z = noise(gan, cfg.batch_size, z_rng, device)
+        loss_D, loss_G = gan_step(gan, x, z)  # D <- Adam(L_D(x, G(z))), then G <- Adam(L_G(G(z)))
         step += 1
         ctx.recorder.after_step(step, gan.G, loss_d=loss_D.item(), loss_g=loss_G.item())
         if ctx.checkpoint_due(step):

@@ -19,9 +19,8 @@ from distgan.methods.common import (
     Batches,
     Gan,
     build_gan,
-    d_loss_on,
     flatten,
-    g_loss_on,
+    gan_step,
     grads,
     noise,
     restore,
@@ -34,6 +33,7 @@ STEP_DEFINITION = "one synchronous step: every worker does one D and one G step 
 
 
 def all_reduce_grads(ctx: RankContext, module, kind: str) -> None:
+    """Average a model's gradients over the workers, as one flat bucket."""
     g = flatten(grads(module))
     ctx.transport.all_reduce_mean(g, kind)
     set_grads(module, g)
@@ -48,20 +48,10 @@ def train(ctx: RankContext) -> None:
     while step < cfg.steps:
         ctx.crash_point(step)
         x_n = real.next()
-        X_g = gan.G(noise(gan, cfg.batch_size, z_rng, device))
-
-        loss_D = d_loss_on(gan, x_n, X_g)
-        gan.opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
-        all_reduce_grads(ctx, gan.D, "sync-dp/grad_D")
-        gan.opt_D.step()
-
-        loss_G = g_loss_on(gan, X_g)
-        gan.opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        all_reduce_grads(ctx, gan.G, "sync-dp/grad_G")
-        gan.opt_G.step()
-
+        z_n = noise(gan, cfg.batch_size, z_rng, device)
+        # D <- Adam(mean_n grad L_D), then G <- Adam(mean_n grad L_G): gradients all-reduced before each step
+        loss_D, loss_G = gan_step(gan, x_n, z_n, sync=lambda model: all_reduce_grads(
+            ctx, model, "sync-dp/grad_D" if model is gan.D else "sync-dp/grad_G"))
         step += 1
         if ctx.recorder is not None:
             ctx.recorder.after_step(step, gan.G, loss_d=loss_D.item(), loss_g=loss_G.item())
