@@ -236,7 +236,8 @@ def _finished(cell: Cell) -> bool:
     ignored = {"out", "progress", "resume"}
     if _read_summary_failures(folder):  # a restart after a crash rewrites workers and fail in config.json
         ignored |= {"workers", "fail"}
-    differ = [k for k in wanted if k not in ignored and k in done and done[k] != wanted[k]]
+    # a setting left to the data (None: batch size, learning rates) matches whatever the run resolved it to
+    differ = [k for k in wanted if k not in ignored and k in done and wanted[k] is not None and done[k] != wanted[k]]
     if differ:
         log.warning("cell %s finished with other settings (%s); delete the folder to rerun it",
                     cell.name, ", ".join(f"{k}={done[k]!r}" for k in differ))
