@@ -91,6 +91,13 @@ def _open_recorder(ctx: RankContext, evaluator: Any) -> Recorder:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM, since ru_maxrss survives exec and would report the launcher's."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
