@@ -127,6 +127,8 @@ def split(result: dict[str, Any], steps: int, link: dict[str, float]) -> list[di
             seconds, calls = ranks[r]["seconds"], ranks[r]["calls"]
             moved = sum(sum(result["bytes_per_rank"].get(r, {}).get(d, {}).values()) for d in ("sent", "recv"))
             wire = calls.get("transport", 0) * link["latency_s"] + moved * link["s_per_byte"]
+            if result["processes"] == 1:  # one rank (in-process): nothing goes over a wire
+                wire = 0.0
             for key, value in (("compute", seconds.get("compute", 0.0)), ("transport", seconds.get("transport", 0.0)),
                                ("wire_est", min(wire, seconds.get("transport", 0.0))),
                                ("record", seconds.get("record", 0.0) + seconds.get("checkpoint", 0.0))):
@@ -149,8 +151,12 @@ def main() -> None:
     parser.add_argument("--eval-samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", default="runs/bench/throughput", help="where the run folders go")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rebuild the split and throughput.md from results/throughput.json without running")
     args = parser.parse_args()
     common.setup_logging()
+    if args.render_only:
+        return render_only()
     if args.steps % args.warmup:
         parser.error("--steps must be a multiple of --warmup, so that both have a metrics record")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(HOOK), *filter(None, [os.environ.get("PYTHONPATH")])])
@@ -169,6 +175,14 @@ def main() -> None:
             splits += split(result, args.steps, link)
     common.write_results("throughput", {"machine": info, "args": vars(args), "loopback_link": link,
                                         "runs": results, "split_ms_per_step": splits}, to_markdown(results, splits))
+
+
+def render_only() -> None:
+    """Recompute the split from the measured timings and bytes already in results/throughput.json."""
+    data = json.loads((common.RESULTS / "throughput.json").read_text())
+    steps = data["args"]["steps"]
+    data["split_ms_per_step"] = [row for r in data["runs"] for row in split(r, steps, data["loopback_link"])]
+    common.write_results("throughput", data, to_markdown(data["runs"], data["split_ms_per_step"]))
 
 
 def to_markdown(results: list[dict[str, Any]], splits: list[dict[str, Any]]) -> str:
