@@ -7,7 +7,7 @@ import json
 import pytest
 
 import distgan.api
-from distgan.compare import Study, compare, plan, preset
+from distgan.compare import DEFAULT_STEPS, EVALS_PER_RUN, Study, compare, plan, preset
 from distgan.errors import DistganError
 from helpers import read_jsonl
 
@@ -16,7 +16,7 @@ def test_standalone_runs_once_per_seed_whatever_the_workers():
     cells = plan(Study(methods=["standalone", "md-gan"], workers=[1, 2], seeds=2, out="x"))
     assert [c.name for c in cells] == ["standalone_w1_s0", "standalone_w1_s1", "md-gan_w1_s0", "md-gan_w1_s1",
                                        "md-gan_w2_s0", "md-gan_w2_s1"]
-    assert all(c.config.eval_every == 600 // 5 for c in cells)
+    assert all(c.config.eval_every == DEFAULT_STEPS // EVALS_PER_RUN for c in cells)
 
 
 def test_mdgan_paper_preset():
