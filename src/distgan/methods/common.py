@@ -132,9 +132,11 @@ def float_state(module: nn.Module) -> list[torch.Tensor]:
     return list(module.parameters()) + [b for b in module.buffers() if b.is_floating_point()]
 
 
-def train_state(ctx: RankContext, gan: Gan, real: Batches | None, z_rng: torch.Generator) -> dict[str, Any]:
+def train_state(ctx: RankContext, gan: Gan, real: Batches | None, z_rng: torch.Generator | None) -> dict[str, Any]:
     """What a rank must save to resume exactly: models, optimizers, batch order, RNG streams."""
-    state = {**gan.state(), "z_rng": z_rng.get_state()}
+    state = gan.state()
+    if z_rng is not None:
+        state["z_rng"] = z_rng.get_state()
     if real is not None:
         state["batches"] = real.state()
     if ctx.recorder is not None:
@@ -142,12 +144,13 @@ def train_state(ctx: RankContext, gan: Gan, real: Batches | None, z_rng: torch.G
     return state
 
 
-def restore(ctx: RankContext, gan: Gan, real: Batches | None, z_rng: torch.Generator) -> int:
+def restore(ctx: RankContext, gan: Gan, real: Batches | None, z_rng: torch.Generator | None) -> int:
     """Load this rank's checkpoint if the run is resuming; return the step to continue from."""
     if ctx.resumed is None:
         return 0
     gan.load(ctx.resumed)
     if real is not None:
         real.load(ctx.resumed["batches"])
-    z_rng.set_state(ctx.resumed["z_rng"])
+    if z_rng is not None:
+        z_rng.set_state(ctx.resumed["z_rng"])
     return ctx.start_step

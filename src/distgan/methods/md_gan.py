@@ -149,7 +149,7 @@ def worker(ctx: RankContext) -> None:
     cfg, t = ctx.config, ctx.transport
     gan = build_gan(ctx)  # G stays unused here: the server holds the only generator
     real = Batches(ctx.local_data(), cfg.batch_size, ctx.rng("batches"))
-    i = restore(ctx, gan, real, ctx.rng("noise"))
+    i = restore(ctx, gan, real, None)  # a worker draws no noise: X_g and X_d come from the server
     shape = (cfg.batch_size, *ctx.dataset.sample_shape)
     X_g, X_d = torch.empty(shape, device=ctx.device), torch.empty(shape, device=ctx.device)
     while i < cfg.steps:
@@ -174,7 +174,7 @@ def worker(ctx: RankContext) -> None:
         if is_swap(ctx, i):
             swap_discriminator(ctx, gan)
         if ctx.checkpoint_due(i):
-            ctx.save(i, train_state(ctx, gan, real, ctx.rng("noise")))
+            ctx.save(i, train_state(ctx, gan, real, None))
 
 
 def swap_discriminator(ctx: RankContext, gan) -> None:
