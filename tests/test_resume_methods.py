@@ -1,4 +1,4 @@
-"""A run stopped at its checkpoint and resumed ends where the uninterrupted run ends, for every method."""
+"""A run stopped at its checkpoint and resumed ends where the uninterrupted run ends (standalone: test_standalone)."""
 
 import dataclasses
 
