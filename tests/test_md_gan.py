@@ -17,10 +17,10 @@ from helpers import final_state, small_config
 N, b, STEPS = 3, 8, 12
 
 
-@pytest.mark.parametrize("k", ["1", "n"])
-def test_bytes_per_iteration_and_swap_match_the_paper(tmp_path, k):
+@pytest.mark.parametrize("k,swap_adam", [("1", "reset"), ("n", "reset"), ("1", "carry")])
+def test_bytes_per_iteration_and_swap_match_the_paper(tmp_path, k, swap_adam):
     summary = train(small_config(tmp_path, method="md-gan", workers=N, k=k, batch_size=b, steps=STEPS,
-                                 swap_every=0.05, backend="sim"))
+                                 swap_every=0.05, backend="sim", swap_adam=swap_adam))
     d = 8 * 8  # digits are 1x8x8
     floats = 4  # bytes per float32
     per_rank = summary["bytes"]["per_rank"]
@@ -32,7 +32,7 @@ def test_bytes_per_iteration_and_swap_match_the_paper(tmp_path, k):
     swaps = STEPS // max(1, round(shard * 0.05 / b))
     assert swaps >= 2
     _, D = build_models((1, 8, 8))
-    theta = count_parameters(D) * floats
+    theta = count_parameters(D) * floats * (3 if swap_adam == "carry" else 1)  # carry: weights + 2 moments
     for rank in map(str, range(1, N + 1)):
         worker = per_rank[rank]
         assert worker["recv"]["md-gan/X_g"] + worker["recv"]["md-gan/X_d"] == STEPS * 2 * b * d * floats
@@ -40,18 +40,49 @@ def test_bytes_per_iteration_and_swap_match_the_paper(tmp_path, k):
         assert worker["sent"]["md-gan/swap"] == worker["recv"]["md-gan/swap"] == swaps * theta
 
 
-def test_distinct_batches_even_when_k_is_1(tmp_path):
-    """With k = 1 the paper generates k+1 batches so X_g and X_d differ."""
-    from distgan.methods.md_gan import num_batches
+@pytest.mark.parametrize("k,distinct", [("1", 1), ("2", 2), ("n", 4)])
+def test_k_is_the_number_of_distinct_X_g_batches(tmp_path, monkeypatch, k, distinct):
+    """Section IV-B4: k = 1 gives every worker the same X_g, k = N each its own; X_d always differs from X_g."""
+    from distgan.transport.base import Transport
 
-    class Ctx:  # only what num_batches reads
-        config = small_config(tmp_path, method="md-gan", workers=4, k="1")
+    sent: dict[str, dict[int, torch.Tensor]] = {"md-gan/X_g": {}, "md-gan/X_d": {}}
+    original = Transport.send
 
-    assert num_batches(Ctx) == 2
-    Ctx.config = small_config(tmp_path, method="md-gan", workers=4, k="log")
-    assert num_batches(Ctx) == 2  # ceil(log 4) = 2
-    Ctx.config = small_config(tmp_path, method="md-gan", workers=4, k="n")
-    assert num_batches(Ctx) == 4
+    def spy(self, tensor, dst, kind):
+        if kind in sent:
+            sent[kind].setdefault(dst, tensor.detach().clone())  # the first iteration's batches
+        original(self, tensor, dst, kind)
+
+    monkeypatch.setattr(Transport, "send", spy)
+    train(small_config(tmp_path, method="md-gan", workers=4, k=k, steps=1, backend="sim"))
+    X_g, X_d = sent["md-gan/X_g"], sent["md-gan/X_d"]
+    assert sorted(X_g) == sorted(X_d) == [1, 2, 3, 4]
+    unique = []
+    for tensor in X_g.values():
+        if not any(torch.equal(tensor, u) for u in unique):
+            unique.append(tensor)
+    assert len(unique) == distinct
+    assert not any(torch.equal(X_g[r], X_d[r]) for r in X_g)
+
+
+def test_swap_adam_carry_moves_the_moments_with_D(tmp_path):
+    """After one iteration and a swap, worker 1 holds what worker 2 had: its D, and with carry its Adam moments."""
+    cfg = dict(method="md-gan", workers=2, steps=1, backend="sim", checkpoint_every=1)
+    runs = {"none": dict(swap_every=1000.0), "carry": dict(swap_every=1e-9, swap_adam="carry"),
+            "reset": dict(swap_every=1e-9, swap_adam="reset")}
+    state = {}
+    for name, extra in runs.items():
+        train(small_config(tmp_path / name, **cfg, **extra))
+        state[name] = {r: torch.load(tmp_path / name / f"checkpoint_rank{r}.pt", weights_only=True) for r in (1, 2)}
+    before = state["none"][2]  # worker 2 after its D step, had nothing been swapped
+    for name in ("carry", "reset"):
+        for key, tensor in before["D"].items():
+            assert torch.equal(state[name][1]["D"][key], tensor), (name, key)
+    carried = state["carry"][1]["opt_D"]["state"]
+    for index, moments in before["opt_D"]["state"].items():
+        assert torch.equal(carried[index]["exp_avg"], moments["exp_avg"])
+        assert torch.equal(carried[index]["exp_avg_sq"], moments["exp_avg_sq"])
+    assert state["reset"][1]["opt_D"]["state"] == {}
 
 
 def test_torchrun_gives_the_same_run_as_our_launcher(tmp_path):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -84,7 +83,7 @@ class Cell:
 
 def mdgan_paper(**changes: Any) -> Study:
     """The MD-GAN paper's comparison on mnist5k: standalone b=10 and b=100, FL-GAN E=1, MD-GAN k=1 and k=log."""
-    log_k_workers = [n for n in PAPER_WORKERS if max(1, math.ceil(math.log(n))) > 1]
+    log_k_workers = [n for n in PAPER_WORKERS if RunConfig(method="md-gan", workers=n, k="log").resolved_k() > 1]
     study = Study(
         methods=["standalone b=10", "standalone b=100", "fl-gan E=1", "md-gan k=1", "md-gan k=log"],
         workers=list(PAPER_WORKERS), dataset="mnist5k", partition="iid", steps=PAPER_STEPS, batch_size=10,
@@ -92,7 +91,7 @@ def mdgan_paper(**changes: Any) -> Study:
         overrides={"standalone b=100": {"batch_size": 100}, "fl-gan E=1": {"local_epochs": 1.0},
                    "md-gan k=1": {"k": "1"}, "md-gan k=log": {"k": "log", "workers": log_k_workers}},
         notes=[f"MD-GAN paper preset: every worker uses b=10; {PAPER_STEPS} generator updates per cell "
-               "(the paper ran far longer). md-gan k=log runs only where ceil(ln N) > 1, since below that it "
+               "(the paper ran far longer). md-gan k=log runs only where ceil(log2 N) > 1, since below that it "
                "is the k=1 cell."],
     )
     for name, value in changes.items():

@@ -18,6 +18,8 @@ SERVER_METHODS = ("async-ps", "fl-gan", "md-gan")
 LOSSES = ("bce", "hinge", "lsgan")
 BACKENDS = ("process", "sim")
 DEVICES = ("auto", "cpu", "cuda")
+LR_SCALINGS = ("none", "linear")
+SWAP_ADAM = ("carry", "reset")
 
 
 @dataclass(kw_only=True)
@@ -48,9 +50,12 @@ class RunConfig:
     progress: bool = True
     resume: bool = False  # continue from the checkpoints in `out`
     # md-gan (Hardy et al. 2019)
-    k: str = "1"  # integer, "log" for ceil(log N), or "n" for N
+    k: str = "1"  # integer, "log" for ceil(log2 N), or "n" for N
     disc_steps: int = 1
     swap_every: float = 1.0  # epochs E between discriminator swaps
+    swap_adam: str = "carry"  # "carry": Adam's moments travel with D; "reset": the receiver starts them afresh
+    # sync-dp (Goyal et al. 2017)
+    lr_scaling: str = "none"  # "linear": learning rates x N after a 5-epoch linear warmup
     # async-ps (Dean et al. 2012)
     pull_every: int = 1
     push_every: int = 1
@@ -78,8 +83,8 @@ class RunConfig:
 
     def resolved_k(self) -> int:
         """MD-GAN's number of generated batches per iteration."""
-        if self.k == "log":
-            return max(1, math.ceil(math.log(self.workers)))
+        if self.k == "log":  # the MD-GAN paper's ceil(log N), log to base 2 (its section II)
+            return max(1, math.ceil(math.log2(self.workers)))
         if self.k == "n":
             return self.workers
         return int(self.k)
@@ -104,6 +109,8 @@ class RunConfig:
         _check_choice("backend", self.backend, BACKENDS)
         _check_choice("device", self.device, DEVICES)
         _check_choice("loss", self.loss, LOSSES)
+        _check_choice("lr_scaling", self.lr_scaling, LR_SCALINGS)
+        _check_choice("swap_adam", self.swap_adam, SWAP_ADAM)
         for name in ("steps", "workers", "log_every", "sample_every", "checkpoint_every",
                      "eval_samples", "disc_steps", "pull_every", "push_every", "local_steps"):
             _check_positive(name, getattr(self, name))

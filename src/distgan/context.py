@@ -56,6 +56,10 @@ class RankContext:
         offset = 1 if self.config.has_server else 0
         return [n + offset for n in range(self.config.workers)]
 
+    def worker_of(self, rank: int) -> int:
+        """The paper's 1-based worker number n of a worker rank."""
+        return rank if self.config.has_server else rank + 1
+
     def live_workers(self) -> list[int]:
         return [r for r in self.worker_ranks if r not in self.dead]
 
@@ -64,8 +68,12 @@ class RankContext:
         return self.dataset.train_x[self.shards[self.worker]].to(self.device)
 
     def rng(self, purpose: str, shared: bool = False) -> torch.Generator:
-        """A seeded RNG stream; `shared=True` gives every rank the same stream (e.g. swap permutations)."""
-        who = "all" if shared else str(self.rank)
+        """A seeded RNG stream; `shared=True` gives every rank the same stream (e.g. swap permutations).
+
+        Streams are keyed by role (worker n, or the server), not by rank, so worker 0 of any method draws
+        the same batches and noise as the standalone baseline: at N = 1 the methods that reduce to it do.
+        """
+        who = "all" if shared else ("server" if self.worker is None else f"worker{self.worker}")
         digest = hashlib.sha256(f"{self.config.seed}/{who}/{purpose}".encode()).digest()
         return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
 

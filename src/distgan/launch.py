@@ -52,7 +52,9 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
     hub = SimHub(config.world_size, config.seed)
     errors: list[BaseException] = []
     crashed: list[int] = []
-    if config.world_size > 1:
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    elif config.world_size > 1:
         torch.set_num_threads(1)
     start = time.monotonic()
 

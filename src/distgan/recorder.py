@@ -26,10 +26,13 @@ POINT_SAMPLES = 2500
 
 class Recorder:
     def __init__(self, config: RunConfig, dataset: Dataset, transport: Transport, out: Path,
-                 z_dim: int, evaluator: Any, start_step: int = 0, wall_before: float = 0.0):
+                 z_dim: int, evaluator: Any, start_step: int = 0, wall_before: float = 0.0,
+                 seen_before: dict[str, int] | None = None):
         self.config, self.dataset, self.transport, self.out = config, dataset, transport, out
         self.z_dim, self.evaluator = z_dim, evaluator
         self.wall_before = wall_before
+        # the x-axes every record carries, all ranks together (see docs/run-format.md)
+        self.seen = {"real_images": 0, "fake_samples": 0, **(seen_before or {})}
         self.t0 = time.perf_counter()
         self.fixed_z = torch.randn(self._num_pictured(), z_dim, generator=torch.Generator().manual_seed(1234))
         (out / "samples").mkdir(parents=True, exist_ok=True)
@@ -45,23 +48,37 @@ class Recorder:
     def wall_s(self) -> float:
         return self.wall_before + time.perf_counter() - self.t0
 
-    def after_step(self, step: int, G: nn.Module, **scalars: float) -> None:
-        """Call once per generator update on rank 0; logs, samples and evaluates on their intervals."""
-        cfg = self.config
-        self.progress.update(1)
-        last = step == cfg.steps
-        if step % cfg.log_every == 0 or last:
-            self.progress.set_postfix({k: f"{v:.3f}" for k, v in scalars.items() if isinstance(v, float)})
-            self.write({"type": "train", "step": step, "g_updates": step, **self._clock(), **scalars})
-        if step % cfg.sample_every == 0 or last:
-            self.save_samples(step, G)
-        if (cfg.eval_every and step % cfg.eval_every == 0) or last:
-            self.evaluate(step, G)
+    def after_step(self, step: int, G: nn.Module, real: int = 0, fake: int = 0, **scalars: float) -> None:
+        """Call once per generator update on rank 0, with the real images and generated samples that
+        update consumed (all ranks together); logs, samples and evaluates on their intervals."""
+        self.advance(step - 1, step, G, real, fake, **scalars)
 
-    def advance(self, step_from: int, step_to: int, G: nn.Module, **scalars: float) -> None:
-        """Record several generator updates at once (a federated round counts its local steps)."""
-        for step in range(step_from + 1, step_to + 1):
-            self.after_step(step, G, **scalars)
+    def advance(self, step_from: int, step_to: int, G: nn.Module, real: int = 0, fake: int = 0,
+                **scalars: float) -> None:
+        """Record the generator updates step_from+1..step_to at once (a federated round of local steps).
+
+        Only the G of `step_to` exists, so a log, sample or evaluation interval that falls inside the
+        round is recorded at its end, labelled `step_to`: no record shows a G from a later step.
+        """
+        cfg = self.config
+        self.seen["real_images"] += real
+        self.seen["fake_samples"] += fake
+        self.progress.update(step_to - step_from)
+        last = step_to == cfg.steps
+
+        def crossed(every: int) -> bool:
+            return bool(every) and step_to // every > step_from // every
+
+        if crossed(cfg.log_every) or last:
+            self.progress.set_postfix({k: f"{v:.3f}" for k, v in scalars.items() if isinstance(v, float)})
+            self.write({"type": "train", "step": step_to, **self._axes(step_to), **scalars})
+        if crossed(cfg.sample_every) or last:
+            self.save_samples(step_to, G)
+        if crossed(cfg.eval_every) or last:
+            self.evaluate(step_to, G)
+
+    def _axes(self, step: int) -> dict[str, Any]:
+        return {"g_updates": step, **self.seen, **self._clock()}
 
     def _clock(self) -> dict[str, Any]:
         return {"wall_s": round(self.wall_s(), 3), "bytes_sent": self.transport.bytes.total_sent(),
@@ -93,7 +110,7 @@ class Recorder:
         rng = torch.Generator().manual_seed(4321)
         measures = self.evaluator(lambda n: self.generate(G, torch.randn(n, self.z_dim, generator=rng)))
         self.last_eval = measures
-        self.write({"type": "eval", "step": step, "g_updates": step, **self._clock(), **measures})
+        self.write({"type": "eval", "step": step, **self._axes(step), **measures})
         shown = {k: v for k, v in measures.items() if k in ("fid", "score", "modes_captured", "hq_pct")}
         log.info("step %d: %s", step, ", ".join(f"{k} {v:.3g}" for k, v in shown.items()))
 

@@ -87,7 +87,9 @@ def _open_recorder(ctx: RankContext, evaluator: Any) -> Recorder:
         [s.numpy() for s in ctx.shards], labels, ctx.dataset.num_classes, cfg.partition))
     z_dim = cfg.z_dim or default_z_dim(ctx.dataset.sample_shape)
     wall_before = float(ctx.resumed.get("wall_s", 0.0)) if ctx.resumed else 0.0
-    return Recorder(cfg, ctx.dataset, ctx.transport, out, z_dim, evaluator, ctx.start_step, wall_before)
+    seen_before = ctx.resumed.get("seen") if ctx.resumed else None
+    return Recorder(cfg, ctx.dataset, ctx.transport, out, z_dim, evaluator, ctx.start_step, wall_before,
+                    seen_before)
 
 
 def peak_rss_mb() -> float:

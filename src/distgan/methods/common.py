@@ -141,6 +141,7 @@ def train_state(ctx: RankContext, gan: Gan, real: Batches | None, z_rng: torch.G
         state["batches"] = real.state()
     if ctx.recorder is not None:
         state["wall_s"] = ctx.recorder.wall_s()
+        state["seen"] = dict(ctx.recorder.seen)
     return state
 
 

@@ -3,10 +3,13 @@
     server holds w = (G, D); worker n holds its own G_n, D_n and shard of m_n samples
     for round r = 1..R:
         S_r <- a random fraction C of the live workers
-        for n in S_r (in parallel):  w_n <- w;  E local epochs (or s local steps) of GAN training;  send w_n
-        w <- sum_n m_n w_n / sum_n m_n
+        s_r <- min(s, steps left in the budget)
+        for n in S_r (in parallel):  w_n <- w;  s_r local steps of GAN training;  send w_n
+        w <- sum_n p_n w_n,  p_n = m_n / sum_{n in S_r} m_n
 One step of the budget is one local step on every selected worker, so a round of s local steps
-counts s generator updates. Evaluation uses the server's averaged G.
+counts s generator updates, and the last round stops where the budget does. Evaluation uses the
+server's averaged G, so an evaluation interval that ends inside a round is recorded at the round's end.
+A worker keeps its Adam moments from one round to the next (at N = 1 this is exactly standalone).
 """
 
 from __future__ import annotations
@@ -56,12 +59,14 @@ def server(ctx: RankContext) -> None:
     gan = build_gan(ctx)
     select_rng = ctx.rng("clients")
     step = restore(ctx, gan, None, select_rng)
-    s = local_steps(ctx)
     while step < cfg.steps:
+        s_r = min(local_steps(ctx), cfg.steps - step)
         w = flatten([p.detach() for p in model_state(gan)])
         S_r = sample_clients(ctx, select_rng)
         for r in S_r:
-            send(ctx, r, torch.tensor([TRAIN, step], device=w.device), w, step)
+            send(ctx, r, torch.tensor([TRAIN, step, s_r], device=w.device), w, step)
+        sizes = {r: len(ctx.shards[r - 1]) for r in S_r}
+        p = {r: m_n / sum(sizes.values()) for r, m_n in sizes.items()}
         total, weight, losses = torch.zeros_like(w), 0.0, []
         for r in S_r:
             w_n, stats = torch.empty_like(w), torch.empty(2, device=w.device)
@@ -71,22 +76,22 @@ def server(ctx: RankContext) -> None:
             except PeerGone as e:
                 ctx.drop(r, step, e.reason, ctx.recorder.wall_s())
                 continue
-            m_n = len(ctx.shards[r - 1])
-            total += m_n * w_n
-            weight += m_n
+            total += p[r] * w_n
+            weight += p[r]
             losses.append(stats)
         if weight == 0:
             raise PeerGone(-1, "every selected worker is dead; nothing to average")
         with torch.no_grad():
-            unflatten_into(total / weight, model_state(gan))
-        done = min(cfg.steps, step + s)
+            unflatten_into(total if weight == 1.0 else total / weight, model_state(gan))
+        done = step + s_r
         mean = torch.stack(losses).mean(0).tolist()
-        ctx.recorder.advance(step, done, gan.G, loss_d=mean[0], loss_g=mean[1])
+        seen = len(losses) * s_r * cfg.batch_size
+        ctx.recorder.advance(step, done, gan.G, real=seen, fake=seen, loss_d=mean[0], loss_g=mean[1])
+        if round_ends_at_checkpoint(ctx, step, done):
+            ctx.save(done, train_state(ctx, gan, None, select_rng))
         step = done
-        if round_ends_at_checkpoint(ctx, step):
-            ctx.save(step, train_state(ctx, gan, None, select_rng))
     for r in ctx.live_workers():
-        send(ctx, r, torch.tensor([STOP, step], device=ctx.device), None, step)
+        send(ctx, r, torch.tensor([STOP, step, 0], device=ctx.device), None, step)
 
 
 def sample_clients(ctx: RankContext, rng: torch.Generator) -> list[int]:
@@ -115,27 +120,27 @@ def worker(ctx: RankContext) -> None:
     restore(ctx, gan, real, z_rng)
     state = model_state(gan)
     w = flatten([p.detach() for p in state])
-    control = torch.empty(2, device=device)
+    control = torch.empty(3, device=device)
     local_step = 0
     while True:
         t.recv(control, 0, "fl-gan/control")
         if control[0].item() == STOP:
             break
+        step, s_r = int(control[1].item()), int(control[2].item())
         t.recv(w, 0, "fl-gan/params")
         with torch.no_grad():
             unflatten_into(w, state)
-        for _ in range(local_steps(ctx)):
+        for _ in range(s_r):
             ctx.crash_point(local_step)
             loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device))
             local_step += 1
         t.send(flatten([p.detach() for p in state]), 0, "fl-gan/params")
         t.send(torch.stack([loss_D, loss_G]), 0, "fl-gan/stats")
-        step = min(cfg.steps, int(control[1].item()) + local_steps(ctx))
-        if round_ends_at_checkpoint(ctx, step):
-            ctx.save(step, train_state(ctx, gan, real, z_rng))
+        if round_ends_at_checkpoint(ctx, step, step + s_r):
+            ctx.save(step + s_r, train_state(ctx, gan, real, z_rng))
 
 
-def round_ends_at_checkpoint(ctx: RankContext, step: int) -> bool:
-    """A round of s steps that reaches or crosses a checkpoint interval ends with a checkpoint."""
+def round_ends_at_checkpoint(ctx: RankContext, start: int, end: int) -> bool:
+    """A round that reaches or crosses a checkpoint interval ends with a checkpoint."""
     every = ctx.config.checkpoint_every
-    return step == ctx.config.steps or step // every > (step - local_steps(ctx)) // every
+    return end == ctx.config.steps or end // every > start // every

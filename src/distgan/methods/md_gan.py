@@ -1,19 +1,35 @@
 """MD-GAN (Hardy, Le Merrer, Sericola, IPDPS 2019, arXiv 1811.03850): one G on a server, one D per worker.
 
-    server holds G; worker n holds D_n and shard B_n of m samples.  K = k, or 2 when k = 1
+    server holds G; worker n = 1..N holds D_n and shard B_n of m samples
     for i = 1..I:
-        server:    X^(1..K) <- K batches of b samples from G
-                   send X_g = X^(n mod K) and X_d = X^((n+1) mod K) to every worker n
-        worker n:  L times: D_n <- Adam step on L_D(real batch of B_n, X_d)
-                   F_n <- dL_G(D_n(X_g)) / dX_g          (b x d error feedback)
+        server:    X^(1..k) <- k batches of b samples from G          (one more, X_d for all, when k = 1)
+                   send X_g^(n) = X^((n mod k)+1) and X_d^(n) = X^(((n+1) mod k)+1) to every worker n
+        worker n:  L times: D_n <- Adam step on L_D(real batch of B_n, X_d^(n))
+                   F_n <- dL_G(D_n(X_g^(n))) / dX_g^(n)          (b x d error feedback)
                    send F_n to the server
-        server:    dw <- (1/N) sum_n sum_i F_n,i dx_i/dw  (= (1/(N b)) sum e_n,i dx_i/dw)
+        server:    dw <- (1/N) sum_n sum_i F_n,i dx_i/dw  (= (1/(N b)) sum e_n,i dx_i/dw, section IV-B2)
                    G <- Adam step on dw
         every m E / b iterations: each worker sends D_n to a random other worker (a derangement the
         server draws) and takes the one it receives.
 
+Which line of the paper each choice follows:
+- k: "the server generates k batches ... with k <= N" (IV-A); `--k log` is k = ceil(log N) with log to
+  base 2 (IV-B4 and V-A-d; section II: "Writing log for the logarithm to the base 2").
+- The assignment X_g^(n), X_d^(n) is section IV-B1's "possible way to distribute". So with k = 1 every
+  worker computes its feedback on the same X_g ("If k = 1, all workers receive and compute their feedback
+  on the same training batch", IV-B4), and k = N gives every worker its own X_g.
+- With k = 1 that formula would make X_d = X_g, but IV-A asks for "two distinct batches" and IV-B1 for
+  "separate data" for D and G. Algorithm 1's server loop generates batches j = 0..k, k+1 of them; the
+  extra batch serves as every worker's X_d when k = 1.
+- Swaps move the weights θ_n (IV-C1). The paper says nothing of Adam's moments: `--swap-adam carry`
+  (default) sends them with D, as moving D's training state whole would; `reset` starts them afresh.
+
+At N = 1 MD-GAN is not standalone by design: D learns on X_d and G on a distinct X_g (standalone uses
+one batch G(z) for both), and G is updated on the server from the feedback alone.
+
 Data never leaves a worker. Per iteration the server sends 2 b d floats to each worker and receives
-b d from each; a swap moves |theta| per worker. A dead worker is dropped with its shard and D.
+b d from each; a swap moves |theta| per worker (3|theta| with carried Adam moments). A dead worker is
+dropped with its shard and D.
 """
 
 from __future__ import annotations
@@ -39,9 +55,15 @@ STEP_DEFINITION = "one MD-GAN iteration: one G update on the server from all wor
 
 
 def num_batches(ctx: RankContext) -> int:
-    """K: the paper generates k+1 batches when k = 1, so that X_g and X_d differ."""
+    """Batches G generates per iteration: k, and one more when k = 1 so that X_d differs from X_g."""
     k = ctx.config.resolved_k()
     return 2 if k == 1 else k
+
+
+def assigned(ctx: RankContext, n: int) -> tuple[int, int]:
+    """Indices of worker n's X_g and X_d in the generated batches (section IV-B1, 0-based)."""
+    k = ctx.config.resolved_k()
+    return (0, 1) if k == 1 else (n % k, (n + 1) % k)
 
 
 def swap_interval(ctx: RankContext) -> int:
@@ -78,7 +100,7 @@ def server(ctx: RankContext) -> None:
         for r in workers:
             F_n = torch.empty_like(X[0])
             if receive(ctx, F_n, r, "md-gan/feedback", i):
-                feedback[(r - 1) % K] += F_n
+                feedback[assigned(ctx, ctx.worker_of(r))[0]] += F_n
         N = len(ctx.live_workers())
         if N == 0:
             raise PeerGone(-1, "every worker is dead; nothing left to train against")
@@ -90,18 +112,18 @@ def server(ctx: RankContext) -> None:
         stats = gather_stats(ctx, i) if logs_at(ctx, i) else {}
         if is_swap(ctx, i):
             send_swap_plan(ctx, swap_rng, i)
-        ctx.recorder.after_step(i, gan.G, **stats)
+        k = ctx.config.resolved_k()
+        ctx.recorder.after_step(i, gan.G, real=N * cfg.disc_steps * b, fake=k * b, **stats)
         if ctx.checkpoint_due(i):
             ctx.save(i, {**train_state(ctx, gan, None, z_rng), "swap_rng": swap_rng.get_state(),
                          "dead": torch.tensor(sorted(ctx.dead), dtype=torch.long)})
 
 
 def send_batches(ctx: RankContext, X: torch.Tensor, workers: list[int], i: int) -> None:
-    K = X.shape[0]
-    for kind, shift in (("md-gan/X_g", 0), ("md-gan/X_d", 1)):
+    for kind, which in (("md-gan/X_g", 0), ("md-gan/X_d", 1)):
         for r in workers:
             try:
-                ctx.transport.send(X[((r - 1) + shift) % K].detach(), r, kind)
+                ctx.transport.send(X[assigned(ctx, ctx.worker_of(r))[which]].detach(), r, kind)
             except PeerGone as e:
                 ctx.drop(r, i, e.reason, ctx.recorder.wall_s())
 
@@ -178,10 +200,16 @@ def worker(ctx: RankContext) -> None:
 
 
 def swap_discriminator(ctx: RankContext, gan) -> None:
+    """Send D_n to the peer the server named and take the one received in its place.
+
+    `--swap-adam carry` sends Adam's two moments with the weights (3|theta| floats), so the D that
+    arrives goes on exactly as it would have on the sender; `reset` sends |theta| and starts them afresh.
+    """
     plan = torch.empty(2, device=ctx.device)
     ctx.transport.recv(plan, 0, "md-gan/swap-plan")
     send_to, receive_from = (int(v) for v in plan.tolist())
-    theta = float_state(gan.D)
+    carry = ctx.config.swap_adam == "carry"
+    theta = float_state(gan.D) + (adam_moments(gan) if carry else [])
     outgoing = flatten([p.detach() for p in theta])
     incoming = torch.empty_like(outgoing)
     try:
@@ -190,6 +218,12 @@ def swap_discriminator(ctx: RankContext, gan) -> None:
         return  # the peer died mid-swap: keep our own D
     with torch.no_grad():
         unflatten_into(incoming, theta)
-    gan.opt_D.state.clear()  # Adam moments belonged to the old D
+    if not carry:
+        gan.opt_D.state.clear()
 
 
+def adam_moments(gan) -> list[torch.Tensor]:
+    """D's Adam moments (exp_avg, exp_avg_sq) per parameter; every worker has taken the same number of
+    D steps, so the step count needs no sending."""
+    state = gan.opt_D.state
+    return [state[p][m] for p in gan.D.parameters() for m in ("exp_avg", "exp_avg_sq")]

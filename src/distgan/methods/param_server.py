@@ -4,11 +4,16 @@
         pull from n:  reply (v, w)
         push from n:  (g_D, g_G) computed on version v_n;  staleness = v - v_n
                       D <- Adam(g_D);  G <- Adam(g_G);  v <- v + 1
-    worker n, forever until told to stop:
-        every n_fetch steps: pull w
-        compute g_D = grad L_D(x_n, G(z)), g_G = grad L_G(G(z)) on its copy; accumulate
-        every n_push steps: push the accumulated gradients
-One step of the budget is one push applied on the server (one G update). Under the simulated
+    worker n (a model replica), forever until told to stop:
+        every n_fetch steps: pull w                               (a round trip: it needs the reply)
+        X_g <- G(z);  g_D <- grad_D L_D(x_n, X_g);  D <- D - Adam(g_D)      on its own copy
+                      g_G <- grad_G L_G(D(X_g));    G <- G - Adam(g_G)      against the D just updated
+        accumulate (g_D, g_G);  every n_push steps: push them     (posted; the replica does not wait)
+Between pulls a replica keeps training its own copy: Dean et al. 2012, Algorithm 7.1 (DownpourSGDClient)
+applies each gradient locally, "parameters <- parameters - alpha * gradient", besides accruing it for the
+push. distgan's replica does so with its own Adam, so its D and G steps alternate exactly as in every
+other method, and at N = 1 with n_fetch = n_push = 1 the server's G is standalone's, step for step.
+One step of the budget is one push applied on the server (one D and one G update). Under the simulated
 transport, "arrival order" is a seeded schedule, so runs repeat.
 """
 
@@ -20,9 +25,8 @@ from distgan.context import RankContext
 from distgan.methods.common import (
     Batches,
     build_gan,
-    d_loss_on,
     flatten,
-    g_loss_on,
+    gan_step,
     grads,
     noise,
     restore,
@@ -30,10 +34,10 @@ from distgan.methods.common import (
     train_state,
     unflatten_into,
 )
-from distgan.transport.base import PeerGone
+from distgan.transport.base import PeerGone, Pending
 
 KINDS = ("async-ps/control", "async-ps/params", "async-ps/grads")
-STEP_DEFINITION = "one gradient push applied on the server (one G and one D update)"
+STEP_DEFINITION = "one gradient push applied on the server (one D and one G update)"
 PULL, PUSH, GO, STOP = 1.0, 2.0, 3.0, 4.0
 HEADER = 4  # [type, version, loss_d, loss_g]
 
@@ -69,7 +73,8 @@ def server(ctx: RankContext) -> None:
         apply_gradients(gan, g)
         v += 1
         window = stale[-cfg.log_every:]
-        ctx.recorder.after_step(v, gan.G, loss_d=header[2].item(), loss_g=header[3].item(),
+        seen = cfg.push_every * cfg.batch_size
+        ctx.recorder.after_step(v, gan.G, real=seen, fake=seen, loss_d=header[2].item(), loss_g=header[3].item(),
                                 staleness_mean=sum(window) / len(window), staleness_max=float(max(window)))
         if ctx.checkpoint_due(v):
             ctx.save(v, train_state(ctx, gan, None, ctx.rng("noise")))
@@ -136,32 +141,31 @@ def worker(ctx: RankContext) -> None:
     w = flatten([p.detach() for p in params(gan)] + buffers(gan))
     reply = torch.empty(HEADER, dtype=torch.float64, device=device)
     accumulated, version, step = None, 0.0, 0
+    pushing: list[Pending] = []
     while True:
         if step % cfg.pull_every == 0:
             t.send_control(torch.tensor([PULL, version, 0, 0], dtype=torch.float64), 0, "async-ps/control")
             t.recv(reply, 0, "async-ps/control")
             if reply[0].item() == STOP:
-                return
+                break
             t.recv(w, 0, "async-ps/params")
             version = reply[1].item()
             with torch.no_grad():
                 unflatten_into(w, [*params(gan), *buffers(gan)])
         ctx.crash_point(step)
-        x = real.next()
-        X_g = gan.G(noise(gan, cfg.batch_size, z_rng, device))
-        gan.D.zero_grad(set_to_none=True)
-        loss_D = d_loss_on(gan, x, X_g)
-        loss_D.backward()
-        g_D = flatten(grads(gan.D))
-        gan.G.zero_grad(set_to_none=True)
-        gan.D.zero_grad(set_to_none=True)
-        loss_G = g_loss_on(gan, X_g)
-        loss_G.backward()
-        g = torch.cat([g_D, flatten(grads(gan.G))])
-        accumulated = g if accumulated is None else accumulated + g
+        kept: list[torch.Tensor] = []
+        # D step then G step on the replica, as in standalone; `sync` keeps each gradient for the push
+        loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device),
+                                  sync=lambda model, kept=kept: kept.append(flatten(grads(model))))
+        pushed = torch.cat(kept)  # [g_D, g_G]: gan_step syncs D first
+        accumulated = pushed if accumulated is None else accumulated + pushed
         step += 1
         if step % cfg.push_every == 0:
+            for sent in pushing:  # the previous push has surely left before this one is posted
+                sent.wait()
             header = torch.tensor([PUSH, version, loss_D.item(), loss_G.item()], dtype=torch.float64)
-            t.send_control(header, 0, "async-ps/control")
-            t.send(accumulated, 0, "async-ps/grads")
+            pushing = [t.isend(header, 0, "async-ps/control", control=True),
+                       t.isend(accumulated, 0, "async-ps/grads")]
             accumulated = None
+    for sent in pushing:
+        sent.wait()

@@ -26,6 +26,7 @@ def train(ctx: RankContext) -> None:
         z = noise(gan, cfg.batch_size, z_rng, device)
         loss_D, loss_G = gan_step(gan, x, z)  # D <- Adam(L_D(x, G(z))), then G <- Adam(L_G(G(z)))
         step += 1
-        ctx.recorder.after_step(step, gan.G, loss_d=loss_D.item(), loss_g=loss_G.item())
+        b = cfg.batch_size
+        ctx.recorder.after_step(step, gan.G, real=b, fake=b, loss_d=loss_D.item(), loss_g=loss_G.item())
         if ctx.checkpoint_due(step):
             ctx.save(step, train_state(ctx, gan, real, z_rng))

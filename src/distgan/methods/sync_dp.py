@@ -9,6 +9,10 @@
 The gradients are all-reduced by hand rather than by DDP: DDP's buffer broadcast breaks a GAN's
 two forward passes through D before one backward (pytorch/pytorch#175024), and one flat bucket per
 model is what DDP would send anyway.
+
+The global batch is N b. `--lr-scaling none` (the default) keeps the learning rates of the standalone
+baseline; `linear` is Goyal et al.'s rule: multiply them by N, reached by a linear warmup from the base
+rate over the first 5 epochs of the training set (section 2.2 of Goyal et al. 2017).
 """
 
 from __future__ import annotations
@@ -45,8 +49,11 @@ def train(ctx: RankContext) -> None:
     real = Batches(ctx.local_data(), cfg.batch_size, ctx.rng("batches"))
     z_rng = ctx.rng("noise")
     step = restore_replica(ctx, gan, real, z_rng)
+    base_lr = {opt: [g["lr"] for g in opt.param_groups] for opt in (gan.opt_D, gan.opt_G)}
     while step < cfg.steps:
         ctx.crash_point(step)
+        if cfg.lr_scaling == "linear":
+            scale_learning_rates(base_lr, linear_scale(ctx, step))
         x_n = real.next()
         z_n = noise(gan, cfg.batch_size, z_rng, device)
         # D <- Adam(mean_n grad L_D), then G <- Adam(mean_n grad L_G): gradients all-reduced before each step
@@ -54,9 +61,23 @@ def train(ctx: RankContext) -> None:
             ctx, model, "sync-dp/grad_D" if model is gan.D else "sync-dp/grad_G"))
         step += 1
         if ctx.recorder is not None:
-            ctx.recorder.after_step(step, gan.G, loss_d=loss_D.item(), loss_g=loss_G.item())
+            seen = cfg.workers * cfg.batch_size
+            ctx.recorder.after_step(step, gan.G, real=seen, fake=seen, loss_d=loss_D.item(), loss_g=loss_G.item())
         if ctx.checkpoint_due(step):
             ctx.save(step, {**train_state(ctx, gan, real, z_rng), "workers": cfg.workers})
+
+
+def linear_scale(ctx: RankContext, step: int) -> float:
+    """Goyal et al.'s factor at `step`: from 1 to N over the first 5 epochs of global batches of N b."""
+    N, b = ctx.config.workers, ctx.config.batch_size
+    warmup = max(1, round(5 * len(ctx.dataset.train_x) / (N * b)))
+    return 1 + (N - 1) * min(1.0, step / warmup)
+
+
+def scale_learning_rates(base_lr: dict, factor: float) -> None:
+    for opt, rates in base_lr.items():
+        for group, lr in zip(opt.param_groups, rates):
+            group["lr"] = lr * factor
 
 
 def restore_replica(ctx: RankContext, gan: Gan, real: Batches, z_rng) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -19,6 +19,18 @@ class PeerGone(Exception):
         super().__init__(f"rank {rank}: {reason}")
         self.rank = rank
         self.reason = reason
+
+
+class Pending:
+    """A send that was posted and not yet waited for; `wait()` before reusing its tensor."""
+
+    def __init__(self, wait: Callable[[], None] | None = None):
+        self._wait = wait
+
+    def wait(self) -> None:
+        wait, self._wait = self._wait, None
+        if wait is not None:
+            wait()
 
 
 class ByteCounter:
@@ -60,6 +72,15 @@ class Transport(ABC):
         """Send several tensors at once (e.g. a server to all its workers) without ordering deadlocks."""
         self._send_many(messages)
         self.bytes.sent[kind] += sum(nbytes(t) for t, _ in messages)
+
+    def isend(self, tensor: torch.Tensor, dst: int, kind: str, control: bool = False) -> Pending:
+        """Post a send and return at once, without waiting for `dst` to take it (an asynchronous push).
+
+        `control=True` sends on the control channel, which `dst` reads with `recv_any` or `recv_control`.
+        """
+        pending = self._isend(tensor, dst, control)
+        self.bytes.sent[kind] += nbytes(tensor)
+        return pending
 
     def recv(self, tensor: torch.Tensor, src: int, kind: str) -> None:
         """Receive into `tensor` from `src`; raises PeerGone if `src` is dead."""
@@ -114,6 +135,9 @@ class Transport(ABC):
     # --- what a concrete transport provides ------------------------------------------------------
     @abstractmethod
     def _send_many(self, messages: Sequence[tuple[torch.Tensor, int]]) -> None: ...
+
+    @abstractmethod
+    def _isend(self, tensor: torch.Tensor, dst: int, control: bool) -> Pending: ...
 
     @abstractmethod
     def _recv(self, tensor: torch.Tensor, src: int) -> None: ...

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 import torch.distributed as dist
 
-from distgan.transport.base import PeerGone, Transport
+from distgan.transport.base import PeerGone, Pending, Transport
 
 CONTROL_TAG = 1  # small control messages, received from any source; payloads use tag 0
 
@@ -45,6 +45,19 @@ class ProcessTransport(Transport):
                 lost = lost or e
         if lost:
             raise lost
+
+    def _isend(self, tensor: torch.Tensor, dst: int, control: bool) -> Pending:
+        if control:
+            buffer = tensor.cpu()
+            work = _guard(dst, dist.isend, buffer, dst, group=self._control_group, tag=CONTROL_TAG)
+        else:
+            buffer = tensor.contiguous()
+            work = _guard(dst, dist.isend, buffer, dst)
+
+        def wait(buffer: torch.Tensor = buffer) -> None:  # the default keeps the buffer alive until sent
+            self._wait(work, dst)
+
+        return Pending(wait)
 
     def _recv(self, tensor: torch.Tensor, src: int) -> None:
         self._wait(_guard(src, dist.irecv, tensor, src), src)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-from distgan.transport.base import PeerGone, Transport
+from distgan.transport.base import PeerGone, Pending, Transport
 
 POLL_S = 0.2
 
@@ -56,6 +56,10 @@ class SimTransport(Transport):
     def _send_many(self, messages: Sequence[tuple[torch.Tensor, int]]) -> None:
         for tensor, dst in messages:
             self.hub.mailbox(self.rank, dst, 0).put(tensor.detach().clone())
+
+    def _isend(self, tensor: torch.Tensor, dst: int, control: bool) -> Pending:
+        self.hub.mailbox(self.rank, dst, 1 if control else 0).put(tensor.detach().clone())
+        return Pending()  # a mailbox takes the message at once
 
     def send_control(self, tensor: torch.Tensor, dst: int, kind: str) -> None:
         self.hub.mailbox(self.rank, dst, 1).put(tensor.detach().clone())
