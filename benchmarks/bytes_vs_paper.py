@@ -70,10 +70,10 @@ def measure_shape(name: str, spec: str, batches: list[int], tmp: Path) -> dict[s
     rows, fl, fl_b = [], None, None
     for b in batches:
         steps = 1  # one iteration: its bytes depend only on b and d, the compute grows with b
-        md = run(RunConfig(method="md-gan", batch_size=b, steps=steps, swap_every=1e9, out=str(tmp / f"{name}-md{b}"),
-                           **common_cfg), dataset)
+        md = run(RunConfig.of(method="md-gan", batch_size=b, steps=steps, swap_every=1e9,
+                              out=str(tmp / f"{name}-md{b}"), **common_cfg), dataset)
         if fl is None or b == batches[-1]:  # fl-gan's bytes do not depend on b: measured at the smallest and largest
-            fl = run(RunConfig(method="fl-gan", batch_size=b, steps=1, local_steps=1, out=str(tmp / f"{name}-fl{b}"),
+            fl = run(RunConfig.of(method="fl-gan", batch_size=b, steps=1, local_steps=1, out=str(tmp / f"{name}-fl{b}"),
                                **common_cfg), dataset)
             fl_b = b
         w1 = md["1"]
@@ -91,7 +91,7 @@ def measure_shape(name: str, spec: str, batches: list[int], tmp: Path) -> dict[s
         log.info("%s b=%d: md-gan down %d (formula %d), up %d (formula %d); fl-gan %d each way (formula %d)", name, b,
                  row["md_down_measured"], row["md_down_formula"], row["md_up_measured"], row["md_up_formula"],
                  row["fl_down_measured"], row["fl_formula"])
-    swap = run(RunConfig(method="md-gan", batch_size=batches[0], steps=1, swap_every=1e-9,
+    swap = run(RunConfig.of(method="md-gan", batch_size=batches[0], steps=1, swap_every=1e-9,
                          out=str(tmp / f"{name}-swap"), **common_cfg), dataset)["1"]
     return {"shape": list(shape), "d": d, "sizes": sizes, "rows": rows,
             "swap": {"sent": swap["sent"].get("md-gan/swap", 0), "recv": swap["recv"].get("md-gan/swap", 0),

@@ -102,7 +102,7 @@ def run_plain(args: argparse.Namespace, tmp: Path) -> float:
 def run_ours(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     out = tmp / "ours"
     shutil.rmtree(out, ignore_errors=True)
-    summary = api.train(RunConfig(method="sync-dp", workers=2, backend="process", dataset=args.dataset,
+    summary = api.train(RunConfig.of(method="sync-dp", workers=2, backend="process", dataset=args.dataset,
                                   steps=args.steps, batch_size=args.batch, log_every=args.warmup,
                                   sample_every=args.steps, checkpoint_every=args.steps,
                                   eval_samples=args.eval_samples, progress=False, threads=1, seed=args.seed,

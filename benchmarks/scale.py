@@ -33,9 +33,10 @@ def one(method: str, workers: int, args: argparse.Namespace) -> None:
     from distgan.launch import run_simulated
 
     out = Path(args.runs) / f"{method}-n{workers}"
-    config = RunConfig(method=method, workers=workers, backend="sim", dataset=args.dataset, steps=args.steps,
-                       batch_size=args.batch, local_steps=1, log_every=1, sample_every=args.steps,
-                       checkpoint_every=args.steps, progress=False, out=str(out), seed=args.seed).validate()
+    own = {"local_steps": 1} if method in ("fl-gan", "fe-gan") else {}
+    config = RunConfig.of(method=method, workers=workers, backend="sim", dataset=args.dataset, steps=args.steps,
+                          batch_size=args.batch, log_every=1, sample_every=args.steps, checkpoint_every=args.steps,
+                          progress=False, out=str(out), seed=args.seed, **own).validate()
     dataset = load_dataset(config.dataset)
     start = time.perf_counter()
     run_simulated(config.resolved(dataset.kind), dataset, None)

@@ -84,10 +84,11 @@ def run_one(method: str, workers: int, args: argparse.Namespace, root: Path) -> 
     out = root / f"{method}-n{workers}"
     shutil.rmtree(out, ignore_errors=True)
     timing = out / "timing"
-    config = RunConfig(method=method, workers=workers, dataset=args.dataset, backend="process", steps=args.steps,
-                       batch_size=args.batch, eval_samples=args.eval_samples, checkpoint_every=args.steps,
-                       sample_every=args.steps, log_every=args.warmup, progress=False, out=str(out),
-                       local_steps=args.local_steps, seed=args.seed)
+    own = {"local_steps": args.local_steps} if method in ("fl-gan", "fe-gan") else {}
+    config = RunConfig.of(method=method, workers=workers, dataset=args.dataset, backend="process", steps=args.steps,
+                          batch_size=args.batch, eval_samples=args.eval_samples, checkpoint_every=args.steps,
+                          sample_every=args.steps, log_every=args.warmup, progress=False, out=str(out),
+                          seed=args.seed, **own)
     os.environ[steptimer.ENV] = str(timing)
     steptimer.reset()
     start = time.perf_counter()
@@ -102,7 +103,7 @@ def run_one(method: str, workers: int, args: argparse.Namespace, root: Path) -> 
             if path.is_file():
                 ranks[str(r)] = json.loads(path.read_text())
     steady = common.steady_rate(out, args.warmup, args.steps)
-    per_update = images_per_update(method, workers, args.batch, config.disc_steps)
+    per_update = images_per_update(method, workers, args.batch, getattr(config.method_options(), 'disc_steps', 1))
     threads = max(1, (os.cpu_count() or 1) // config.world_size) if config.world_size > 1 else torch.get_num_threads()
     result = {"method": method, "workers": workers, "processes": config.world_size, "threads_per_process": threads,
               "wall_s": summary["wall_s"], "g_updates_per_s": summary["g_updates_per_s"],

@@ -7,15 +7,20 @@ from pathlib import Path
 
 import torch
 
-from distgan.config import RunConfig
+from distgan.config import RunConfig, config_from_mapping
 
 
 def small_config(out: Path, **overrides) -> RunConfig:
-    """A run that takes seconds: digits, tiny batches, no progress bar, evaluation on few samples."""
+    """A run that takes seconds: digits, tiny batches, no progress bar, evaluation on few samples.
+
+    Method settings (k, local_steps, ...) go in beside the others, as in a TOML file.
+    """
     values = dict(dataset="digits", steps=12, batch_size=8, seed=3, out=str(out), progress=False, log_every=4,
-                  sample_every=100, checkpoint_every=100, eval_samples=200, local_steps=3)
+                  sample_every=100, checkpoint_every=100, eval_samples=200)
+    if overrides.get("method") in ("fl-gan", "fe-gan"):
+        values["local_steps"] = 3
     values.update(overrides)
-    return RunConfig(**values)
+    return config_from_mapping(values, "test")
 
 
 def read_jsonl(path: Path) -> list[dict]:

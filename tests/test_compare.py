@@ -29,8 +29,8 @@ def test_mdgan_paper_preset():
         "md-gan k=log": [4, 8]}  # ceil(ln N) is 1 below 4: those cells would repeat k=1
     assert by_label["standalone b=100"][0].config.batch_size == 100
     assert by_label["standalone b=10"][0].config.batch_size == 10
-    assert all(c.config.local_epochs == 1 for c in by_label["fl-gan E=1"])
-    assert [c.config.resolved_k() for c in by_label["md-gan k=log"]] == [2, 3]
+    assert all(c.config.options["local_epochs"] == 1 for c in by_label["fl-gan E=1"])
+    assert [c.config.method_options().resolved_k(c.workers) for c in by_label["md-gan k=log"]] == [2, 3]
     assert {c.config.dataset for c in cells} == {"mnist5k"} and {c.config.steps for c in cells} == {1000}
     assert by_label["md-gan k=1"][0].name == "md-gan-k1_w1_s0"
 

@@ -18,23 +18,27 @@ from distgan.errors import DistganError
     ({"method": "md-gan", "workers": 2, "fail": ["0@3"]}, "--fail rank 0 is not a worker rank"),
     ({"method": "md-gan", "workers": 2, "fail": ["x"]}, "--fail expects RANK@STEP"),
     ({"master_addr": "0.0.0.0"}, "DISTGAN_BIND_ALL=1"),
+    ({"method": "fl-gan", "workers": 2, "k": "2"}, "--k does not apply to --method fl-gan (it is a setting of md-gan)"),
+    ({"method": "sync-dp", "workers": 2, "lr_scaling": "sqrt"}, "unknown --lr-scaling 'sqrt'"),
+    ({"method": "md-gan", "workers": 2, "swap_adam": "keep"}, "unknown --swap-adam 'keep'"),
 ])
 def test_bad_values_name_the_flag(overrides, message):
     with pytest.raises(DistganError) as err:
-        RunConfig(**overrides).validate()
+        RunConfig.of(**overrides).validate()
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 
 
 def test_world_size_adds_a_server_only_for_server_methods():
-    assert RunConfig(method="sync-dp", workers=4).world_size == 4
-    assert RunConfig(method="md-gan", workers=4).world_size == 5
-    assert RunConfig(method="standalone").world_size == 1
+    assert RunConfig.of(method="sync-dp", workers=4).world_size == 4
+    assert RunConfig.of(method="md-gan", workers=4).world_size == 5
+    assert RunConfig.of(method="standalone").world_size == 1
 
 
-@pytest.mark.parametrize("k, expected", [("1", 1), ("log", 2), ("n", 7), ("3", 3)])
+@pytest.mark.parametrize("k, expected", [("1", 1), ("log", 3), ("n", 7), ("3", 3)])
 def test_k_resolves_like_the_paper(k, expected):
-    assert RunConfig(method="md-gan", workers=7, k=k).resolved_k() == expected
+    """k = ceil(log N) with log to base 2, the paper's convention (its section II): ceil(log2 7) = 3."""
+    assert RunConfig.of(method="md-gan", workers=7, k=k).method_options().resolved_k(7) == expected
 
 
 def test_mapping_refuses_unknown_keys_and_wrong_types():

@@ -20,7 +20,9 @@ def train_and_kill(out: Path, method: str, kill_rank: int, at_step: int, steps: 
     """Run `distgan train` as a user would, SIGKILL one worker mid-run, and let the run finish."""
     cmd = [sys.executable, "-m", "distgan", "train", "--method", method, "--workers", "3", "--dataset", "digits",
            "--steps", str(steps), "--batch-size", "16", "--log-every", "5", "--checkpoint-every", "20",
-           "--local-steps", "5", "--eval-samples", "200", "--no-progress", "--out", str(out)]
+           "--eval-samples", "200", "--no-progress", "--out", str(out)]
+    if method in ("fl-gan", "fe-gan"):
+        cmd += ["--local-steps", "5"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and _last_step(out) < at_step:

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from distgan.config import FIELDS, RunConfig, config_from_mapping, field_type, load_config_json, load_toml
 from distgan.errors import DistganError
+from distgan.methods import REGISTRY
 
 if TYPE_CHECKING:
     from distgan.compare import Study
 
 HELP = {
-    "method": "standalone | sync-dp | async-ps | fl-gan | md-gan",
+    "method": "the method (see `distgan methods`): " + " | ".join(REGISTRY),
     "dataset": "ring8 | grid25 | digits | mnist5k | mnist:DIR | fashion-mnist:DIR | cifar10:DIR | folder:DIR "
                "(see `distgan datasets`)",
     "partition": "how data is spread over workers: iid | dirichlet:ALPHA (label skew) | shards:K (McMahan)",
@@ -32,23 +33,13 @@ HELP = {
     "z_dim": "latent size; 0 picks 8 for points, 64 for images",
     "eval_every": "evaluate FID/KID/score (or modes for 2-D) every this many steps; 0: only at the end",
     "eval_samples": "generated images per evaluation (2-D mixtures always use 2,500, as VEEGAN/PacGAN do)",
-    "k": "md-gan: k, distinct X_g batches per iteration: an integer, log (ceil(log2 N)) or n (N)",
-    "disc_steps": "md-gan: L, discriminator steps per iteration on each worker",
-    "swap_every": "md-gan: E, epochs between discriminator swaps among workers",
-    "swap_adam": "md-gan: carry (Adam's moments travel with D, 3|theta| floats) | reset (fresh moments)",
-    "lr_scaling": "sync-dp: none (standalone's learning rates) | linear (x N after a 5-epoch warmup, Goyal et al.)",
-    "pull_every": "async-ps: steps between parameter pulls from the server",
-    "push_every": "async-ps: steps between gradient pushes to the server",
-    "local_steps": "fl-gan: local steps per round on every worker",
-    "local_epochs": "fl-gan: local epochs E per round (overrides --local-steps when > 0)",
-    "client_fraction": "fl-gan: fraction C of workers sampled per round",
     "fail": "fault injection: RANK@STEP makes that rank exit hard at that step (repeatable)",
     "worker_timeout": "seconds before a silent peer counts as dead",
     "master_addr": "rendezvous address of our launcher; loopback unless DISTGAN_BIND_ALL=1",
     "threads": "torch threads per process; 0 shares the cores among processes",
     "progress": "show a progress bar",
 }
-HIDDEN = {"resume"}
+HIDDEN = {"resume", "options"}
 
 TRAIN_EPILOG = """examples:
   distgan train --dataset ring8 --steps 2000 --out runs/ring8
@@ -91,22 +82,32 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(RunConfig):
         if f.name in HIDDEN:
             continue
-        flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else []
-        kind = field_type(f.name)
-        shown = "by data" if default is None else default
-        help_text = f"{HELP.get(f.name, '')} (default: {shown})".strip()
-        if kind is bool:
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        elif kind is list:
-            p.add_argument(flag, action="append", default=None, metavar="RANK@STEP", help=help_text)
-        else:
-            p.add_argument(flag, type=kind, default=None, help=help_text, metavar=f.name.upper().replace("_", "-"))
+        _add_flag(p, f.name, field_type(f.name), default, HELP.get(f.name, ""))
+    methods = p.add_argument_group("method settings", "each applies to the methods it names; see `distgan methods`")
+    seen = set()
+    for spec in REGISTRY.values():
+        for f in spec.option_fields():
+            if f.name not in seen:
+                seen.add(f.name)
+                _add_flag(methods, f.name, type(f.default), f.default, f.metadata.get("help", ""))
+
+
+def _add_flag(p: Any, name: str, kind: type, default: Any, text: str) -> None:
+    flag = "--" + name.replace("_", "-")
+    shown = "by data" if default is None else default
+    help_text = f"{text} (default: {shown})".strip()
+    if kind is bool:
+        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+    elif kind is list:
+        p.add_argument(flag, action="append", default=None, metavar="RANK@STEP", help=help_text)
+    else:
+        p.add_argument(flag, type=kind, default=None, help=help_text, metavar=name.upper().replace("_", "-"))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="distgan", description="Train GANs across many workers and compare distributed "
-                    "training methods: standalone, sync-dp, async-ps, fl-gan, md-gan.")
+                    "training methods: " + ", ".join(REGISTRY) + ".")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     train = sub.add_parser("train", help="train one GAN with one method", epilog=TRAIN_EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
     _add_run_flags(train)
     sub.add_parser("datasets", help="list the dataset specs with shapes and sizes")
+    sub.add_parser("methods", help="list the methods with their traits, read from the method registry")
     _add_compare(sub)
     report = sub.add_parser("report", help="(re)build the report of the runs in a folder", epilog=REPORT_EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -184,13 +186,11 @@ def parse_workers(text: str) -> list[int]:
 
 def parse_methods(text: str, labels: list[str]) -> list[str]:
     """A comma list of methods, or of the preset's labels."""
-    from distgan.config import METHODS
-
     methods = [p.strip() for p in text.split(",")]
     for m in methods:
-        if m not in METHODS and m not in labels:
-            extra = f", or one of the preset's: {', '.join(labels)}" if set(labels) - set(METHODS) else ""
-            raise DistganError(f"unknown method {m!r} in --methods; choose from: {', '.join(METHODS)}{extra}")
+        if m not in REGISTRY and m not in labels:
+            extra = f", or one of the preset's: {', '.join(labels)}" if set(labels) - set(REGISTRY) else ""
+            raise DistganError(f"unknown method {m!r} in --methods; choose from: {', '.join(REGISTRY)}{extra}")
     return methods
 
 
@@ -204,7 +204,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         values.update(out=args.resume, resume=True)
     if args.config:
         values.update(load_toml(args.config))
-    for name in FIELDS.keys() - HIDDEN:
+    from distgan.methods import option_owners
+
+    for name in (FIELDS.keys() - HIDDEN) | option_owners().keys():
         flag_value = getattr(args, name, None)
         if flag_value is not None:
             values[name] = flag_value
@@ -218,6 +220,13 @@ def _datasets() -> None:
         sys.stdout.write("  ".join(f"{k}={v}" for k, v in row.items()) + "\n")
 
 
+def _methods() -> None:
+    for spec in REGISTRY.values():
+        sys.stdout.write(f"{spec.name}: {spec.summary}\n")
+        for key, value in spec.traits().items():
+            sys.stdout.write(f"    {key}: {value}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     from distgan.logs import setup_logging
 
@@ -226,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "datasets":
             _datasets()
+        elif args.command == "methods":
+            _methods()
         elif args.command == "train":
             from distgan.api import train
 

@@ -21,13 +21,14 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from distgan.checkpoint import atomic_write_json
-from distgan.config import FIELDS, METHODS, RunConfig
+from distgan.config import FIELDS, RunConfig, config_from_mapping
 from distgan.errors import DistganError
+from distgan.methods import REGISTRY, option_owners
 
 log = logging.getLogger(__name__)
 
 # The default study; the lead engineer tunes these after timing them.
-DEFAULT_METHODS = ("standalone", "sync-dp", "async-ps", "fl-gan", "md-gan")
+DEFAULT_METHODS = tuple(REGISTRY)
 DEFAULT_WORKERS = 4
 DEFAULT_DATASET = "digits"
 DEFAULT_PARTITION = "iid"
@@ -83,7 +84,8 @@ class Cell:
 
 def mdgan_paper(**changes: Any) -> Study:
     """The MD-GAN paper's comparison on mnist5k: standalone b=10 and b=100, FL-GAN E=1, MD-GAN k=1 and k=log."""
-    log_k_workers = [n for n in PAPER_WORKERS if RunConfig(method="md-gan", workers=n, k="log").resolved_k() > 1]
+    md_gan_options = REGISTRY["md-gan"].options(k="log")
+    log_k_workers = [n for n in PAPER_WORKERS if md_gan_options.resolved_k(n) > 1]
     study = Study(
         methods=["standalone b=10", "standalone b=100", "fl-gan E=1", "md-gan k=1", "md-gan k=log"],
         workers=list(PAPER_WORKERS), dataset="mnist5k", partition="iid", steps=PAPER_STEPS, batch_size=10,
@@ -132,7 +134,7 @@ def _cell_config(study: Study, label: str, workers: int, seed: int, extra: dict[
                   progress=study.progress)
     values.update(extra)
     try:
-        return RunConfig(**values).validate()
+        return config_from_mapping(values, f"cell {name}").validate()
     except DistganError as e:
         raise DistganError(f"cell {name}: {e}") from None
 
@@ -146,8 +148,8 @@ def _check_study(study: Study) -> None:
     if not study.methods:
         raise DistganError("--methods is empty; give a comma list such as standalone,md-gan")
     for label in study.methods:
-        if not label.strip() or label.split()[0] not in METHODS:
-            raise DistganError(f"unknown method {label!r} in --methods; choose from: {', '.join(METHODS)}")
+        if not label.strip() or label.split()[0] not in REGISTRY:
+            raise DistganError(f"unknown method {label!r} in --methods; choose from: {', '.join(REGISTRY)}")
     slugs = [slug(label) for label in study.methods]
     if len(set(slugs)) != len(slugs):
         raise DistganError(f"--methods lists a method twice ({', '.join(study.methods)}); give each once")
@@ -158,7 +160,7 @@ def _check_study(study: Study) -> None:
     for label, extra in study.overrides.items():
         if label not in study.methods:
             raise DistganError(f"overrides name {label!r}, which is not in --methods; add it or drop the override")
-        unknown = [k for k in extra if k not in FIELDS]
+        unknown = [k for k in extra if k not in FIELDS and k not in option_owners()]
         if unknown:
             raise DistganError(f"overrides for {label!r} set unknown settings {unknown}; see `distgan train --help`")
 
@@ -236,10 +238,12 @@ def _finished(cell: Cell) -> bool:
     if _read_summary_failures(folder):  # a restart after a crash rewrites workers and fail in config.json
         ignored |= {"workers", "fail"}
     # a setting left to the data (None: batch size, learning rates) matches whatever the run resolved it to
-    differ = [k for k in wanted if k not in ignored and k in done and wanted[k] is not None and done[k] != wanted[k]]
+    differ = [k for k in wanted if k not in ignored and k in done and wanted[k] is not None and done[k] != wanted[k]
+              and k != "options"]
+    differ += [k for k, v in wanted["options"].items() if done.get("options", {}).get(k, v) != v]
     if differ:
         log.warning("cell %s finished with other settings (%s); delete the folder to rerun it",
-                    cell.name, ", ".join(f"{k}={done[k]!r}" for k in differ))
+                    cell.name, ", ".join(f"{k}={done.get(k, done.get('options', {}).get(k))!r}" for k in differ))
     return True
 
 

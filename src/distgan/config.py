@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -13,13 +12,9 @@ from typing import Any
 
 from distgan.errors import DistganError
 
-METHODS = ("standalone", "sync-dp", "async-ps", "fl-gan", "md-gan")
-SERVER_METHODS = ("async-ps", "fl-gan", "md-gan")
 LOSSES = ("bce", "hinge", "lsgan")
 BACKENDS = ("process", "sim")
 DEVICES = ("auto", "cpu", "cuda")
-LR_SCALINGS = ("none", "linear")
-SWAP_ADAM = ("carry", "reset")
 
 
 @dataclass(kw_only=True)
@@ -49,20 +44,7 @@ class RunConfig:
     checkpoint_every: int = 250
     progress: bool = True
     resume: bool = False  # continue from the checkpoints in `out`
-    # md-gan (Hardy et al. 2019)
-    k: str = "1"  # integer, "log" for ceil(log2 N), or "n" for N
-    disc_steps: int = 1
-    swap_every: float = 1.0  # epochs E between discriminator swaps
-    swap_adam: str = "carry"  # "carry": Adam's moments travel with D; "reset": the receiver starts them afresh
-    # sync-dp (Goyal et al. 2017)
-    lr_scaling: str = "none"  # "linear": learning rates x N after a 5-epoch linear warmup
-    # async-ps (Dean et al. 2012)
-    pull_every: int = 1
-    push_every: int = 1
-    # fl-gan (McMahan et al. 2017)
-    local_steps: int = 20
-    local_epochs: float = 0.0  # > 0 overrides local_steps with ceil(E * m / b)
-    client_fraction: float = 1.0
+    options: dict[str, Any] = field(default_factory=dict)  # the method's own settings (its Options)
     # faults and the launcher
     fail: list[str] = field(default_factory=list)  # "RANK@STEP": that rank exits hard at that step
     worker_timeout: float = 60.0
@@ -70,24 +52,30 @@ class RunConfig:
     master_port: int = 0  # 0: a free port
     threads: int = 0  # torch threads per process; 0: share the cores
 
+    @classmethod
+    def of(cls, **settings: Any) -> RunConfig:
+        """A config from flat settings, the method's own among them: RunConfig.of(method="md-gan", k="log")."""
+        return config_from_mapping(settings, "RunConfig.of")
+
+    @property
+    def spec(self):
+        """The method's traits, from the registry in distgan.methods."""
+        from distgan.methods import method_spec
+
+        return method_spec(self.method)
+
     @property
     def has_server(self) -> bool:
-        return self.method in SERVER_METHODS
+        return self.spec.has_server
 
     @property
     def world_size(self) -> int:
         """Processes in the run: N workers, plus rank 0 as server for server-based methods."""
-        if self.method == "standalone":
-            return 1
         return self.workers + (1 if self.has_server else 0)
 
-    def resolved_k(self) -> int:
-        """MD-GAN's number of generated batches per iteration."""
-        if self.k == "log":  # the MD-GAN paper's ceil(log N), log to base 2 (its section II)
-            return max(1, math.ceil(math.log2(self.workers)))
-        if self.k == "n":
-            return self.workers
-        return int(self.k)
+    def method_options(self) -> Any:
+        """The method's Options dataclass, filled from `options`."""
+        return self.spec.options(**self.options)
 
     def failures(self) -> dict[int, int]:
         """`--fail` as {rank: step}."""
@@ -97,7 +85,8 @@ class RunConfig:
         """Fill the settings left to the data: batch size and learning rates (points need larger ones)."""
         points = data_kind == "points"
         return dataclasses.replace(
-            self, batch_size=self.batch_size or (256 if points else 64),
+            self, options=dataclasses.asdict(self.method_options()),
+            batch_size=self.batch_size or (256 if points else 64),
             lr_g=self.lr_g or (1e-3 if points else 2e-4), lr_d=self.lr_d or (1e-3 if points else 2e-4))
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,14 +94,11 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Raise DistganError naming the first bad value and how to fix it; return self."""
-        _check_choice("method", self.method, METHODS)
+        spec = self.spec  # an unknown --method is refused here
         _check_choice("backend", self.backend, BACKENDS)
         _check_choice("device", self.device, DEVICES)
         _check_choice("loss", self.loss, LOSSES)
-        _check_choice("lr_scaling", self.lr_scaling, LR_SCALINGS)
-        _check_choice("swap_adam", self.swap_adam, SWAP_ADAM)
-        for name in ("steps", "workers", "log_every", "sample_every", "checkpoint_every",
-                     "eval_samples", "disc_steps", "pull_every", "push_every", "local_steps"):
+        for name in ("steps", "workers", "log_every", "sample_every", "checkpoint_every", "eval_samples"):
             _check_positive(name, getattr(self, name))
         for name in ("eval_every", "z_dim", "seed", "master_port", "threads"):
             if getattr(self, name) < 0:
@@ -127,25 +113,28 @@ class RunConfig:
                 raise DistganError(f"--{_flag(name)} must be in [0, 1), got {getattr(self, name)}")
         if self.method == "standalone" and self.workers != 1:
             raise DistganError("--method standalone runs one process; drop --workers or pick a distributed "
-                               "method (sync-dp, async-ps, fl-gan, md-gan)")
-        if not self.swap_every > 0:
-            raise DistganError(f"--swap-every must be > 0 epochs, got {self.swap_every}")
-        if self.local_epochs < 0:
-            raise DistganError(f"--local-epochs must be >= 0, got {self.local_epochs}")
-        if not 0 < self.client_fraction <= 1:
-            raise DistganError(f"--client-fraction must be in (0, 1], got {self.client_fraction}")
-        self._validate_k()
+                               "method (see `distgan methods`)")
+        self._validate_options(spec)
         self._validate_fail()
         if self.master_addr not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("DISTGAN_BIND_ALL"):
             raise DistganError(f"--master-addr {self.master_addr} listens beyond loopback; torch.distributed has "
                                "no authentication, so set DISTGAN_BIND_ALL=1 to confirm the network is trusted")
         return self
 
-    def _validate_k(self) -> None:
-        if self.k not in ("log", "n") and not re.fullmatch(r"[1-9][0-9]*", self.k):
-            raise DistganError(f"--k must be a positive integer, 'log' or 'n', got {self.k!r}")
-        if self.method == "md-gan" and self.resolved_k() > self.workers:
-            raise DistganError(f"--k {self.k} exceeds the {self.workers} workers; use k <= N, 'log' or 'n'")
+    def _validate_options(self, spec) -> None:
+        from distgan.methods import option_owners
+
+        known = {f.name for f in spec.option_fields()}
+        for name in self.options:
+            if name not in known:
+                owners = option_owners().get(name)
+                where = f"it is a setting of {', '.join(owners)}" if owners else "no method has it"
+                raise DistganError(f"--{_flag(name)} does not apply to --method {self.method} ({where}); drop it")
+        try:
+            options = self.method_options()
+        except TypeError as e:
+            raise DistganError(f"bad settings for {self.method}: {e}") from None
+        options.validate(self.workers)
 
     def _validate_fail(self) -> None:
         for spec in self.fail:
@@ -182,18 +171,28 @@ def field_type(name: str) -> type:
 
 
 def config_from_mapping(values: dict[str, Any], source: str) -> RunConfig:
-    """Build a config from a TOML/JSON mapping, refusing unknown keys and wrong types."""
+    """Build a config from a flat TOML/JSON mapping (method settings beside the others, or under
+    `options`), refusing unknown keys and wrong types."""
+    from distgan.methods import REGISTRY
+
+    option_fields = {f.name: f for spec in REGISTRY.values() for f in spec.option_fields()}
     kwargs: dict[str, Any] = {}
-    for key, value in values.items():
+    options: dict[str, Any] = {}
+    flat = {**values}
+    flat.update(flat.pop("options", None) or {})
+    for key, value in flat.items():
         name = key.replace("-", "_")
-        if name not in FIELDS:
+        if name in FIELDS and name != "options":
+            kwargs[name] = _coerce(name, FIELDS[name].default, value, source)
+        elif name in option_fields:
+            options[name] = _coerce(name, option_fields[name].default, value, source)
+        else:
             raise DistganError(f"{source}: unknown setting {key!r}; see `distgan train --help`")
-        kwargs[name] = _coerce(name, value, source)
-    return RunConfig(**kwargs)
+    return RunConfig(**kwargs, options=options)
 
 
-def _coerce(name: str, value: Any, source: str) -> Any:
-    kind = field_type(name)
+def _coerce(name: str, default: Any, value: Any, source: str) -> Any:
+    kind = OPTIONAL_TYPES.get(name) or (list if default is dataclasses.MISSING else type(default))
     if value is None and name in OPTIONAL_TYPES:
         return None
     try:

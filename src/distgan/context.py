@@ -46,6 +46,11 @@ class RankContext:
         return self.transport.rank
 
     @property
+    def options(self) -> Any:
+        """The method's own settings (its Options dataclass)."""
+        return self.config.method_options()
+
+    @property
     def worker(self) -> int | None:
         """This rank's worker index n in 0..N-1, or None on a server."""
         offset = 1 if self.config.has_server else 0

@@ -20,6 +20,7 @@ from distgan.config import RunConfig
 from distgan.context import CRASH_EXIT, WorkerCrash
 from distgan.data.dataset import Dataset
 from distgan.errors import DistganError
+from distgan.methods.registry import RESTART
 from distgan.runner import run_rank
 from distgan.transport.sim import SimAborted, SimHub, SimTransport
 
@@ -42,7 +43,7 @@ def run_simulated(config: RunConfig, dataset: Dataset, evaluator) -> None:
     """
     while True:
         crashed, seconds = _simulate_once(config, dataset, evaluator)
-        if crashed is None or config.method != "sync-dp":
+        if crashed is None or config.spec.on_worker_death != RESTART:
             return
         config = _restart_without(config, crashed, CRASH_EXIT, seconds)
 
@@ -64,7 +65,7 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
             run_rank(config, dataset, transport, device, evaluator if rank == 0 else None, simulated=True)
         except WorkerCrash:
             crashed.append(rank)
-            if config.method == "sync-dp":
+            if config.spec.on_worker_death == RESTART:
                 hub.abort()  # a collective cannot go on without this rank
         except SimAborted:
             return
@@ -99,7 +100,7 @@ def run_processes(config: RunConfig) -> list[int]:
     """
     while True:
         codes, crashed, when = _spawn_and_watch(config)
-        if crashed is None or config.method != "sync-dp":
+        if crashed is None or config.spec.on_worker_death != RESTART:
             return codes
         config = _restart_without(config, crashed, codes[crashed], when)
 
@@ -134,7 +135,7 @@ def _watch(procs: list[subprocess.Popen], config: RunConfig) -> int | None:
     """Wait for the ranks; return the rank of a sync-dp worker that died (the rest are then stopped)."""
     while procs[0].poll() is None:
         dead = [r for r, p in enumerate(procs) if p.poll() not in (None, 0)]
-        if dead and config.method == "sync-dp":
+        if dead and config.spec.on_worker_death == RESTART:
             time.sleep(1.0)  # let the survivors fail their collective and exit on their own
             for p in procs:
                 if p.poll() is None:
@@ -153,7 +154,8 @@ def _watch(procs: list[subprocess.Popen], config: RunConfig) -> int | None:
 def _restart_without(config: RunConfig, crashed: int, code: int, after_s: float) -> RunConfig:
     out = Path(config.out)
     if config.workers <= 1:
-        raise DistganError(f"sync-dp lost its only worker (rank {crashed}, exit code {code}); nothing to restart")
+        raise DistganError(f"{config.method} lost its only worker (rank {crashed}, exit code {code}); "
+                           "nothing to restart")
     step = load_checkpoint(out / "checkpoint.pt")["step"] if (out / "checkpoint.pt").is_file() else 0
     restarts_file = out / "restarts.json"
     restarts = json.loads(restarts_file.read_text()) if restarts_file.is_file() else []
@@ -161,6 +163,6 @@ def _restart_without(config: RunConfig, crashed: int, code: int, after_s: float)
                      "what": f"worker exited (code {code}); restarted from checkpoint step {step} "
                              f"with {config.workers - 1} workers"})
     atomic_write_json(restarts_file, restarts)
-    log.warning("sync-dp rank %d died (exit code %d): restarting from step %d with %d workers",
-                crashed, code, step, config.workers - 1)
+    log.warning("%s rank %d died (exit code %d): restarting from step %d with %d workers",
+                config.method, crashed, code, step, config.workers - 1)
     return dataclasses.replace(config, workers=config.workers - 1, fail=[], resume=step > 0)

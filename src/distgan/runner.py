@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import resource
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import torch
@@ -19,19 +17,12 @@ from distgan.context import RankContext
 from distgan.data.dataset import Dataset
 from distgan.data.partition import partition, partition_summary
 from distgan.errors import DistganError
+from distgan.methods.registry import MethodSpec
 from distgan.models import build_models, count_parameters, default_z_dim
 from distgan.recorder import Recorder
 from distgan.transport.base import PeerGone, Transport
 
 log = logging.getLogger(__name__)
-METHOD_MODULES = {"standalone": "standalone", "sync-dp": "sync_dp", "async-ps": "param_server",
-                  "fl-gan": "fl_gan", "md-gan": "md_gan"}
-
-
-def method_module(name: str) -> ModuleType:
-    return importlib.import_module(f"distgan.methods.{METHOD_MODULES[name]}")
-
-
 def make_shards(config: RunConfig, dataset: Dataset) -> list[torch.Tensor]:
     labels = dataset.train_y.numpy() if dataset.train_y is not None else None
     parts = partition(labels, len(dataset.train_x), config.workers, config.partition, config.seed)
@@ -50,9 +41,9 @@ def run_rank(config: RunConfig, dataset: Dataset, transport: Transport, device: 
         restarts = out / "restarts.json"
         if restarts.is_file():  # sync-dp restarts by the launcher, listed among the run's failures
             ctx.failures.extend(json.loads(restarts.read_text()))
-    method = method_module(config.method)
+    method = config.spec
     method.train(ctx)
-    report = _gather_report(ctx, method.KINDS)
+    report = _gather_report(ctx, method.kinds)
     if ctx.rank == 0:
         ctx.recorder.finish(_summary(ctx, method, report))
 
@@ -139,7 +130,7 @@ def _gather_report(ctx: RankContext, kinds: tuple[str, ...]) -> dict[int, dict[s
     return report
 
 
-def _summary(ctx: RankContext, method: ModuleType, report: dict[int, dict[str, Any]]) -> dict[str, Any]:
+def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, Any]]) -> dict[str, Any]:
     cfg, rec = ctx.config, ctx.recorder
     wall = rec.wall_s()
     G, D = build_models(ctx.dataset.sample_shape, cfg.z_dim)
@@ -151,7 +142,7 @@ def _summary(ctx: RankContext, method: ModuleType, report: dict[int, dict[str, A
         "backend": cfg.backend, "device": str(ctx.device), "seed": cfg.seed, "batch_size": cfg.batch_size,
         "steps": cfg.steps, "g_updates": cfg.steps, "wall_s": round(wall, 3),
         "g_updates_per_s": round(cfg.steps / wall, 4) if wall else None,
-        "step_definition": method.STEP_DEFINITION,
+        "step_definition": method.step_definition,
         "params": {"G": count_parameters(G), "D": count_parameters(D)},
         "final_eval": rec.last_eval,
         "bytes": {"total_sent": total_sent, "total_recv": total_recv, "per_rank": per_rank},

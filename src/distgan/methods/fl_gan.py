@@ -15,6 +15,7 @@ A worker keeps its Adam moments from one round to the next (at N = 1 this is exa
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -30,19 +31,30 @@ from distgan.methods.common import (
     train_state,
     unflatten_into,
 )
+from distgan.methods.registry import DROP, MethodSpec, check, option, positive_int
 from distgan.transport.base import PeerGone
 
-KINDS = ("fl-gan/params", "fl-gan/control", "fl-gan/stats")
-STEP_DEFINITION = "one local step (one D and one G step) on every selected worker; a round is s steps"
 TRAIN, STOP = 1.0, 0.0
 
 
+@dataclass(kw_only=True)
+class Options:
+    local_steps: int = option(20, "fl-gan, fe-gan: s, local steps per round on every selected worker")
+    local_epochs: float = option(0.0, "fl-gan, fe-gan: E, local epochs per round (overrides --local-steps when > 0)")
+    client_fraction: float = option(1.0, "fl-gan, fe-gan: C, fraction of the workers selected per round")
+
+    def validate(self, workers: int) -> None:
+        positive_int("local_steps", self.local_steps)
+        check(self.local_epochs >= 0, f"--local-epochs must be >= 0, got {self.local_epochs}")
+        check(0 < self.client_fraction <= 1, f"--client-fraction must be in (0, 1], got {self.client_fraction}")
+
+
 def local_steps(ctx: RankContext) -> int:
-    cfg = ctx.config
-    if cfg.local_epochs > 0:
+    options = ctx.options
+    if options.local_epochs > 0:
         m = sum(len(s) for s in ctx.shards) / len(ctx.shards)
-        return max(1, math.ceil(cfg.local_epochs * m / cfg.batch_size))
-    return cfg.local_steps
+        return max(1, math.ceil(options.local_epochs * m / ctx.config.batch_size))
+    return options.local_steps
 
 
 def model_state(gan) -> list[torch.Tensor]:
@@ -96,7 +108,7 @@ def server(ctx: RankContext) -> None:
 
 def sample_clients(ctx: RankContext, rng: torch.Generator) -> list[int]:
     live = ctx.live_workers()
-    count = max(1, round(ctx.config.client_fraction * len(live)))
+    count = max(1, round(ctx.options.client_fraction * len(live)))
     if count >= len(live):
         return live
     return sorted(live[j] for j in torch.randperm(len(live), generator=rng)[:count].tolist())
@@ -144,3 +156,10 @@ def round_ends_at_checkpoint(ctx: RankContext, start: int, end: int) -> bool:
     """A round that reaches or crosses a checkpoint interval ends with a checkpoint."""
     every = ctx.config.checkpoint_every
     return end == ctx.config.steps or end // every > start // every
+
+
+SPEC = MethodSpec(
+    name="fl-gan", summary="federated averaging of G and D (McMahan et al. 2017), the MD-GAN paper's FL-GAN",
+    train=train, has_server=True, on_worker_death=DROP, kinds=("fl-gan/params", "fl-gan/control", "fl-gan/stats"),
+    step_definition="one local step (one D and one G step) on every selected worker; a round is s steps",
+    options=Options)

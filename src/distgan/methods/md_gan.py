@@ -34,6 +34,10 @@ dropped with its shard and D.
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass
+
 import torch
 
 from distgan.context import RankContext
@@ -48,28 +52,49 @@ from distgan.methods.common import (
     train_state,
     unflatten_into,
 )
+from distgan.methods.registry import DROP, MethodSpec, check, one_of, option, positive_int
 from distgan.transport.base import PeerGone
 
-KINDS = ("md-gan/X_g", "md-gan/X_d", "md-gan/feedback", "md-gan/swap", "md-gan/swap-plan", "md-gan/stats")
-STEP_DEFINITION = "one MD-GAN iteration: one G update on the server from all workers' feedback"
+
+@dataclass(kw_only=True)
+class Options:
+    k: str = option("1", "md-gan: k, distinct X_g batches per iteration: an integer, log (ceil(log2 N)) or n (N)")
+    disc_steps: int = option(1, "md-gan: L, discriminator steps per iteration on each worker")
+    swap_every: float = option(1.0, "md-gan: E, epochs between discriminator swaps among workers")
+    swap_adam: str = option("carry", "md-gan: carry (Adam's moments travel with D, 3|theta| floats) | "
+                                     "reset (fresh moments)")
+
+    def resolved_k(self, N: int) -> int:
+        if self.k == "log":  # the paper's ceil(log N), log to base 2 (its section II)
+            return max(1, math.ceil(math.log2(N)))
+        return N if self.k == "n" else int(self.k)
+
+    def validate(self, workers: int) -> None:
+        check(self.k in ("log", "n") or re.fullmatch(r"[1-9][0-9]*", str(self.k)) is not None,
+              f"--k must be a positive integer, 'log' or 'n', got {self.k!r}")
+        check(self.resolved_k(workers) <= workers, f"--k {self.k} exceeds the {workers} workers; use k <= N, "
+              "'log' or 'n'")
+        positive_int("disc_steps", self.disc_steps)
+        check(self.swap_every > 0, f"--swap-every must be > 0 epochs, got {self.swap_every}")
+        one_of("swap_adam", self.swap_adam, ("carry", "reset"))
 
 
 def num_batches(ctx: RankContext) -> int:
     """Batches G generates per iteration: k, and one more when k = 1 so that X_d differs from X_g."""
-    k = ctx.config.resolved_k()
+    k = ctx.options.resolved_k(ctx.config.workers)
     return 2 if k == 1 else k
 
 
 def assigned(ctx: RankContext, n: int) -> tuple[int, int]:
     """Indices of worker n's X_g and X_d in the generated batches (section IV-B1, 0-based)."""
-    k = ctx.config.resolved_k()
+    k = ctx.options.resolved_k(ctx.config.workers)
     return (0, 1) if k == 1 else (n % k, (n + 1) % k)
 
 
 def swap_interval(ctx: RankContext) -> int:
     """Iterations between swaps: m E / b, with m the mean shard size."""
     m = sum(len(s) for s in ctx.shards) / len(ctx.shards)
-    return max(1, round(m * ctx.config.swap_every / ctx.config.batch_size))
+    return max(1, round(m * ctx.options.swap_every / ctx.config.batch_size))
 
 
 def is_swap(ctx: RankContext, i: int) -> bool:
@@ -112,8 +137,8 @@ def server(ctx: RankContext) -> None:
         stats = gather_stats(ctx, i) if logs_at(ctx, i) else {}
         if is_swap(ctx, i):
             send_swap_plan(ctx, swap_rng, i)
-        k = ctx.config.resolved_k()
-        ctx.recorder.after_step(i, gan.G, real=N * cfg.disc_steps * b, fake=k * b, **stats)
+        k = ctx.options.resolved_k(ctx.config.workers)
+        ctx.recorder.after_step(i, gan.G, real=N * ctx.options.disc_steps * b, fake=k * b, **stats)
         if ctx.checkpoint_due(i):
             ctx.save(i, {**train_state(ctx, gan, None, z_rng), "swap_rng": swap_rng.get_state(),
                          "dead": torch.tensor(sorted(ctx.dead), dtype=torch.long)})
@@ -178,7 +203,7 @@ def worker(ctx: RankContext) -> None:
         ctx.crash_point(i)
         t.recv(X_g, 0, "md-gan/X_g")
         t.recv(X_d, 0, "md-gan/X_d")
-        for _ in range(cfg.disc_steps):
+        for _ in range(ctx.options.disc_steps):
             loss_D = d_loss_on(gan, real.next(), X_d)
             gan.opt_D.zero_grad(set_to_none=True)
             loss_D.backward()
@@ -208,7 +233,7 @@ def swap_discriminator(ctx: RankContext, gan) -> None:
     plan = torch.empty(2, device=ctx.device)
     ctx.transport.recv(plan, 0, "md-gan/swap-plan")
     send_to, receive_from = (int(v) for v in plan.tolist())
-    carry = ctx.config.swap_adam == "carry"
+    carry = ctx.options.swap_adam == "carry"
     theta = float_state(gan.D) + (adam_moments(gan) if carry else [])
     outgoing = flatten([p.detach() for p in theta])
     incoming = torch.empty_like(outgoing)
@@ -227,3 +252,11 @@ def adam_moments(gan) -> list[torch.Tensor]:
     D steps, so the step count needs no sending."""
     state = gan.opt_D.state
     return [state[p][m] for p in gan.D.parameters() for m in ("exp_avg", "exp_avg_sq")]
+
+
+SPEC = MethodSpec(
+    name="md-gan", summary="MD-GAN (Hardy, Le Merrer, Sericola 2019): one G on a server, one D per worker, "
+    "error feedback, D swaps", train=train, has_server=True, on_worker_death=DROP,
+    kinds=("md-gan/X_g", "md-gan/X_d", "md-gan/feedback", "md-gan/swap", "md-gan/swap-plan", "md-gan/stats"),
+    step_definition="one MD-GAN iteration: one G update on the server from all workers' feedback",
+    options=Options)

@@ -19,6 +19,8 @@ transport, "arrival order" is a seeded schedule, so runs repeat.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from distgan.context import RankContext
@@ -34,10 +36,19 @@ from distgan.methods.common import (
     train_state,
     unflatten_into,
 )
+from distgan.methods.registry import DROP, MethodSpec, option, positive_int
 from distgan.transport.base import PeerGone, Pending
 
-KINDS = ("async-ps/control", "async-ps/params", "async-ps/grads")
-STEP_DEFINITION = "one gradient push applied on the server (one D and one G update)"
+
+@dataclass(kw_only=True)
+class Options:
+    pull_every: int = option(1, "async-ps: n_fetch, steps between parameter pulls from the server")
+    push_every: int = option(1, "async-ps: n_push, steps between gradient pushes to the server")
+
+    def validate(self, workers: int) -> None:
+        positive_int("pull_every", self.pull_every)
+        positive_int("push_every", self.push_every)
+
 PULL, PUSH, GO, STOP = 1.0, 2.0, 3.0, 4.0
 HEADER = 4  # [type, version, loss_d, loss_g]
 
@@ -73,7 +84,7 @@ def server(ctx: RankContext) -> None:
         apply_gradients(gan, g)
         v += 1
         window = stale[-cfg.log_every:]
-        seen = cfg.push_every * cfg.batch_size
+        seen = ctx.options.push_every * cfg.batch_size
         ctx.recorder.after_step(v, gan.G, real=seen, fake=seen, loss_d=header[2].item(), loss_g=header[3].item(),
                                 staleness_mean=sum(window) / len(window), staleness_max=float(max(window)))
         if ctx.checkpoint_due(v):
@@ -143,7 +154,7 @@ def worker(ctx: RankContext) -> None:
     accumulated, version, step = None, 0.0, 0
     pushing: list[Pending] = []
     while True:
-        if step % cfg.pull_every == 0:
+        if step % ctx.options.pull_every == 0:
             t.send_control(torch.tensor([PULL, version, 0, 0], dtype=torch.float64), 0, "async-ps/control")
             t.recv(reply, 0, "async-ps/control")
             if reply[0].item() == STOP:
@@ -160,7 +171,7 @@ def worker(ctx: RankContext) -> None:
         pushed = torch.cat(kept)  # [g_D, g_G]: gan_step syncs D first
         accumulated = pushed if accumulated is None else accumulated + pushed
         step += 1
-        if step % cfg.push_every == 0:
+        if step % ctx.options.push_every == 0:
             for sent in pushing:  # the previous push has surely left before this one is posted
                 sent.wait()
             header = torch.tensor([PUSH, version, loss_D.item(), loss_G.item()], dtype=torch.float64)
@@ -169,3 +180,9 @@ def worker(ctx: RankContext) -> None:
             accumulated = None
     for sent in pushing:
         sent.wait()
+
+
+SPEC = MethodSpec(
+    name="async-ps", summary="asynchronous parameter server, Downpour-style (Dean et al. 2012; Li et al. 2014)",
+    train=train, has_server=True, on_worker_death=DROP, kinds=("async-ps/control", "async-ps/params", "async-ps/grads"),
+    step_definition="one gradient push applied on the server (one D and one G update)", options=Options)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from distgan.context import RankContext
 from distgan.methods.common import Batches, build_gan, gan_step, noise, restore, train_state
-
-KINDS: tuple[str, ...] = ()
-STEP_DEFINITION = "one D step and one G step on one process"
+from distgan.methods.registry import RESTART, MethodSpec
 
 
 def train(ctx: RankContext) -> None:
@@ -30,3 +28,9 @@ def train(ctx: RankContext) -> None:
         ctx.recorder.after_step(step, gan.G, real=b, fake=b, loss_d=loss_D.item(), loss_g=loss_G.item())
         if ctx.checkpoint_due(step):
             ctx.save(step, train_state(ctx, gan, real, z_rng))
+
+
+SPEC = MethodSpec(
+    name="standalone", summary="the baseline: one process, one D step then one G step (Goodfellow et al. 2014)",
+    train=train, has_server=False, on_worker_death=RESTART, kinds=(),
+    step_definition="one D step and one G step on one process")

@@ -17,6 +17,8 @@ rate over the first 5 epochs of the training set (section 2.2 of Goyal et al. 20
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from distgan.checkpoint import load_checkpoint
 from distgan.context import RankContext
 from distgan.methods.common import (
@@ -31,9 +33,16 @@ from distgan.methods.common import (
     set_grads,
     train_state,
 )
+from distgan.methods.registry import RESTART, MethodSpec, one_of, option
 
-KINDS = ("sync-dp/grad_D", "sync-dp/grad_G")
-STEP_DEFINITION = "one synchronous step: every worker does one D and one G step on its own batch"
+
+@dataclass(kw_only=True)
+class Options:
+    lr_scaling: str = option("none", "sync-dp: none (standalone's learning rates) | linear (x N after a 5-epoch "
+                                     "warmup, Goyal et al.)")
+
+    def validate(self, workers: int) -> None:
+        one_of("lr_scaling", self.lr_scaling, ("none", "linear"))
 
 
 def all_reduce_grads(ctx: RankContext, module, kind: str) -> None:
@@ -52,7 +61,7 @@ def train(ctx: RankContext) -> None:
     base_lr = {opt: [g["lr"] for g in opt.param_groups] for opt in (gan.opt_D, gan.opt_G)}
     while step < cfg.steps:
         ctx.crash_point(step)
-        if cfg.lr_scaling == "linear":
+        if ctx.options.lr_scaling == "linear":
             scale_learning_rates(base_lr, linear_scale(ctx, step))
         x_n = real.next()
         z_n = noise(gan, cfg.batch_size, z_rng, device)
@@ -92,3 +101,10 @@ def restore_replica(ctx: RankContext, gan: Gan, real: Batches, z_rng) -> int:
     for stream in (real.rng, z_rng):
         stream.manual_seed(stream.initial_seed() + ctx.start_step)
     return ctx.start_step
+
+
+SPEC = MethodSpec(
+    name="sync-dp", summary="synchronous data parallel (Goyal et al. 2017): D's, then G's gradients all-reduced "
+    "every step", train=train, has_server=False, on_worker_death=RESTART, kinds=("sync-dp/grad_D", "sync-dp/grad_G"),
+    step_definition="one synchronous step: every worker does one D and one G step on its own batch",
+    options=Options)

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from distgan.config import SERVER_METHODS
+from distgan.methods import REGISTRY
 from distgan.report.load import Run
 
 Stat = tuple[float, float, int]  # mean, sample standard deviation (0 for one seed), number of seeds
@@ -61,7 +61,7 @@ def summary_stat(group: Group, key: str) -> Stat | None:
 
 
 def has_server(method: str) -> bool:
-    return method in SERVER_METHODS
+    return method in REGISTRY and REGISTRY[method].has_server
 
 
 def worker_ranks(run: Run) -> list[str]:

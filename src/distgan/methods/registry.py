@@ -1,0 +1,63 @@
+"""What distgan knows of a method, declared once by the method itself.
+
+Config, CLI, launcher, runner, compare and report read these traits; none of them names a method.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+DROP, RESTART = "drop", "restart"  # what a worker's death does: the server drops it, or the group restarts
+
+
+@dataclass(kw_only=True)
+class NoOptions:
+    """A method without settings of its own."""
+
+    def validate(self, workers: int) -> None:
+        """Raise DistganError naming a bad value and how to fix it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MethodSpec:
+    name: str  # the --method value
+    summary: str  # one line for `distgan methods`: what it is, after which paper
+    train: Callable[[Any], None]  # train(ctx): run this rank's part
+    has_server: bool  # rank 0 is a server that holds no data, and N workers follow it
+    on_worker_death: str  # DROP: carry on without it; RESTART: restart the group from its checkpoint
+    kinds: tuple[str, ...]  # the message kinds it counts bytes under
+    step_definition: str  # what one step of the budget is
+    options: type = NoOptions  # a kw_only dataclass of its flags; field metadata["help"] explains each
+
+    def option_fields(self) -> list[dataclasses.Field]:
+        return list(dataclasses.fields(self.options))
+
+    def traits(self) -> dict[str, Any]:
+        return {"server": self.has_server, "when a worker dies": self.on_worker_death,
+                "a step": self.step_definition, "kinds": ", ".join(self.kinds) or "-",
+                "flags": ", ".join("--" + f.name.replace("_", "-") for f in self.option_fields()) or "-"}
+
+
+def option(default: Any, help: str) -> Any:
+    """A method's flag: its default and the line `--help` shows."""
+    return field(default=default, metadata={"help": help})
+
+
+def check(ok: bool, message: str) -> None:
+    """Options' validation: raise the project's error with `message` unless `ok`."""
+    if not ok:
+        from distgan.errors import DistganError
+
+        raise DistganError(message)
+
+
+def positive_int(name: str, value: Any) -> None:
+    check(isinstance(value, int) and not isinstance(value, bool) and value > 0,
+          f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+
+
+def one_of(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    check(value in choices, f"unknown --{name.replace('_', '-')} {value!r}; choose one of: {', '.join(choices)}")
