@@ -15,6 +15,7 @@ A worker keeps its Adam moments from one round to the next (at N = 1 this is exa
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -62,51 +63,60 @@ def model_state(gan) -> list[torch.Tensor]:
 
 
 def train(ctx: RankContext) -> None:
-    (server if ctx.rank == 0 else worker)(ctx)
+    if ctx.rank == 0:
+        select_rng = ctx.rng("clients")
+        server(ctx, "fl-gan", select=lambda: sample_clients(ctx, select_rng), weigh=shard_weights,
+               rng=select_rng)
+    else:
+        worker(ctx, "fl-gan")
 
 
 # --- the server --------------------------------------------------------------------------------------
-def server(ctx: RankContext) -> None:
+def server(ctx: RankContext, kind: str, select: Callable[[], list[int]],
+           weigh: Callable[[RankContext, list[int]], dict[int, float]], rng: torch.Generator,
+           sampler_state: Callable[[], dict] | None = None) -> None:
+    """The round loop of a federated GAN; `select` picks S_r and `weigh` gives each client's p_n
+    (FeGAN reuses it with its own two). `sampler_state()` is saved with the checkpoint if given."""
     cfg, t = ctx.config, ctx.transport
     gan = build_gan(ctx)
-    select_rng = ctx.rng("clients")
-    step = restore(ctx, gan, None, select_rng)
+    step = restore(ctx, gan, None, rng)
     while step < cfg.steps:
         s_r = min(local_steps(ctx), cfg.steps - step)
         w = flatten([p.detach() for p in model_state(gan)])
-        S_r = sample_clients(ctx, select_rng)
+        S_r = select()
         for r in S_r:
-            send(ctx, r, torch.tensor([TRAIN, step, s_r], device=w.device), w, step)
-        sizes = {r: len(ctx.shards[r - 1]) for r in S_r}
-        p = {r: m_n / sum(sizes.values()) for r, m_n in sizes.items()}
+            send(ctx, kind, r, torch.tensor([TRAIN, step, s_r], device=w.device), w, step)
+        p = weigh(ctx, S_r)
         total, weight, losses = torch.zeros_like(w), 0.0, []
         for r in S_r:
             w_n, stats = torch.empty_like(w), torch.empty(2, device=w.device)
             try:
-                t.recv(w_n, r, "fl-gan/params")
-                t.recv(stats, r, "fl-gan/stats")
+                t.recv(w_n, r, f"{kind}/params")
+                t.recv(stats, r, f"{kind}/stats")
             except PeerGone as e:
                 ctx.drop(r, step, e.reason, ctx.recorder.wall_s())
                 continue
             total += p[r] * w_n
             weight += p[r]
             losses.append(stats)
-        if weight == 0:
+        if not losses:
             raise PeerGone(-1, "every selected worker is dead; nothing to average")
-        with torch.no_grad():
-            unflatten_into(total if weight == 1.0 else total / weight, model_state(gan))
+        if weight > 0:  # a weighting may give every client that arrived zero (FeGAN's dirac): keep w
+            with torch.no_grad():
+                unflatten_into(total if weight == 1.0 else total / weight, model_state(gan))
         done = step + s_r
         mean = torch.stack(losses).mean(0).tolist()
         seen = len(losses) * s_r * cfg.batch_size
         ctx.recorder.advance(step, done, gan.G, real=seen, fake=seen, loss_d=mean[0], loss_g=mean[1])
         if round_ends_at_checkpoint(ctx, step, done):
-            ctx.save(done, train_state(ctx, gan, None, select_rng))
+            ctx.save(done, {**train_state(ctx, gan, None, rng), **(sampler_state() if sampler_state else {})})
         step = done
     for r in ctx.live_workers():
-        send(ctx, r, torch.tensor([STOP, step, 0], device=ctx.device), None, step)
+        send(ctx, kind, r, torch.tensor([STOP, step, 0], device=ctx.device), None, step)
 
 
 def sample_clients(ctx: RankContext, rng: torch.Generator) -> list[int]:
+    """S_r: a uniformly random fraction C of the live workers."""
     live = ctx.live_workers()
     count = max(1, round(ctx.options.client_fraction * len(live)))
     if count >= len(live):
@@ -114,17 +124,23 @@ def sample_clients(ctx: RankContext, rng: torch.Generator) -> list[int]:
     return sorted(live[j] for j in torch.randperm(len(live), generator=rng)[:count].tolist())
 
 
-def send(ctx: RankContext, r: int, control: torch.Tensor, w: torch.Tensor | None, step: int) -> None:
+def shard_weights(ctx: RankContext, S_r: list[int]) -> dict[int, float]:
+    """FedAvg's p_n = m_n / sum of m over S_r."""
+    sizes = {r: len(ctx.shards[r - 1]) for r in S_r}
+    return {r: m_n / sum(sizes.values()) for r, m_n in sizes.items()}
+
+
+def send(ctx: RankContext, kind: str, r: int, control: torch.Tensor, w: torch.Tensor | None, step: int) -> None:
     try:
-        ctx.transport.send(control, r, "fl-gan/control")
+        ctx.transport.send(control, r, f"{kind}/control")
         if w is not None:
-            ctx.transport.send(w, r, "fl-gan/params")
+            ctx.transport.send(w, r, f"{kind}/params")
     except PeerGone as e:
         ctx.drop(r, step, e.reason, ctx.recorder.wall_s())
 
 
 # --- a worker ----------------------------------------------------------------------------------------
-def worker(ctx: RankContext) -> None:
+def worker(ctx: RankContext, kind: str) -> None:
     cfg, t, device = ctx.config, ctx.transport, ctx.device
     gan = build_gan(ctx)
     real = Batches(ctx.local_data(), cfg.batch_size, ctx.rng("batches"))
@@ -135,19 +151,19 @@ def worker(ctx: RankContext) -> None:
     control = torch.empty(3, device=device)
     local_step = 0
     while True:
-        t.recv(control, 0, "fl-gan/control")
+        t.recv(control, 0, f"{kind}/control")
         if control[0].item() == STOP:
             break
         step, s_r = int(control[1].item()), int(control[2].item())
-        t.recv(w, 0, "fl-gan/params")
+        t.recv(w, 0, f"{kind}/params")
         with torch.no_grad():
             unflatten_into(w, state)
         for _ in range(s_r):
             ctx.crash_point(local_step)
             loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device))
             local_step += 1
-        t.send(flatten([p.detach() for p in state]), 0, "fl-gan/params")
-        t.send(torch.stack([loss_D, loss_G]), 0, "fl-gan/stats")
+        t.send(flatten([p.detach() for p in state]), 0, f"{kind}/params")
+        t.send(torch.stack([loss_D, loss_G]), 0, f"{kind}/stats")
         if round_ends_at_checkpoint(ctx, step, step + s_r):
             ctx.save(step + s_r, train_state(ctx, gan, real, z_rng))
 
