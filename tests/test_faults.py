@@ -41,7 +41,7 @@ def _last_step(out: Path) -> int:
         return 0
 
 
-@pytest.mark.parametrize("method", ["md-gan", "fl-gan"])
+@pytest.mark.parametrize("method", ["md-gan", "fl-gan", "fe-gan"])
 def test_server_methods_survive_a_killed_worker(tmp_path, method):
     done = train_and_kill(tmp_path, method, kill_rank=2, at_step=20, steps=120)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -66,7 +66,7 @@ def test_sync_dp_restarts_from_its_checkpoint_with_the_survivors(tmp_path):
     assert steps[first_after_restart:] == list(range(failure["step"] + 5, 101, 5))
 
 
-@pytest.mark.parametrize("method", ["md-gan", "fl-gan", "async-ps"])
+@pytest.mark.parametrize("method", ["md-gan", "fl-gan", "fe-gan", "async-ps"])
 def test_simulated_crash_is_dropped_and_listed(tmp_path, method):
     summary = train(small_config(tmp_path, method=method, workers=3, steps=12, fail=["2@2"], backend="sim"))
     assert summary["g_updates"] == 12

@@ -6,7 +6,7 @@ Adding a method is its file, its tests and one line in REGISTRY below.
 from __future__ import annotations
 
 from distgan.errors import DistganError
-from distgan.methods import fl_gan, md_gan, param_server, standalone, sync_dp
+from distgan.methods import fe_gan, fl_gan, md_gan, param_server, standalone, sync_dp
 from distgan.methods.registry import MethodSpec
 
 REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
@@ -15,6 +15,7 @@ REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     param_server.SPEC,
     fl_gan.SPEC,
     md_gan.SPEC,
+    fe_gan.SPEC,
 )}
 
 
