@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-import distgan.api
+import distgan.training
 from distgan.compare import DEFAULT_STEPS, EVALS_PER_RUN, Study, compare, plan, preset
 from distgan.errors import DistganError
 from helpers import read_jsonl
@@ -71,14 +71,14 @@ def test_compare_writes_run_folders_and_skips_finished_cells(tmp_path):
 
 
 def test_a_failing_cell_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):
-    real_train = distgan.api.train
+    real_train = distgan.training.train
 
     def train(config):
         if config.method == "md-gan":
             raise DistganError("rank 0 exited with code 1; its log above says why")
         return real_train(config)
 
-    monkeypatch.setattr(distgan.api, "train", train)
+    monkeypatch.setattr(distgan.training, "train", train)
     study = Study(methods=["md-gan", "standalone"], workers=[2], dataset="ring8", steps=20, batch_size=16,
                   backend="sim", out=str(tmp_path), progress=False)
     html = compare(study).read_text()

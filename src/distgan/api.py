@@ -2,45 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 from pathlib import Path
-from typing import Any
-
-import torch
 
 from distgan.compare import Study
-from distgan.config import RunConfig
-from distgan.data.dataset import Dataset
-from distgan.data.registry import load_dataset
-from distgan.errors import DistganError
-from distgan.launch import resolve_device, run_processes, run_simulated
-from distgan.runner import run_rank
+from distgan.training import train
 
-log = logging.getLogger(__name__)
-
-
-def train(config: RunConfig) -> dict[str, Any]:
-    """Run one training run and return its summary (also written to `<out>/summary.json`)."""
-    config.validate()
-    if "RANK" in os.environ:  # started by torchrun, or by our launcher
-        run_this_rank(config)
-        return _read_summary(config) if os.environ["RANK"] == "0" else {}
-    dataset = load_dataset(config.dataset)
-    _check_fits(config, dataset)
-    config = config.resolved(dataset.kind)
-    if not config.resume:  # a fresh run: forget the restarts of an earlier run in this folder
-        (Path(config.out) / "restarts.json").unlink(missing_ok=True)
-    if config.backend == "sim" or config.world_size == 1:
-        run_simulated(config, dataset, make_evaluator_for(config, dataset))
-    else:
-        codes = run_processes(config)
-        if codes[0] != 0:
-            raise DistganError(f"rank 0 exited with code {codes[0]}; its log above says why")
-        if any(codes[1:]):
-            log.warning("worker exit codes: %s", codes[1:])
-    return _read_summary(config)
+__all__ = ["train", "compare", "report"]
 
 
 def compare(study: Study) -> Path:
@@ -57,50 +24,3 @@ def report(directory: str | Path) -> Path:
     return build_report(directory)
 
 
-def run_this_rank(config: RunConfig) -> None:
-    """Join the process group from the environment and run this rank."""
-    config.validate()
-    world = int(os.environ["WORLD_SIZE"])
-    if world != config.world_size:
-        raise DistganError(f"{config.method} with --workers {config.workers} needs {config.world_size} processes, "
-                           f"but WORLD_SIZE is {world}; set --nproc-per-node x --nnodes to {config.world_size}")
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    elif "OMP_NUM_THREADS" in os.environ:
-        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    dataset = load_dataset(config.dataset)
-    config = config.resolved(dataset.kind)
-    device = resolve_device(config.device)
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
-        torch.cuda.set_device(device)
-    from distgan.transport.process import ProcessTransport
-
-    transport = ProcessTransport(device, config.worker_timeout)
-    try:
-        evaluator = make_evaluator_for(config, dataset) if transport.rank == 0 else None
-        run_rank(config, dataset, transport, device, evaluator)
-    finally:
-        transport.close()
-
-
-def make_evaluator_for(config: RunConfig, dataset: Dataset) -> Any:
-    """The evaluator of this dataset (its classifier is trained once and cached)."""
-    try:
-        from distgan.metrics.evaluate import make_evaluator
-    except ImportError:
-        return None
-    # 2-D mixtures are scored on 2,500 samples, the VEEGAN/PacGAN protocol; images on --eval-samples
-    samples = 2500 if dataset.kind == "points" else config.eval_samples
-    return make_evaluator(dataset, config.dataset, num_samples=samples)
-
-
-def _check_fits(config: RunConfig, dataset: Dataset) -> None:
-    if config.workers > len(dataset.train_x):
-        raise DistganError(f"--workers {config.workers} exceeds the {len(dataset.train_x)} training samples of "
-                           f"{config.dataset}; use fewer workers")
-
-
-def _read_summary(config: RunConfig) -> dict[str, Any]:
-    path = Path(config.out) / "summary.json"
-    return json.loads(path.read_text()) if path.is_file() else {}

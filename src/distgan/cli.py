@@ -8,6 +8,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
+from distgan import run_folder
 from distgan.config import FIELDS, RunConfig, config_from_mapping, field_type, load_config_json, load_toml
 from distgan.errors import DistganError
 from distgan.methods import REGISTRY
@@ -200,7 +201,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.resume:
         from pathlib import Path
 
-        values = load_config_json(Path(args.resume) / "config.json").to_dict()
+        values = load_config_json(Path(args.resume) / run_folder.CONFIG).to_dict()
         values.update(out=args.resume, resume=True)
     if args.config:
         values.update(load_toml(args.config))

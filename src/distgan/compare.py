@@ -20,6 +20,7 @@ from typing import Any
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from distgan import run_folder
 from distgan.checkpoint import atomic_write_json
 from distgan.config import FIELDS, RunConfig, config_from_mapping
 from distgan.errors import DistganError
@@ -188,7 +189,7 @@ def compare(study: Study) -> Path:
                                  "seed": cell.seed, "error": error})
             atomic_write_json(out / "failures.json", failures)
     atomic_write_json(out / "failures.json", failures)
-    if len(failures) == len(cells) and not any(out.rglob("config.json")):
+    if len(failures) == len(cells) and not any(out.rglob(run_folder.CONFIG)):
         raise DistganError(f"every cell failed before it started (first: {failures[0]['error']}); "
                            f"see {out / 'failures.json'}")
     from distgan.report import build_report
@@ -206,7 +207,7 @@ def _check_datasets(cells: list[Cell]) -> None:
 
 def run_cell(cell: Cell) -> str | None:
     """Train one cell from scratch; return why it failed, or None."""
-    from distgan.api import train
+    from distgan.training import train
 
     _clear(Path(cell.config.out))
     try:
@@ -227,10 +228,10 @@ def run_cell(cell: Cell) -> str | None:
 def _finished(cell: Cell) -> bool:
     """A cell is done when its summary exists; warn if it was run with other settings."""
     folder = Path(cell.config.out)
-    if not (folder / "summary.json").is_file():
+    if not (folder / run_folder.SUMMARY).is_file():
         return False
     try:
-        done = json.loads((folder / "config.json").read_text())
+        done = json.loads((folder / run_folder.CONFIG).read_text())
     except (OSError, json.JSONDecodeError):
         return True
     wanted = cell.config.to_dict()
@@ -249,7 +250,7 @@ def _finished(cell: Cell) -> bool:
 
 def _read_summary_failures(folder: Path) -> list:
     try:
-        return json.loads((folder / "summary.json").read_text()).get("failures") or []
+        return json.loads((folder / run_folder.SUMMARY).read_text()).get("failures") or []
     except (OSError, json.JSONDecodeError, AttributeError):
         return []
 
@@ -258,7 +259,7 @@ def _clear(folder: Path) -> None:
     """Remove an unfinished cell's folder so it reruns from scratch; refuse to touch anything else."""
     if not folder.exists():
         return
-    if not (folder / "config.json").is_file() and any(folder.iterdir()):
+    if not (folder / run_folder.CONFIG).is_file() and any(folder.iterdir()):
         raise DistganError(f"{folder} exists and is not a distgan run folder; move it or pick another --out")
     shutil.rmtree(folder)
 

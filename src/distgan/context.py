@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from distgan import run_folder
 from distgan.checkpoint import load_checkpoint, save_checkpoint
 from distgan.config import RunConfig
 from distgan.data.dataset import Dataset
@@ -112,7 +113,7 @@ class RankContext:
 
     # --- checkpoints: rank 0 writes checkpoint.pt, other ranks checkpoint_rank{r}.pt ----------------
     def checkpoint_path(self) -> Path:
-        return self.out / ("checkpoint.pt" if self.rank == 0 else f"checkpoint_rank{self.rank}.pt")
+        return self.out / run_folder.rank_checkpoint(self.rank)
 
     def save(self, step: int, state: dict[str, Any]) -> None:
         save_checkpoint(self.checkpoint_path(), {"step": step, **state})

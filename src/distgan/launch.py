@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from distgan import run_folder
 from distgan.checkpoint import atomic_write_json, load_checkpoint
 from distgan.config import RunConfig
 from distgan.context import CRASH_EXIT, WorkerCrash
@@ -108,7 +109,7 @@ def run_processes(config: RunConfig) -> list[int]:
 def _spawn_and_watch(config: RunConfig) -> tuple[list[int], int | None, float]:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    launch_file = out / "launch_config.json"
+    launch_file = out / run_folder.LAUNCH_CONFIG
     launch_file.write_text(json.dumps(config.to_dict()))
     port = config.master_port or free_port()
     threads = config.threads or max(1, (os.cpu_count() or 1) // config.world_size)
@@ -118,7 +119,7 @@ def _spawn_and_watch(config: RunConfig) -> tuple[list[int], int | None, float]:
                "LOCAL_WORLD_SIZE": str(config.world_size), "MASTER_ADDR": config.master_addr,
                "MASTER_PORT": str(port), "OMP_NUM_THREADS": str(threads)}
         procs.append(subprocess.Popen([sys.executable, "-m", "distgan.worker_main", str(launch_file)], env=env))
-    (out / "pids.json").write_text(json.dumps({str(r): p.pid for r, p in enumerate(procs)}))
+    (out / run_folder.PIDS).write_text(json.dumps({str(r): p.pid for r, p in enumerate(procs)}))
     start = time.monotonic()
     try:
         crashed = _watch(procs, config)
@@ -156,8 +157,8 @@ def _restart_without(config: RunConfig, crashed: int, code: int, after_s: float)
     if config.workers <= 1:
         raise DistganError(f"{config.method} lost its only worker (rank {crashed}, exit code {code}); "
                            "nothing to restart")
-    step = load_checkpoint(out / "checkpoint.pt")["step"] if (out / "checkpoint.pt").is_file() else 0
-    restarts_file = out / "restarts.json"
+    step = load_checkpoint(out / run_folder.CHECKPOINT)["step"] if (out / run_folder.CHECKPOINT).is_file() else 0
+    restarts_file = out / run_folder.RESTARTS
     restarts = json.loads(restarts_file.read_text()) if restarts_file.is_file() else []
     restarts.append({"rank": crashed, "step": step, "detected_at_s": round(after_s, 2),
                      "what": f"worker exited (code {code}); restarted from checkpoint step {step} "

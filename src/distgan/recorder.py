@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from distgan import run_folder
 from distgan.checkpoint import atomic_write_json
 from distgan.config import RunConfig
 from distgan.data.dataset import Dataset
@@ -35,8 +36,8 @@ class Recorder:
         self.seen = {"real_images": 0, "fake_samples": 0, **(seen_before or {})}
         self.t0 = time.perf_counter()
         self.fixed_z = torch.randn(self._num_pictured(), z_dim, generator=torch.Generator().manual_seed(1234))
-        (out / "samples").mkdir(parents=True, exist_ok=True)
-        self.metrics = open(out / "metrics.jsonl", "a" if start_step else "w")
+        (out / run_folder.SAMPLES).mkdir(parents=True, exist_ok=True)
+        self.metrics = open(out / run_folder.METRICS, "a" if start_step else "w")
         self.last_eval: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}  # method-specific results for the summary (e.g. staleness)
         self.progress = tqdm(total=config.steps, initial=start_step, disable=not config.progress,
@@ -102,7 +103,7 @@ class Recorder:
     def save_samples(self, step: int, G: nn.Module) -> None:
         samples = self.generate(G, self.fixed_z)
         title = f"{self.config.method}, {self.config.dataset}, step {step}"
-        save_samples(self.out / "samples" / f"step_{step:06d}.png", samples, self.dataset.test_x, title)
+        save_samples(self.out / run_folder.SAMPLES / f"step_{step:06d}.png", samples, self.dataset.test_x, title)
 
     def evaluate(self, step: int, G: nn.Module) -> None:
         if self.evaluator is None:
@@ -117,4 +118,4 @@ class Recorder:
     def finish(self, summary: dict[str, Any]) -> None:
         self.progress.close()
         self.metrics.close()
-        atomic_write_json(self.out / "summary.json", {**summary, **self.extra})
+        atomic_write_json(self.out / run_folder.SUMMARY, {**summary, **self.extra})

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from distgan import run_folder
 from distgan.checkpoint import atomic_write_json
 from distgan.config import RunConfig
 from distgan.context import RankContext
@@ -38,7 +39,7 @@ def run_rank(config: RunConfig, dataset: Dataset, transport: Transport, device: 
         _resume(ctx)
     if ctx.rank == 0:
         ctx.recorder = _open_recorder(ctx, evaluator)
-        restarts = out / "restarts.json"
+        restarts = out / run_folder.RESTARTS
         if restarts.is_file():  # sync-dp restarts by the launcher, listed among the run's failures
             ctx.failures.extend(json.loads(restarts.read_text()))
     method = config.spec
@@ -55,11 +56,7 @@ def _resume(ctx: RankContext) -> None:
     ctx.resumed = ctx.load()
     own_step = int(ctx.resumed["step"]) if ctx.resumed else 0
     step = torch.tensor([own_step], dtype=torch.float64, device=ctx.device)
-    if ctx.transport.world_size > 1:  # bookkeeping, not method traffic: the raw transport, uncounted
-        if ctx.rank == 0:
-            ctx.transport._send_many([(step, r) for r in range(1, ctx.transport.world_size)])
-        else:
-            ctx.transport._recv(step, 0)
+    ctx.transport.broadcast_uncounted(step)
     ctx.start_step = int(step.item())
     if ctx.resumed is not None and own_step != ctx.start_step:
         log.warning("rank %d: its checkpoint is at step %d, rank 0's at %d; continuing from %d",
@@ -71,10 +68,10 @@ def _open_recorder(ctx: RankContext, evaluator: Any) -> Recorder:
     cfg, out = ctx.config, ctx.out
     out.mkdir(parents=True, exist_ok=True)
     if not ctx.start_step:
-        (out / "summary.json").unlink(missing_ok=True)
-    atomic_write_json(out / "config.json", {**cfg.to_dict(), "resume": False})
+        (out / run_folder.SUMMARY).unlink(missing_ok=True)
+    atomic_write_json(out / run_folder.CONFIG, {**cfg.to_dict(), "resume": False})
     labels = ctx.dataset.train_y.numpy() if ctx.dataset.train_y is not None else None
-    atomic_write_json(out / "partition.json", partition_summary(
+    atomic_write_json(out / run_folder.PARTITION, partition_summary(
         [s.numpy() for s in ctx.shards], labels, ctx.dataset.num_classes, cfg.partition))
     z_dim = cfg.z_dim or default_z_dim(ctx.dataset.sample_shape)
     wall_before = float(ctx.resumed.get("wall_s", 0.0)) if ctx.resumed else 0.0
@@ -97,7 +94,7 @@ def peak_rss_mb() -> float:
 def _gather_report(ctx: RankContext, kinds: tuple[str, ...]) -> dict[int, dict[str, Any]]:
     """Rank 0 collects every live rank's byte counts and peak memory, as one tensor each.
 
-    This bookkeeping uses the raw transport so it is not counted as the method's traffic.
+    This bookkeeping is sent uncounted: it is not the method's traffic.
     """
     t = ctx.transport
 
@@ -115,7 +112,7 @@ def _gather_report(ctx: RankContext, kinds: tuple[str, ...]) -> dict[int, dict[s
         return {0: decode(encode())}
     if ctx.rank != 0:
         if ctx.rank not in ctx.dead:
-            t._send_many([(encode().to(ctx.device), 0)])
+            t.send_uncounted(encode().to(ctx.device), 0)
         return {}
     report = {0: decode(encode())}
     for rank in range(1, t.world_size):
@@ -123,7 +120,7 @@ def _gather_report(ctx: RankContext, kinds: tuple[str, ...]) -> dict[int, dict[s
             continue
         buffer = torch.zeros(2 * len(kinds) + 1, dtype=torch.float64, device=ctx.device)
         try:
-            t._recv(buffer, rank)
+            t.recv_uncounted(buffer, rank)
             report[rank] = decode(buffer.cpu())
         except PeerGone as e:
             log.warning("no final report from rank %d (%s)", rank, e.reason)

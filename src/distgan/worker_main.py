@@ -2,9 +2,9 @@
 
 import sys
 
-from distgan.api import run_this_rank
 from distgan.config import load_config_json
 from distgan.logs import setup_logging
+from distgan.training import run_this_rank
 
 if __name__ == "__main__":
     setup_logging()

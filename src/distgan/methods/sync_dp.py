@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from distgan import run_folder
 from distgan.checkpoint import load_checkpoint
 from distgan.context import RankContext
 from distgan.methods.common import (
@@ -97,7 +98,7 @@ def restore_replica(ctx: RankContext, gan: Gan, real: Batches, z_rng) -> int:
         return 0
     if state.get("workers") == ctx.config.workers and not state.get("stale"):
         return restore(ctx, gan, real, z_rng)
-    gan.load(load_checkpoint(ctx.out / "checkpoint.pt") if ctx.rank else state)
+    gan.load(load_checkpoint(ctx.out / run_folder.CHECKPOINT) if ctx.rank else state)
     for stream in (real.rng, z_rng):
         stream.manual_seed(stream.initial_seed() + ctx.start_step)
     return ctx.start_step

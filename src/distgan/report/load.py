@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from distgan import run_folder
 from distgan.errors import DistganError
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def load_runs(root: Path) -> list[Run]:
     root = Path(root)
     if not root.is_dir():
         raise DistganError(f"{root}: no such folder; give the --out folder of `distgan compare` or a run folder")
-    folders = sorted({p.parent for p in root.rglob("config.json")})
+    folders = sorted({p.parent for p in root.rglob(run_folder.CONFIG)})
     if not folders:
         raise DistganError(f"{root} holds no run folders (none has config.json); run `distgan compare` first")
     cells, order = _study_cells(root)
@@ -84,10 +85,10 @@ def _relabel_clashes(runs: list[Run], labels: dict[str, str], root: Path) -> Non
 
 
 def _load_run(folder: Path, cell: dict[str, Any]) -> Run:
-    config = _read_json(folder / "config.json") or {}
-    summary = _read_json(folder / "summary.json")
-    evals = [r for r in _read_jsonl(folder / "metrics.jsonl") if r.get("type") == "eval"]
-    samples = sorted((folder / "samples").glob("step_*.png"))
+    config = _read_json(folder / run_folder.CONFIG) or {}
+    summary = _read_json(folder / run_folder.SUMMARY)
+    evals = [r for r in _read_jsonl(folder / run_folder.METRICS) if r.get("type") == "eval"]
+    samples = sorted((folder / run_folder.SAMPLES).glob("step_*.png"))
     planned = cell.get("workers")
     return Run(path=folder, label=cell.get("label") or config.get("method", folder.name), config=config,
                summary=summary, evals=_dedupe_steps(evals), sample=samples[-1] if samples else None,

@@ -126,6 +126,23 @@ class Transport(ABC):
         self.bytes.sent[kind] += moved
         self.bytes.recv[kind] += moved
 
+    # --- bookkeeping (resume step, final reports): not the method's traffic, so not counted ---------
+    def send_uncounted(self, tensor: torch.Tensor, dst: int) -> None:
+        self._send_many([(tensor, dst)])
+
+    def recv_uncounted(self, tensor: torch.Tensor, src: int) -> None:
+        """Receive from `src`; raises PeerGone if `src` is dead."""
+        self._recv(tensor, src)
+
+    def broadcast_uncounted(self, tensor: torch.Tensor) -> None:
+        """Give every rank rank 0's `tensor`, point to point, so a dead rank does not stall the others."""
+        if self.world_size == 1:
+            return
+        if self.rank == 0:
+            self._send_many([(tensor, r) for r in range(1, self.world_size)])
+        else:
+            self._recv(tensor, 0)
+
     @abstractmethod
     def barrier(self) -> None: ...
 
