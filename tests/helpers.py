@@ -40,3 +40,17 @@ def run_cli(capsys, *argv: str) -> tuple[int, str]:
     except SystemExit as e:  # argparse's own exits
         code = e.code
     return code, capsys.readouterr().err
+
+
+def refused(capsys, *argv: str) -> str:
+    """Run `distgan ARGV`, assert it was refused as bad input (exit 2, one line, no traceback); return the line."""
+    code, err = run_cli(capsys, *argv)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def read_summary(out: Path) -> dict:
+    """A finished run's summary.json."""
+    return json.loads((Path(out) / "summary.json").read_text())

@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from distgan.cli import main
-from helpers import run_cli
+from helpers import read_summary, refused, run_cli
 
 
 @pytest.mark.parametrize("argv, needle", [
@@ -17,14 +17,12 @@ from helpers import run_cli
     (["train", "--config", "/no/such.toml"], "/no/such.toml"),
     (["train", "--resume", "/no/such/run"], "/no/such/run"),
     (["train", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["train", "--method", "fl-gan", "--workers", "2", "--k", "2"], "--k does not apply to --method fl-gan"),
+    (["train", "--method", "md-gan", "--workers", "2", "--partition", "dirichlet:-1"], "ALPHA must be a number > 0"),
+    (["train", "--method", "md-gan", "--workers", "5000", "--dataset", "digits"], "exceeds the 1438 training samples"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, needle):
-    code, err = run_cli(capsys, *argv, "--out", str(tmp_path / "run"))
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert needle in lines[0]
-    assert "Traceback" not in err
+    assert needle in refused(capsys, *argv, "--out", str(tmp_path / "run"))
 
 
 def test_bad_toml_config_is_refused(capsys, tmp_path):
@@ -48,3 +46,31 @@ def test_help_teaches_the_methods(capsys):
     out = capsys.readouterr().out
     for word in ("md-gan", "--swap-every", "--partition", "torchrun", "--resume"):
         assert word in out
+
+
+def test_a_bad_partition_is_refused_before_any_rank_starts(capsys, tmp_path):
+    refused(capsys, "train", "--method", "md-gan", "--workers", "2", "--dataset", "digits", "--partition",
+            "shards:x", "--out", str(tmp_path))
+    assert not (tmp_path / "pids.json").exists()  # the launcher never ran
+
+
+def test_config_json_holds_every_resolved_value(capsys, tmp_path):
+    code, _ = run_cli(capsys, "train", "--method", "md-gan", "--workers", "2", "--dataset", "ring8", "--steps", "2",
+                      "--backend", "sim", "--no-progress", "--out", str(tmp_path))
+    assert code == 0 and read_summary(tmp_path)["steps"] == 2
+    import json
+
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["is_resolved"] and saved["batch_size"] == 256 and saved["lr_g"] == 1e-3 and saved["z_dim"] == 8
+    assert saved["eval_samples"] == 2500  # 2-D points: the VEEGAN/PacGAN protocol
+    assert saved["options"] == {"k": "1", "disc_steps": 1, "swap_every": 1.0, "swap_adam": "carry"}
+
+
+def test_methods_lists_every_method_with_its_traits(capsys):
+    from distgan.methods import REGISTRY
+
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    for spec in REGISTRY.values():
+        assert f"{spec.name}: {spec.summary}" in out
+    assert "when a worker dies: restart" in out and "--kl-weighting" in out

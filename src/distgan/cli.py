@@ -33,14 +33,14 @@ HELP = {
     "loss": "bce (non-saturating) | hinge | lsgan",
     "z_dim": "latent size; 0 picks 8 for points, 64 for images",
     "eval_every": "evaluate FID/KID/score (or modes for 2-D) every this many steps; 0: only at the end",
-    "eval_samples": "generated images per evaluation (2-D mixtures always use 2,500, as VEEGAN/PacGAN do)",
+    "eval_samples": "generated samples per evaluation; 1,000 for images, 2,500 for 2-D points (VEEGAN/PacGAN)",
     "fail": "fault injection: RANK@STEP makes that rank exit hard at that step (repeatable)",
     "worker_timeout": "seconds before a silent peer counts as dead",
     "master_addr": "rendezvous address of our launcher; loopback unless DISTGAN_BIND_ALL=1",
     "threads": "torch threads per process; 0 shares the cores among processes",
     "progress": "show a progress bar",
 }
-HIDDEN = {"resume", "options"}
+HIDDEN = {"resume", "options", "is_resolved"}
 
 TRAIN_EPILOG = """examples:
   distgan train --dataset ring8 --steps 2000 --out runs/ring8
@@ -202,7 +202,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         from pathlib import Path
 
         values = load_config_json(Path(args.resume) / run_folder.CONFIG).to_dict()
-        values.update(out=args.resume, resume=True)
+        values.update(out=args.resume, resume=True, is_resolved=False)  # flags may change it: check again
     if args.config:
         values.update(load_toml(args.config))
     from distgan.methods import option_owners
@@ -211,7 +211,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         flag_value = getattr(args, name, None)
         if flag_value is not None:
             values[name] = flag_value
-    return config_from_mapping(values, "--config" if args.config else "flags").validate()
+    return config_from_mapping(values, "--config" if args.config else "flags")
 
 
 def _datasets() -> None:

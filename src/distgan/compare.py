@@ -235,7 +235,7 @@ def _finished(cell: Cell) -> bool:
     except (OSError, json.JSONDecodeError):
         return True
     wanted = cell.config.to_dict()
-    ignored = {"out", "progress", "resume"}
+    ignored = {"out", "progress", "resume", "is_resolved"}
     if _read_summary_failures(folder):  # a restart after a crash rewrites workers and fail in config.json
         ignored |= {"workers", "fail"}
     # a setting left to the data (None: batch size, learning rates) matches whatever the run resolved it to

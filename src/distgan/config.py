@@ -40,9 +40,10 @@ class RunConfig:
     log_every: int = 50
     sample_every: int = 500
     eval_every: int = 0  # 0: evaluate only at the end
-    eval_samples: int = 1000
+    eval_samples: int | None = None  # None: 2,500 for 2-D points (VEEGAN/PacGAN), 1,000 for images
     checkpoint_every: int = 250
     progress: bool = True
+    is_resolved: bool = False  # set by `resolved()`: every default filled and checked against the data
     resume: bool = False  # continue from the checkpoints in `out`
     options: dict[str, Any] = field(default_factory=dict)  # the method's own settings (its Options)
     # faults and the launcher
@@ -81,13 +82,29 @@ class RunConfig:
         """`--fail` as {rank: step}."""
         return {int(r): int(s) for r, s in (f.split("@") for f in self.fail)}
 
-    def resolved(self, data_kind: str) -> RunConfig:
-        """Fill the settings left to the data: batch size and learning rates (points need larger ones)."""
-        points = data_kind == "points"
+    def resolved(self, dataset: Any) -> RunConfig:
+        """Check this config against its dataset and fill every setting left to the data or the method.
+
+        The one place that does so, before any rank starts; `config.json` holds what it returns.
+        2-D points get larger batches and learning rates, a smaller z, and 2,500 evaluation samples
+        (the VEEGAN/PacGAN protocol).
+        """
+        from distgan.data.partition import parse_partition
+        from distgan.models import default_z_dim
+
+        if self.is_resolved:
+            return self
+        parse_partition(self.partition)
+        if self.workers > len(dataset.train_x):
+            raise DistganError(f"--workers {self.workers} exceeds the {len(dataset.train_x)} training samples of "
+                               f"{self.dataset}; use fewer workers")
+        points = dataset.kind == "points"
         return dataclasses.replace(
             self, options=dataclasses.asdict(self.method_options()),
             batch_size=self.batch_size or (256 if points else 64),
-            lr_g=self.lr_g or (1e-3 if points else 2e-4), lr_d=self.lr_d or (1e-3 if points else 2e-4))
+            lr_g=self.lr_g or (1e-3 if points else 2e-4), lr_d=self.lr_d or (1e-3 if points else 2e-4),
+            z_dim=self.z_dim or default_z_dim(dataset.sample_shape),
+            eval_samples=self.eval_samples or (2500 if points else 1000), is_resolved=True)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -98,13 +115,14 @@ class RunConfig:
         _check_choice("backend", self.backend, BACKENDS)
         _check_choice("device", self.device, DEVICES)
         _check_choice("loss", self.loss, LOSSES)
-        for name in ("steps", "workers", "log_every", "sample_every", "checkpoint_every", "eval_samples"):
+        for name in ("steps", "workers", "log_every", "sample_every", "checkpoint_every"):
             _check_positive(name, getattr(self, name))
         for name in ("eval_every", "z_dim", "seed", "master_port", "threads"):
             if getattr(self, name) < 0:
                 raise DistganError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
-        if self.batch_size is not None:
-            _check_positive("batch_size", self.batch_size)
+        for name in ("batch_size", "eval_samples"):
+            if getattr(self, name) is not None:
+                _check_positive(name, getattr(self, name))
         for name in ("lr_g", "lr_d", "worker_timeout"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise DistganError(f"--{_flag(name)} must be > 0, got {getattr(self, name)}")
@@ -160,7 +178,8 @@ def _check_positive(name: str, value: int) -> None:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
-OPTIONAL_TYPES = {"batch_size": int, "lr_g": float, "lr_d": float}  # fields whose default None means "auto"
+# fields whose default None means "by data"
+OPTIONAL_TYPES = {"batch_size": int, "lr_g": float, "lr_d": float, "eval_samples": int}
 
 
 def field_type(name: str) -> type:

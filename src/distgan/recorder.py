@@ -22,7 +22,6 @@ from distgan.transport.base import Transport
 
 log = logging.getLogger(__name__)
 GRID_SAMPLES = 64
-POINT_SAMPLES = 2500
 
 
 class Recorder:
@@ -44,7 +43,7 @@ class Recorder:
                              desc=f"{config.method} x{config.workers}", unit="step", dynamic_ncols=True)
 
     def _num_pictured(self) -> int:
-        return POINT_SAMPLES if self.dataset.kind == "points" else GRID_SAMPLES
+        return self.config.eval_samples if self.dataset.kind == "points" else GRID_SAMPLES
 
     def wall_s(self) -> float:
         return self.wall_before + time.perf_counter() - self.t0

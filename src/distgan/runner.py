@@ -19,7 +19,7 @@ from distgan.data.dataset import Dataset
 from distgan.data.partition import partition, partition_summary
 from distgan.errors import DistganError
 from distgan.methods.registry import MethodSpec
-from distgan.models import build_models, count_parameters, default_z_dim
+from distgan.models import build_models, count_parameters
 from distgan.recorder import Recorder
 from distgan.transport.base import PeerGone, Transport
 
@@ -73,7 +73,7 @@ def _open_recorder(ctx: RankContext, evaluator: Any) -> Recorder:
     labels = ctx.dataset.train_y.numpy() if ctx.dataset.train_y is not None else None
     atomic_write_json(out / run_folder.PARTITION, partition_summary(
         [s.numpy() for s in ctx.shards], labels, ctx.dataset.num_classes, cfg.partition))
-    z_dim = cfg.z_dim or default_z_dim(ctx.dataset.sample_shape)
+    z_dim = cfg.z_dim
     wall_before = float(ctx.resumed.get("wall_s", 0.0)) if ctx.resumed else 0.0
     seen_before = ctx.resumed.get("seen") if ctx.resumed else None
     return Recorder(cfg, ctx.dataset, ctx.transport, out, z_dim, evaluator, ctx.start_step, wall_before,

@@ -21,15 +21,23 @@ from distgan.runner import run_rank
 log = logging.getLogger(__name__)
 
 
+def prepare(config: RunConfig) -> tuple[RunConfig, Dataset]:
+    """Check the config and resolve every default against its dataset: once, before any rank starts.
+
+    Our launcher hands the ranks the resolved config; under torchrun each rank resolves the same flags.
+    """
+    dataset = load_dataset(config.dataset)
+    if config.is_resolved:
+        return config, dataset
+    return config.validate().resolved(dataset), dataset
+
+
 def train(config: RunConfig) -> dict[str, Any]:
     """Run one training run and return its summary (also written to `<out>/summary.json`)."""
-    config.validate()
     if "RANK" in os.environ:  # started by torchrun, or by our launcher
         run_this_rank(config)
         return _read_summary(config) if os.environ["RANK"] == "0" else {}
-    dataset = load_dataset(config.dataset)
-    _check_fits(config, dataset)
-    config = config.resolved(dataset.kind)
+    config, dataset = prepare(config)
     if not config.resume:  # a fresh run: forget the restarts of an earlier run in this folder
         (Path(config.out) / run_folder.RESTARTS).unlink(missing_ok=True)
     if config.backend == "sim" or config.world_size == 1:
@@ -45,7 +53,7 @@ def train(config: RunConfig) -> dict[str, Any]:
 
 def run_this_rank(config: RunConfig) -> None:
     """Join the process group from the environment and run this rank."""
-    config.validate()
+    config, dataset = prepare(config)
     world = int(os.environ["WORLD_SIZE"])
     if world != config.world_size:
         raise DistganError(f"{config.method} with --workers {config.workers} needs {config.world_size} processes, "
@@ -54,8 +62,6 @@ def run_this_rank(config: RunConfig) -> None:
         torch.set_num_threads(config.threads)
     elif "OMP_NUM_THREADS" in os.environ:
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    dataset = load_dataset(config.dataset)
-    config = config.resolved(dataset.kind)
     device = resolve_device(config.device)
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
@@ -76,15 +82,7 @@ def make_evaluator_for(config: RunConfig, dataset: Dataset) -> Any:
         from distgan.metrics.evaluate import make_evaluator
     except ImportError:
         return None
-    # 2-D mixtures are scored on 2,500 samples, the VEEGAN/PacGAN protocol; images on --eval-samples
-    samples = 2500 if dataset.kind == "points" else config.eval_samples
-    return make_evaluator(dataset, config.dataset, num_samples=samples)
-
-
-def _check_fits(config: RunConfig, dataset: Dataset) -> None:
-    if config.workers > len(dataset.train_x):
-        raise DistganError(f"--workers {config.workers} exceeds the {len(dataset.train_x)} training samples of "
-                           f"{config.dataset}; use fewer workers")
+    return make_evaluator(dataset, config.dataset, num_samples=config.eval_samples)
 
 
 def _read_summary(config: RunConfig) -> dict[str, Any]:

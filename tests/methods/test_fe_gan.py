@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -10,7 +9,7 @@ import torch
 
 from distgan import train
 from distgan.methods.fe_gan import BalancedSampler, kl_scores, kl_weights
-from helpers import final_state, small_config
+from helpers import final_state, read_summary, small_config
 
 
 @pytest.fixture(scope="module")
@@ -25,14 +24,14 @@ def runs(tmp_path_factory):
 
 
 def test_both_transports_move_the_same_bytes_and_reach_the_same_G(runs):
-    sim, proc = (json.loads((runs[b] / "summary.json").read_text()) for b in ("sim", "process"))
+    sim, proc = (read_summary(runs[b]) for b in ("sim", "process"))
     assert sim["bytes"]["per_rank"] == proc["bytes"]["per_rank"]
     for name, tensor in final_state(runs["sim"])["G"].items():
         torch.testing.assert_close(tensor, final_state(runs["process"])["G"][name], rtol=1e-4, atol=1e-5)
 
 
 def test_label_counts_leave_each_device_once_under_their_own_kind(runs):
-    per_rank = json.loads((runs["sim"] / "summary.json").read_text())["bytes"]["per_rank"]
+    per_rank = read_summary(runs["sim"])["bytes"]["per_rank"]
     classes = 10
     for rank in ("1", "2", "3"):
         assert per_rank[rank]["sent"]["fe-gan/labels"] == classes * 4

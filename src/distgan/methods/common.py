@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from distgan.context import RankContext
-from distgan.models import build_models, default_z_dim
+from distgan.models import build_models
 from distgan.models.losses import get_losses
 
 
@@ -38,7 +38,7 @@ def build_gan(ctx: RankContext) -> Gan:
     """G and D with Adam(beta1=0.5 by default), identical on every rank for the same seed."""
     cfg = ctx.config
     shape = ctx.dataset.sample_shape
-    z_dim = cfg.z_dim or default_z_dim(shape)
+    z_dim = cfg.z_dim
     G, D = ctx.build(lambda: build_models(shape, z_dim))
     G, D = G.to(ctx.device), D.to(ctx.device)
     betas = (cfg.beta1, cfg.beta2)

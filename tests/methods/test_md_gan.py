@@ -85,6 +85,7 @@ def test_swap_adam_carry_moves_the_moments_with_D(tmp_path):
     assert state["reset"][1]["opt_D"]["state"] == {}
 
 
+@pytest.mark.slow
 def test_torchrun_gives_the_same_run_as_our_launcher(tmp_path):
     common = ["--method", "md-gan", "--workers", "2", "--dataset", "digits", "--steps", "6", "--batch-size", "8",
               "--seed", "5", "--eval-samples", "100", "--no-progress"]

@@ -5,6 +5,8 @@ import pytest
 from distgan import train
 from helpers import small_config
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("method", ["md-gan", "fl-gan"])
 def test_64_simulated_workers_on_mnist5k(tmp_path, method):

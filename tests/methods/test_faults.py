@@ -15,6 +15,8 @@ import pytest
 from distgan import train
 from helpers import read_jsonl, small_config
 
+pytestmark = pytest.mark.slow
+
 
 def train_and_kill(out: Path, method: str, kill_rank: int, at_step: int, steps: int) -> subprocess.CompletedProcess:
     """Run `distgan train` as a user would, SIGKILL one worker mid-run, and let the run finish."""

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from distgan import train
-from helpers import final_state, read_jsonl, small_config
+from helpers import final_state, read_jsonl, read_summary, small_config
+
+pytestmark = pytest.mark.slow
 
 DETERMINISTIC = ["sync-dp", "fl-gan", "md-gan"]
 
@@ -26,13 +28,9 @@ def runs(tmp_path_factory) -> dict[tuple[str, str], Path]:
     return out
 
 
-def summary(folder: Path) -> dict:
-    return json.loads((folder / "summary.json").read_text())
-
-
 @pytest.mark.parametrize("method", DETERMINISTIC)
 def test_sim_and_process_move_the_same_bytes(runs, method):
-    sim, proc = summary(runs[method, "sim"]), summary(runs[method, "process"])
+    sim, proc = read_summary(runs[method, "sim"]), read_summary(runs[method, "process"])
     assert sim["bytes"]["per_rank"] == proc["bytes"]["per_rank"]
     assert sim["bytes"]["total_sent"] > 0
 
@@ -74,7 +72,7 @@ def test_sync_dp_replicas_stay_identical(runs):
 
 def test_async_ps_records_staleness_and_applies_every_worker(runs):
     for backend in ("sim", "process"):
-        s = summary(runs["async-ps", backend])
+        s = read_summary(runs["async-ps", backend])
         assert sum(s["pushes_applied"].values()) == 12
         assert all(count > 0 for count in s["pushes_applied"].values()), s["pushes_applied"]
         assert sum(s["staleness"]["histogram"].values()) == 12

@@ -1,0 +1,81 @@
+"""Both transports: what they deliver, and what they count (by kind; bookkeeping not at all)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+import torch
+
+from distgan.launch import free_port
+from distgan.transport.sim import SimHub, SimTransport
+
+# One exchange between rank 0 and rank 1, the same on both transports; each rank prints its counts.
+EXCHANGE = textwrap.dedent("""
+    def exchange(t):
+        if t.rank == 0:
+            t.send(torch.arange(4.0), 1, "test/payload")
+            pending = t.isend(torch.ones(2, dtype=torch.float64), 1, "test/async", control=True)
+            got = torch.empty(3)
+            t.recv(got, 1, "test/reply")
+            pending.wait()
+            t.send_uncounted(torch.zeros(5), 1)
+        else:
+            x = torch.empty(4)
+            t.recv(x, 0, "test/payload")
+            c = torch.empty(2, dtype=torch.float64)
+            assert t.recv_any(c, [0], "test/async") == 0
+            t.send(x[:3] * 2, 0, "test/reply")
+            t.recv_uncounted(torch.empty(5), 0)
+        m = torch.full((6,), float(t.rank + 1))
+        t.all_reduce_mean(m, "test/allreduce")
+        return {"bytes": t.bytes.as_dict(), "mean": m.tolist()}
+""")
+
+EXPECTED = {
+    0: {"sent": {"test/allreduce": 24, "test/async": 16, "test/payload": 16},
+        "recv": {"test/allreduce": 24, "test/reply": 12}},
+    1: {"sent": {"test/allreduce": 24, "test/reply": 12},
+        "recv": {"test/allreduce": 24, "test/async": 16, "test/payload": 16}},
+}
+
+
+def test_sim_transport_delivers_and_counts_by_kind():
+    namespace = {"torch": torch}
+    exec(EXCHANGE, namespace)
+    hub = SimHub(2, seed=0)
+    results = {}
+
+    def run(rank):
+        results[rank] = namespace["exchange"](SimTransport(hub, rank))
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    for rank in (0, 1):
+        assert results[rank]["bytes"] == EXPECTED[rank]  # 2(N-1)/N of 24 bytes each way for the all-reduce
+        assert results[rank]["mean"] == [1.5] * 6
+
+
+@pytest.mark.slow
+def test_process_transport_delivers_and_counts_the_same(tmp_path):
+    script = tmp_path / "rank.py"
+    script.write_text("import json, torch\nfrom distgan.transport.process import ProcessTransport\n" + EXCHANGE +
+                      "t = ProcessTransport(torch.device('cpu'), 60)\nprint(json.dumps(exchange(t)))\nt.close()\n")
+    port = str(free_port())
+    procs = [subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "RANK": str(r), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+                                   "MASTER_PORT": port}) for r in (0, 1)]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    for rank, out in enumerate(outputs):
+        result = json.loads(out.strip().splitlines()[-1])
+        assert result["bytes"] == EXPECTED[rank]
+        assert result["mean"] == [1.5] * 6
