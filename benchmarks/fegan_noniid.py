@@ -27,20 +27,27 @@ def main() -> None:
     parser.add_argument("--dataset", default="digits")
     args = parser.parse_args()
     shared = {"client_fraction": 0.5}
-    study = Study(methods=["fl-gan", "fe-gan"], workers=[args.workers], dataset=args.dataset,
-                  partition=args.partition, steps=args.steps, seeds=args.seeds, backend="sim", out=args.out,
-                  progress=False, overrides={"fl-gan": shared, "fe-gan": shared})
+    # the two halves of FeGAN apart: balanced sampling with FedAvg's weights, KL weights with uniform sampling
+    study = Study(methods=["fl-gan", "fe-gan", "fe-gan sampling-only", "fe-gan weighting-only"],
+                  workers=[args.workers], dataset=args.dataset, partition=args.partition, steps=args.steps,
+                  seeds=args.seeds, backend="sim", out=args.out, progress=False,
+                  overrides={"fl-gan": shared, "fe-gan": shared,
+                             "fe-gan sampling-only": {**shared, "kl_weighting": "none"},
+                             "fe-gan weighting-only": {**shared, "sampling": "uniform"}})
     compare(study)
     fid: dict[str, dict[int, float]] = {}
     for cell in plan(study):
         summary = json.loads((Path(cell.config.out) / "summary.json").read_text())
         fid.setdefault(cell.label, {})[cell.seed] = summary["final_eval"]["fid"]
-    for s in sorted(fid["fl-gan"]):
-        print(f"seed {s}: fl-gan {fid['fl-gan'][s]:.1f}  fe-gan {fid['fe-gan'][s]:.1f}")
-    diffs = [fid["fe-gan"][s] - fid["fl-gan"][s] for s in sorted(fid["fl-gan"])]
-    mean, low, high = mean_ci(diffs)
-    verdict = "no detectable difference" if low <= 0 <= high else ("fe-gan lower" if high < 0 else "fl-gan lower")
-    print(f"fe-gan - fl-gan: {mean:.1f}, 95% Student t CI [{low:.1f}, {high:.1f}] over {len(diffs)} seeds: {verdict}")
+    seeds = sorted(fid["fl-gan"])
+    for s in seeds:
+        print(f"seed {s}: " + "  ".join(f"{label} {fid[label][s]:.1f}" for label in fid))
+    for label in [m for m in study.methods if m != "fl-gan"]:
+        diffs = [fid[label][s] - fid["fl-gan"][s] for s in seeds]
+        mean, low, high = mean_ci(diffs)
+        verdict = "no detectable difference" if low <= 0 <= high else ("lower" if high < 0 else "higher")
+        print(f"{label} - fl-gan: {mean:.1f}, 95% Student t CI [{low:.1f}, {high:.1f}] over {len(diffs)} seeds: "
+              f"{verdict}")
 
 
 if __name__ == "__main__":

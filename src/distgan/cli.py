@@ -31,7 +31,7 @@ HELP = {
     "lr_g": "Adam learning rate of G; 1e-3 for 2-D points, 2e-4 for images",
     "lr_d": "Adam learning rate of D; 1e-3 for 2-D points, 2e-4 for images",
     "loss": "bce (non-saturating) | hinge | lsgan",
-    "z_dim": "latent size; 0 picks 8 for points, 64 for images",
+    "z_dim": "latent size; 8 for 2-D points, 64 for images",
     "eval_every": "evaluate FID/KID/score (or modes for 2-D) every this many steps; 0: only at the end",
     "eval_samples": "generated samples per evaluation; 1,000 for images, 2,500 for 2-D points (VEEGAN/PacGAN)",
     "fail": "fault injection: RANK@STEP makes that rank exit hard at that step (repeatable)",
@@ -39,6 +39,7 @@ HELP = {
     "master_addr": "rendezvous address of our launcher; loopback unless DISTGAN_BIND_ALL=1",
     "threads": "torch threads per process; 0 shares the cores among processes",
     "progress": "show a progress bar",
+    "tensorboard": "write a TensorBoard event file into the run folder (`tensorboard --logdir OUT`)",
 }
 HIDDEN = {"resume", "options", "is_resolved"}
 

@@ -36,13 +36,14 @@ class RunConfig:
     lr_d: float | None = None
     beta1: float = 0.5
     beta2: float = 0.999
-    z_dim: int = 0  # 0: chosen by data shape
+    z_dim: int | None = None  # None: 8 for 2-D points, 64 for images
     log_every: int = 50
     sample_every: int = 500
     eval_every: int = 0  # 0: evaluate only at the end
     eval_samples: int | None = None  # None: 2,500 for 2-D points (VEEGAN/PacGAN), 1,000 for images
     checkpoint_every: int = 250
     progress: bool = True
+    tensorboard: bool = True  # rank 0 writes a TensorBoard event file into the run folder
     is_resolved: bool = False  # set by `resolved()`: every default filled and checked against the data
     resume: bool = False  # continue from the checkpoints in `out`
     options: dict[str, Any] = field(default_factory=dict)  # the method's own settings (its Options)
@@ -117,10 +118,10 @@ class RunConfig:
         _check_choice("loss", self.loss, LOSSES)
         for name in ("steps", "workers", "log_every", "sample_every", "checkpoint_every"):
             _check_positive(name, getattr(self, name))
-        for name in ("eval_every", "z_dim", "seed", "master_port", "threads"):
+        for name in ("eval_every", "seed", "master_port", "threads"):
             if getattr(self, name) < 0:
                 raise DistganError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
-        for name in ("batch_size", "eval_samples"):
+        for name in ("batch_size", "eval_samples", "z_dim"):
             if getattr(self, name) is not None:
                 _check_positive(name, getattr(self, name))
         for name in ("lr_g", "lr_d", "worker_timeout"):
@@ -179,7 +180,7 @@ def _check_positive(name: str, value: int) -> None:
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 # fields whose default None means "by data"
-OPTIONAL_TYPES = {"batch_size": int, "lr_g": float, "lr_d": float, "eval_samples": int}
+OPTIONAL_TYPES = {"batch_size": int, "lr_g": float, "lr_d": float, "eval_samples": int, "z_dim": int}
 
 
 def field_type(name: str) -> type:

@@ -41,6 +41,8 @@ class Recorder:
         self.extra: dict[str, Any] = {}  # method-specific results for the summary (e.g. staleness)
         self.progress = tqdm(total=config.steps, initial=start_step, disable=not config.progress,
                              desc=f"{config.method} x{config.workers}", unit="step", dynamic_ncols=True)
+        self.board = open_board(out, f"{config.method}, {config.workers} workers, {config.dataset}, "
+                                     f"seed {config.seed}") if config.tensorboard else None
 
     def _num_pictured(self) -> int:
         return self.config.eval_samples if self.dataset.kind == "points" else GRID_SAMPLES
@@ -71,7 +73,11 @@ class Recorder:
 
         if crossed(cfg.log_every) or last:
             self.progress.set_postfix({k: f"{v:.3f}" for k, v in scalars.items() if isinstance(v, float)})
-            self.write({"type": "train", "step": step_to, **self._axes(step_to), **scalars})
+            record = {"type": "train", "step": step_to, **self._axes(step_to), **scalars}
+            self.write(record)
+            if self.board:
+                self.board.train(step_to, record)
+                self.board.bytes_by_kind(step_to, self.transport.bytes.as_dict())
         if crossed(cfg.sample_every) or last:
             self.save_samples(step_to, G)
         if crossed(cfg.eval_every) or last:
@@ -102,7 +108,10 @@ class Recorder:
     def save_samples(self, step: int, G: nn.Module) -> None:
         samples = self.generate(G, self.fixed_z)
         title = f"{self.config.method}, {self.config.dataset}, step {step}"
-        save_samples(self.out / run_folder.SAMPLES / f"step_{step:06d}.png", samples, self.dataset.test_x, title)
+        png = self.out / run_folder.SAMPLES / f"step_{step:06d}.png"
+        save_samples(png, samples, self.dataset.test_x, title)
+        if self.board:
+            self.board.image(step, png)
 
     def evaluate(self, step: int, G: nn.Module) -> None:
         if self.evaluator is None:
@@ -111,10 +120,26 @@ class Recorder:
         measures = self.evaluator(lambda n: self.generate(G, torch.randn(n, self.z_dim, generator=rng)))
         self.last_eval = measures
         self.write({"type": "eval", "step": step, **self._axes(step), **measures})
+        if self.board:
+            self.board.evaluation(step, measures)
         shown = {k: v for k, v in measures.items() if k in ("fid", "score", "modes_captured", "hq_pct")}
         log.info("step %d: %s", step, ", ".join(f"{k} {v:.3g}" for k, v in shown.items()))
 
     def finish(self, summary: dict[str, Any]) -> None:
         self.progress.close()
         self.metrics.close()
+        if self.board:
+            self.board.events(self.config.steps, "failures", summary.get("failures") or [])
+            self.board.close()
         atomic_write_json(self.out / run_folder.SUMMARY, {**summary, **self.extra})
+
+
+def open_board(out: Path, title: str) -> Any:
+    """The run's TensorBoard log, or None (with a warning) when tensorboard is not installed."""
+    try:
+        from distgan.tensorboard import TensorBoardLog
+
+        return TensorBoardLog(out, title)
+    except ImportError as e:
+        log.warning("no TensorBoard event file (%s); install tensorboard, or pass --no-tensorboard", e)
+        return None

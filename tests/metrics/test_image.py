@@ -122,3 +122,12 @@ def test_wrappers_take_unit_range_and_stay_in_eval(
     fid.update(unit, real=True)
     fid.update(unit, real=False)
     assert abs(float(fid.compute())) < 1e-3
+
+
+def test_classifier_score_through_torchmetrics_matches_the_formula():
+    """torchmetrics' InceptionScore over our logits gives exp(E KL(p(y|x) || p(y))), as computed by hand."""
+    logits = torch.randn(500, 10, generator=torch.Generator().manual_seed(0)) * 3
+    log_p = torch.log_softmax(logits.double(), dim=1)
+    log_marginal = torch.logsumexp(log_p, dim=0) - math.log(len(log_p))
+    by_hand = float((log_p.exp() * (log_p - log_marginal)).sum(dim=1).mean().exp())
+    assert classifier_score(logits) == pytest.approx(by_hand, rel=1e-12)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.model_selection import train_test_split
 
 from distgan.data.dataset import Dataset
 from distgan.errors import DistganError
@@ -17,28 +18,16 @@ def split_indices(
     """(train, test) index arrays, stratified by label when labels are given; deterministic in `seed`."""
     if num_samples < 2:
         raise DistganError(f"need at least 2 samples to split into train and test, got {num_samples}")
-    rng = np.random.default_rng(seed)
     num_test = min(max(1, round(num_samples * test_fraction)), num_samples - 1)
-    if labels is None:
-        order = rng.permutation(num_samples)
-        return np.sort(order[num_test:]), np.sort(order[:num_test])
-    classes, counts = np.unique(labels, return_counts=True)
-    quotas = _largest_remainder(counts * (num_test / num_samples), num_test)
-    train, test = [], []
-    for c, quota in zip(classes, quotas):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        test.append(members[:quota])
-        train.append(members[quota:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    stratify = labels if labels is not None and _stratifiable(labels, num_test, num_samples) else None
+    train, test = train_test_split(np.arange(num_samples), test_size=num_test, random_state=seed, stratify=stratify)
+    return np.sort(train), np.sort(test)
 
 
-def _largest_remainder(shares: np.ndarray, total: int) -> np.ndarray:
-    """Integer parts of `shares` that sum to `total`, rounding up the largest fractions first."""
-    base = np.floor(shares).astype(np.int64)
-    extra = total - int(base.sum())
-    order = np.argsort(-(shares - base), kind="stable")
-    base[order[:extra]] += 1
-    return base
+def _stratifiable(labels: np.ndarray, num_test: int, num_samples: int) -> bool:
+    """scikit-learn stratifies only with 2+ samples per class and room for every class on both sides."""
+    counts = np.unique(labels, return_counts=True)[1]
+    return counts.min() >= 2 and len(counts) <= min(num_test, num_samples - num_test)
 
 
 def bytes_to_unit(pixels: np.ndarray) -> torch.Tensor:

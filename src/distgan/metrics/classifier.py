@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from distgan.checkpoint import save_checkpoint
 from distgan.data.dataset import Dataset
 from distgan.errors import DistganError
 
@@ -221,21 +221,6 @@ def cache_key(dataset: Dataset, fingerprint: str, config: ClassifierConfig) -> s
     return h.hexdigest()
 
 
-def save_atomic(obj: dict, path: Path) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_or_train_classifier(
     dataset: Dataset, dataset_fingerprint: str, config: ClassifierConfig | None = None
 ) -> tuple[SmallCNN, float]:
@@ -254,5 +239,5 @@ def load_or_train_classifier(
             log.warning("ignoring unreadable classifier cache %s (%s); retraining", path, exc)
     model, acc = train_classifier(dataset, config=config)
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    save_atomic({"state_dict": state, "accuracy": acc, "num_classes": model.num_classes}, path)
+    save_checkpoint(path, {"state_dict": state, "accuracy": acc, "num_classes": model.num_classes})
     return model, acc

@@ -7,12 +7,12 @@ published Inception-based FIDs. Everything runs on CPU, in batches, without grad
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 
 import torch
 from torch import Tensor
 from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from distgan.errors import DistganError
@@ -72,12 +72,28 @@ def predict_logits(x: Tensor, classifier: SmallCNN) -> Tensor:
     return torch.cat([classifier(b) for b in x.detach().cpu().float().clamp(-1, 1).split(BATCH_SIZE)])
 
 
+class _Logits(torch.nn.Module):
+    """Hands already computed logits to torchmetrics' InceptionScore as its "features"."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.num_features = num_classes
+
+    def forward(self, logits: Tensor) -> Tensor:
+        return logits
+
+
 def classifier_score(logits: Tensor) -> float:
-    """exp(E_x KL(p(y|x) || p(y))): 1 for one class or uninformative predictions, at most K."""
-    log_p = torch.log_softmax(logits.double(), dim=1)
-    log_marginal = torch.logsumexp(log_p, dim=0) - math.log(len(log_p))
-    kl = (log_p.exp() * (log_p - log_marginal)).sum(dim=1)
-    return float(kl.mean().exp())
+    """exp(E_x KL(p(y|x) || p(y))): 1 for one class or uninformative predictions, at most K.
+
+    torchmetrics' InceptionScore over our classifier's logits, in one split (the whole sample), in double.
+    """
+    score = InceptionScore(feature=_Logits(logits.shape[1]), splits=1, normalize=False)
+    score.update(logits.double())
+    with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):  # it permutes with the global RNG
+        warnings.simplefilter("ignore")  # the std of one split
+        mean, _ = score.compute()
+    return float(mean)
 
 
 def class_coverage(predicted: Tensor, num_classes: int) -> dict[str, float | int]:
