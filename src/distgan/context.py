@@ -69,10 +69,6 @@ class RankContext:
     def live_workers(self) -> list[int]:
         return [r for r in self.worker_ranks if r not in self.dead]
 
-    def local_data(self) -> torch.Tensor:
-        """This worker's shard of the training set, on the run's device."""
-        return self.dataset.train_x[self.shards[self.worker]].to(self.device)
-
     def rng(self, purpose: str, shared: bool = False) -> torch.Generator:
         """A seeded RNG stream; `shared=True` gives every rank the same stream (e.g. swap permutations).
 

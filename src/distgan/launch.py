@@ -22,7 +22,7 @@ from distgan.context import CRASH_EXIT, WorkerCrash
 from distgan.data.dataset import Dataset
 from distgan.errors import DistganError
 from distgan.methods.registry import RESTART
-from distgan.runner import run_rank
+from distgan.runner import make_shards, run_rank
 from distgan.transport.sim import SimAborted, SimHub, SimTransport
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ def run_simulated(config: RunConfig, dataset: Dataset, evaluator) -> None:
 def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int | None, float]:
     device = resolve_device(config.device)
     hub = SimHub(config.world_size, config.seed)
+    shards = make_shards(config, dataset)
     errors: list[BaseException] = []
     crashed: list[int] = []
     if config.threads:
@@ -63,7 +64,8 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
     def rank_main(rank: int) -> None:
         transport = SimTransport(hub, rank)
         try:
-            run_rank(config, dataset, transport, device, evaluator if rank == 0 else None, simulated=True)
+            run_rank(config, dataset, transport, device, evaluator if rank == 0 else None, simulated=True,
+                     shards=shards)
         except WorkerCrash:
             crashed.append(rank)
             if config.spec.on_worker_death == RESTART:

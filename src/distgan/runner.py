@@ -31,10 +31,14 @@ def make_shards(config: RunConfig, dataset: Dataset) -> list[torch.Tensor]:
 
 
 def run_rank(config: RunConfig, dataset: Dataset, transport: Transport, device: torch.device,
-             evaluator: Any = None, simulated: bool = False) -> None:
-    """Train this rank's part of the run; rank 0 also records it and writes the summary."""
+             evaluator: Any = None, simulated: bool = False, shards: list[torch.Tensor] | None = None) -> None:
+    """Train this rank's part of the run; rank 0 also records it and writes the summary.
+
+    Simulated ranks share one `shards` list; a process computes its own (the same, from the seed).
+    """
     out = Path(config.out)
-    ctx = RankContext(config, dataset, transport, device, make_shards(config, dataset), out, simulated=simulated)
+    shards = make_shards(config, dataset) if shards is None else shards
+    ctx = RankContext(config, dataset, transport, device, shards, out, simulated=simulated)
     if config.resume:
         _resume(ctx)
     if ctx.rank == 0:

@@ -15,55 +15,64 @@ from distgan.models.losses import get_losses
 
 @dataclass
 class Gan:
-    G: nn.Module
+    G: nn.Module | None  # None on a rank that only discriminates (an md-gan worker)
     D: nn.Module
-    opt_G: torch.optim.Optimizer
+    opt_G: torch.optim.Optimizer | None
     opt_D: torch.optim.Optimizer
     z_dim: int
     d_loss: Any
     g_loss: Any
 
     def state(self) -> dict[str, Any]:
-        return {"G": self.G.state_dict(), "D": self.D.state_dict(),
-                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict()}
+        state = {"D": self.D.state_dict(), "opt_D": self.opt_D.state_dict()}
+        if self.G is not None:
+            state.update(G=self.G.state_dict(), opt_G=self.opt_G.state_dict())
+        return state
 
     def load(self, state: dict[str, Any]) -> None:
-        self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
+        if self.G is not None:
+            self.G.load_state_dict(state["G"])
+            self.opt_G.load_state_dict(state["opt_G"])
 
 
-def build_gan(ctx: RankContext) -> Gan:
-    """G and D with Adam(beta1=0.5 by default), identical on every rank for the same seed."""
+def build_gan(ctx: RankContext, with_G: bool = True) -> Gan:
+    """G and D with Adam(beta1=0.5 by default), identical on every rank for the same seed.
+
+    `with_G=False` keeps D alone; G is still drawn first, so D's weights are those of every other rank.
+    """
     cfg = ctx.config
-    shape = ctx.dataset.sample_shape
-    z_dim = cfg.z_dim
-    G, D = ctx.build(lambda: build_models(shape, z_dim))
-    G, D = G.to(ctx.device), D.to(ctx.device)
+    G, D = ctx.build(lambda: build_models(ctx.dataset.sample_shape, cfg.z_dim))
+    G = G.to(ctx.device) if with_G else None
+    D = D.to(ctx.device)
     betas = (cfg.beta1, cfg.beta2)
     d_loss, g_loss = get_losses(cfg.loss)
-    return Gan(G, D, torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas),
-               torch.optim.Adam(D.parameters(), cfg.lr_d, betas=betas), z_dim, d_loss, g_loss)
+    opt_G = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas) if with_G else None
+    return Gan(G, D, opt_G, torch.optim.Adam(D.parameters(), cfg.lr_d, betas=betas), cfg.z_dim, d_loss, g_loss)
 
 
 class Batches:
-    """Shuffled mini-batches of a worker's shard, epoch after epoch, from a seeded RNG."""
+    """Shuffled mini-batches of a worker's shard, epoch after epoch, from a seeded RNG.
 
-    def __init__(self, data: torch.Tensor, batch_size: int, rng: torch.Generator):
-        self.data, self.batch_size, self.rng = data, batch_size, rng
+    The shard is a view: `data` is the whole training set and `shard` the worker's indices into it.
+    """
+
+    def __init__(self, data: torch.Tensor, shard: torch.Tensor, batch_size: int, rng: torch.Generator,
+                 device: torch.device):
+        self.data, self.shard, self.batch_size, self.rng, self.device = data, shard, batch_size, rng, device
         self.order = torch.empty(0, dtype=torch.long)
         self.position = 0
 
     def next(self) -> torch.Tensor:
         if self.position + self.batch_size > len(self.order):
-            self.order = torch.randperm(len(self.data), generator=self.rng)
+            self.order = torch.randperm(len(self.shard), generator=self.rng)
             if len(self.order) < self.batch_size:  # a shard smaller than a batch: sample with repeats
-                self.order = torch.randint(len(self.data), (self.batch_size,), generator=self.rng)
+                self.order = torch.randint(len(self.shard), (self.batch_size,), generator=self.rng)
             self.position = 0
-        index = self.order[self.position: self.position + self.batch_size]
+        index = self.shard[self.order[self.position: self.position + self.batch_size]]
         self.position += self.batch_size
-        return self.data[index.to(self.data.device)]
+        return self.data[index].to(self.device)
 
     def state(self) -> dict[str, Any]:
         return {"order": self.order, "position": self.position, "rng": self.rng.get_state()}
@@ -71,6 +80,12 @@ class Batches:
     def load(self, state: dict[str, Any]) -> None:
         self.order, self.position = state["order"], int(state["position"])
         self.rng.set_state(state["rng"])
+
+
+def worker_batches(ctx: RankContext) -> Batches:
+    """This worker's mini-batches, drawn from its shard of the training set without copying it."""
+    return Batches(ctx.dataset.train_x, ctx.shards[ctx.worker], ctx.config.batch_size, ctx.rng("batches"),
+                   ctx.device)
 
 
 def noise(gan: Gan, n: int, rng: torch.Generator, device: torch.device) -> torch.Tensor:

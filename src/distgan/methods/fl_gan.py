@@ -22,7 +22,6 @@ import torch
 
 from distgan.context import RankContext
 from distgan.methods.common import (
-    Batches,
     build_gan,
     flatten,
     float_state,
@@ -31,6 +30,7 @@ from distgan.methods.common import (
     restore,
     train_state,
     unflatten_into,
+    worker_batches,
 )
 from distgan.methods.registry import DROP, MethodSpec, check, option, positive_int
 from distgan.transport.base import PeerGone
@@ -141,13 +141,13 @@ def send(ctx: RankContext, kind: str, r: int, control: torch.Tensor, w: torch.Te
 
 # --- a worker ----------------------------------------------------------------------------------------
 def worker(ctx: RankContext, kind: str) -> None:
+    """A client holds models only while it trains a round: each round starts from the server's w in
+    fresh modules. Between rounds it keeps just its Adam moments (2 floats per parameter, and none
+    until it is first selected), so 1,000 simulated clients cost what the selected few cost."""
     cfg, t, device = ctx.config, ctx.transport, ctx.device
-    gan = build_gan(ctx)
-    real = Batches(ctx.local_data(), cfg.batch_size, ctx.rng("batches"))
+    real = worker_batches(ctx)
     z_rng = ctx.rng("noise")
-    restore(ctx, gan, real, z_rng)
-    state = model_state(gan)
-    w = flatten([p.detach() for p in state])
+    moments = restore_client(ctx, real, z_rng)
     control = torch.empty(3, device=device)
     local_step = 0
     while True:
@@ -155,9 +155,15 @@ def worker(ctx: RankContext, kind: str) -> None:
         if control[0].item() == STOP:
             break
         step, s_r = int(control[1].item()), int(control[2].item())
+        gan = build_gan(ctx)
+        state = model_state(gan)
+        w = torch.empty(sum(p.numel() for p in state), device=device)
         t.recv(w, 0, f"{kind}/params")
         with torch.no_grad():
             unflatten_into(w, state)
+        if moments is not None:
+            gan.opt_G.load_state_dict(moments["opt_G"])
+            gan.opt_D.load_state_dict(moments["opt_D"])
         for _ in range(s_r):
             ctx.crash_point(local_step)
             loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device))
@@ -166,6 +172,17 @@ def worker(ctx: RankContext, kind: str) -> None:
         t.send(torch.stack([loss_D, loss_G]), 0, f"{kind}/stats")
         if round_ends_at_checkpoint(ctx, step, step + s_r):
             ctx.save(step + s_r, train_state(ctx, gan, real, z_rng))
+        moments = {"opt_G": gan.opt_G.state_dict(), "opt_D": gan.opt_D.state_dict()}
+        del gan, state, w
+
+
+def restore_client(ctx: RankContext, real, z_rng: torch.Generator) -> dict | None:
+    """A resuming client's batch order, noise stream and Adam moments (None if it has none yet)."""
+    if ctx.resumed is None:
+        return None
+    real.load(ctx.resumed["batches"])
+    z_rng.set_state(ctx.resumed["z_rng"])
+    return {"opt_G": ctx.resumed["opt_G"], "opt_D": ctx.resumed["opt_D"]}
 
 
 def round_ends_at_checkpoint(ctx: RankContext, start: int, end: int) -> bool:

@@ -42,7 +42,6 @@ import torch
 
 from distgan.context import RankContext
 from distgan.methods.common import (
-    Batches,
     build_gan,
     d_loss_on,
     flatten,
@@ -51,6 +50,7 @@ from distgan.methods.common import (
     restore,
     train_state,
     unflatten_into,
+    worker_batches,
 )
 from distgan.methods.registry import DROP, MethodSpec, check, one_of, option, positive_int
 from distgan.transport.base import PeerGone
@@ -194,8 +194,8 @@ def send_swap_plan(ctx: RankContext, swap_rng: torch.Generator, i: int) -> None:
 # --- a worker ----------------------------------------------------------------------------------------
 def worker(ctx: RankContext) -> None:
     cfg, t = ctx.config, ctx.transport
-    gan = build_gan(ctx)  # G stays unused here: the server holds the only generator
-    real = Batches(ctx.local_data(), cfg.batch_size, ctx.rng("batches"))
+    gan = build_gan(ctx, with_G=False)  # the server holds the only generator
+    real = worker_batches(ctx)
     i = restore(ctx, gan, real, None)  # a worker draws no noise: X_g and X_d come from the server
     shape = (cfg.batch_size, *ctx.dataset.sample_shape)
     X_g, X_d = torch.empty(shape, device=ctx.device), torch.empty(shape, device=ctx.device)

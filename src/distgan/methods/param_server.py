@@ -25,7 +25,6 @@ import torch
 
 from distgan.context import RankContext
 from distgan.methods.common import (
-    Batches,
     build_gan,
     flatten,
     gan_step,
@@ -35,6 +34,7 @@ from distgan.methods.common import (
     set_grads,
     train_state,
     unflatten_into,
+    worker_batches,
 )
 from distgan.methods.registry import DROP, MethodSpec, option, positive_int
 from distgan.transport.base import PeerGone, Pending
@@ -147,7 +147,7 @@ def _histogram(values: list[int]) -> dict[str, int]:
 def worker(ctx: RankContext) -> None:
     cfg, t, device = ctx.config, ctx.transport, ctx.device
     gan = build_gan(ctx)
-    real = Batches(ctx.local_data(), cfg.batch_size, ctx.rng("batches"))
+    real = worker_batches(ctx)
     z_rng = ctx.rng("noise")
     w = flatten([p.detach() for p in params(gan)] + buffers(gan))
     reply = torch.empty(HEADER, dtype=torch.float64, device=device)

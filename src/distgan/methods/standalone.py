@@ -9,14 +9,14 @@
 from __future__ import annotations
 
 from distgan.context import RankContext
-from distgan.methods.common import Batches, build_gan, gan_step, noise, restore, train_state
+from distgan.methods.common import build_gan, gan_step, noise, restore, train_state, worker_batches
 from distgan.methods.registry import RESTART, MethodSpec
 
 
 def train(ctx: RankContext) -> None:
     cfg, device = ctx.config, ctx.device
     gan = build_gan(ctx)
-    real = Batches(ctx.local_data(), cfg.batch_size, ctx.rng("batches"))
+    real = worker_batches(ctx)
     z_rng = ctx.rng("noise")
     step = restore(ctx, gan, real, z_rng)
     while step < cfg.steps:

@@ -33,6 +33,7 @@ from distgan.methods.common import (
     restore,
     set_grads,
     train_state,
+    worker_batches,
 )
 from distgan.methods.registry import RESTART, MethodSpec, one_of, option
 
@@ -56,7 +57,7 @@ def all_reduce_grads(ctx: RankContext, module, kind: str) -> None:
 def train(ctx: RankContext) -> None:
     cfg, device = ctx.config, ctx.device
     gan = build_gan(ctx)
-    real = Batches(ctx.local_data(), cfg.batch_size, ctx.rng("batches"))
+    real = worker_batches(ctx)
     z_rng = ctx.rng("noise")
     step = restore_replica(ctx, gan, real, z_rng)
     base_lr = {opt: [g["lr"] for g in opt.param_groups] for opt in (gan.opt_D, gan.opt_G)}

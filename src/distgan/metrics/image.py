@@ -88,10 +88,11 @@ def classifier_score(logits: Tensor) -> float:
 
     torchmetrics' InceptionScore over our classifier's logits, in one split (the whole sample), in double.
     """
-    score = InceptionScore(feature=_Logits(logits.shape[1]), splits=1, normalize=False)
-    score.update(logits.double())
     with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):  # it permutes with the global RNG
-        warnings.simplefilter("ignore")  # the std of one split
+        warnings.simplefilter("ignore")  # its notes on keeping features, and on the std of one split
+        # sync_on_compute=False: rank 0 scores alone, as for FID and KID
+        score = InceptionScore(feature=_Logits(logits.shape[1]), splits=1, normalize=False, sync_on_compute=False)
+        score.update(logits.double())
         mean, _ = score.compute()
     return float(mean)
 
