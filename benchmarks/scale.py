@@ -1,7 +1,13 @@
-"""Simulated md-gan and fl-gan at many workers: time per iteration and peak memory against N.
+"""Simulated md-gan, fl-gan and fe-gan at up to 1,000 workers: time per iteration and peak memory against N.
 
     .venv/bin/python benchmarks/scale.py
-    .venv/bin/python benchmarks/scale.py --workers 1,2,4,8,16,32,64,128,256 --steps 5
+    .venv/bin/python benchmarks/scale.py --workers 1,2,4,8,16,32,64,128,256,1000 --steps 4
+
+md-gan runs without swaps (--swap-every 1e9), so every iteration is the same work at every N; fl-gan
+and fe-gan select a fraction `--client-fraction` of the workers per round, one local step each. One worker's
+compute is also timed alone, in this process with one thread (md-gan: L D steps and the feedback on b
+images; fl-gan: one local step on a fresh model), so that the fitted cost per worker splits into compute
+and the framework's own overhead.
 
 Every (method, N) runs in a fresh Python process, so `peak_rss_mb["0"]` (in the simulation, the whole process:
 all N+1 ranks are its threads) belongs to that configuration alone. Runs skip evaluation (no evaluator), so the
@@ -33,13 +39,14 @@ def one(method: str, workers: int, args: argparse.Namespace) -> None:
     from distgan.launch import run_simulated
 
     out = Path(args.runs) / f"{method}-n{workers}"
-    own = {"local_steps": 1} if method in ("fl-gan", "fe-gan") else {}
+    own = ({"local_steps": 1, "client_fraction": args.client_fraction} if method in ("fl-gan", "fe-gan")
+           else {"swap_every": 1e9})
     config = RunConfig.of(method=method, workers=workers, backend="sim", dataset=args.dataset, steps=args.steps,
                           batch_size=args.batch, log_every=1, sample_every=args.steps, checkpoint_every=args.steps,
-                          progress=False, out=str(out), seed=args.seed, **own).validate()
+                          progress=False, tensorboard=False, out=str(out), seed=args.seed, **own).validate()
     dataset = load_dataset(config.dataset)
     start = time.perf_counter()
-    run_simulated(config.resolved(dataset.kind), dataset, None)
+    run_simulated(config.resolved(dataset), dataset, None)
     elapsed = time.perf_counter() - start
     summary = json.loads((out / "summary.json").read_text())
     walls = common.read_train_walls(out)
@@ -47,6 +54,53 @@ def one(method: str, workers: int, args: argparse.Namespace) -> None:
     print(json.dumps({"method": method, "workers": workers, "s_per_iteration": per_iter,
                       "wall_s": summary["wall_s"], "run_s": elapsed, "peak_rss_mb": summary["peak_rss_mb"]["0"],
                       "bytes_total_sent": summary["bytes"]["total_sent"]}))
+
+
+def worker_compute_s(method: str, args: argparse.Namespace, repeats: int = 30) -> float:
+    """One worker's compute per iteration, timed alone (median of `repeats`), one thread."""
+    import torch
+
+    from distgan.data.registry import load_dataset
+    from distgan.models import build_models, default_z_dim
+    from distgan.models.losses import get_losses
+
+    torch.set_num_threads(1)
+    dataset = load_dataset(args.dataset)
+    shape, b = dataset.sample_shape, args.batch
+    z_dim = default_z_dim(shape)
+    d_loss, g_loss = get_losses("bce")
+    real = dataset.train_x[:b]
+    _, D_n = build_models(shape, z_dim, with_G=False)  # an md-gan worker keeps its D and Adam across iterations
+    opt = torch.optim.Adam(D_n.parameters(), 2e-4, betas=(0.5, 0.999))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        if method == "md-gan":  # L = 1 D step on X_d, then the feedback F_n on X_g
+            D = D_n
+            X_d, X_g = torch.randn(b, *shape), torch.randn(b, *shape).requires_grad_(True)
+            loss = d_loss(D(real), D(X_d))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            torch.autograd.grad(g_loss(D(X_g)), X_g)
+        else:  # a selected client: fresh models loaded with w, one local step, w flattened back
+            G, D = build_models(shape, z_dim)
+            opt_G = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+            opt_D = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+            fake = G(torch.randn(b, z_dim))
+            loss = d_loss(D(real), D(fake.detach()))
+            opt_D.zero_grad()
+            loss.backward()
+            opt_D.step()
+            loss = g_loss(D(fake))
+            opt_G.zero_grad()
+            loss.backward()
+            opt_G.step()
+            torch.cat([p.detach().reshape(-1) for p in [*G.parameters(), *D.parameters()]])
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2]
 
 
 def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -60,9 +114,10 @@ def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", default="1,2,4,8,16,32,64")
-    parser.add_argument("--methods", default="md-gan,fl-gan")
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--workers", default="1,2,4,8,16,32,64,128,256,1000")
+    parser.add_argument("--methods", default="md-gan,fl-gan,fe-gan")
+    parser.add_argument("--client-fraction", type=float, default=0.02, help="fl-gan and fe-gan: C")
+    parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--dataset", default="mnist5k")
     parser.add_argument("--seed", type=int, default=0)
@@ -80,7 +135,8 @@ def main() -> None:
     for method in args.methods.split(","):
         for n in (int(v) for v in args.workers.split(",")):
             cmd = [sys.executable, __file__, "--one", method, str(n), "--steps", str(args.steps), "--batch",
-                   str(args.batch), "--dataset", args.dataset, "--seed", str(args.seed), "--runs", args.runs]
+                   str(args.batch), "--dataset", args.dataset, "--seed", str(args.seed), "--runs", args.runs,
+                   "--client-fraction", str(args.client_fraction)]
             start = time.perf_counter()
             done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
             if done.returncode:
@@ -93,12 +149,20 @@ def main() -> None:
     fits = {}
     for method in args.methods.split(","):
         rows = [r for r in results if r["method"] == method]
-        xs = [float(r["workers"]) for r in rows]
+        # time grows with the workers that compute in an iteration: all N for md-gan, the C N selected otherwise
+        xs = [float(busy_workers(method, r["workers"], args.client_fraction)) for r in rows]
+        alone = worker_compute_s("md-gan" if method == "md-gan" else "fl-gan", args)
         fits[method] = {"s_per_iteration": fit_line(xs, [r["s_per_iteration"] for r in rows]),
-                        "peak_rss_mb": fit_line(xs, [r["peak_rss_mb"] for r in rows])}
+                        "peak_rss_mb": fit_line([float(r["workers"]) for r in rows], [r["peak_rss_mb"] for r in rows]),
+                        "worker_compute_alone_s": alone}
     data = {"machine": info, "args": vars(args), "runs": results, "linear_fits_a_plus_b_N": fits,
             "load_avg_at_end": list(os.getloadavg())}
     common.write_results("scale", data, to_markdown(results, fits))
+
+
+def busy_workers(method: str, workers: int, fraction: float) -> int:
+    """Workers that compute in one iteration: every one in md-gan, the selected ones in a federated round."""
+    return workers if method == "md-gan" else max(1, round(fraction * workers))
 
 
 def to_markdown(results: list[dict[str, Any]], fits: dict[str, Any]) -> str:
@@ -106,10 +170,16 @@ def to_markdown(results: list[dict[str, Any]], fits: dict[str, Any]) -> str:
              r["peak_rss_mb"], r["run_s"]] for r in results]
     text = common.markdown_table(["method", "N", "ms / iteration", "ms / iteration / worker", "peak RSS (MB)",
                                   "run_simulated s"], rows)
-    text += "\nLeast-squares lines over N:\n\n"
-    rows = [[m, f"{f['s_per_iteration'][0] * 1000:.0f} + {f['s_per_iteration'][1] * 1000:.1f} N",
-             f"{f['peak_rss_mb'][0]:.0f} + {f['peak_rss_mb'][1]:.1f} N"] for m, f in fits.items()]
-    return text + common.markdown_table(["method", "ms / iteration", "peak RSS (MB)"], rows)
+    text += "\nLeast-squares lines: time against the workers that compute per iteration (n = N for md-gan, " \
+            "round(C N) for fl-gan and fe-gan), memory against N:\n\n"
+    rows = []
+    for m, f in fits.items():
+        slope, alone = f["s_per_iteration"][1], f["worker_compute_alone_s"]
+        rows.append([m, f"{f['s_per_iteration'][0] * 1000:.0f} + {slope * 1000:.1f} n", f"{alone * 1000:.1f}",
+                     f"{(slope - alone) * 1000:+.1f} ({(slope / alone - 1) * 100:+.0f}%)",
+                     f"{f['peak_rss_mb'][0]:.0f} + {f['peak_rss_mb'][1]:.2f} N"])
+    return text + common.markdown_table(["method", "ms / iteration", "one worker's compute alone (ms)",
+                                         "overhead per worker (ms)", "peak RSS (MB)"], rows)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
 
     def rank_main(rank: int) -> None:
         transport = SimTransport(hub, rank)
+        transport.take_turn()
         try:
             run_rank(config, dataset, transport, device, evaluator if rank == 0 else None, simulated=True,
                      shards=shards)
@@ -77,6 +78,7 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
             hub.abort()
         finally:
             transport.close()
+            transport.end_turn()
 
     threads = [threading.Thread(target=rank_main, args=(r,), name=f"rank{r}") for r in range(config.world_size)]
     for t in threads:

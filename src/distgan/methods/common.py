@@ -40,10 +40,10 @@ class Gan:
 def build_gan(ctx: RankContext, with_G: bool = True) -> Gan:
     """G and D with Adam(beta1=0.5 by default), identical on every rank for the same seed.
 
-    `with_G=False` keeps D alone; G is still drawn first, so D's weights are those of every other rank.
+    `with_G=False` builds D alone (an md-gan worker); D is drawn first, so it is every other rank's D.
     """
     cfg = ctx.config
-    G, D = ctx.build(lambda: build_models(ctx.dataset.sample_shape, cfg.z_dim))
+    G, D = ctx.build(lambda: build_models(ctx.dataset.sample_shape, cfg.z_dim, with_G))
     G = G.to(ctx.device) if with_G else None
     D = D.to(ctx.device)
     betas = (cfg.beta1, cfg.beta2)

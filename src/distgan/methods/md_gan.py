@@ -44,12 +44,10 @@ from distgan.context import RankContext
 from distgan.methods.common import (
     build_gan,
     d_loss_on,
-    flatten,
     float_state,
     noise,
     restore,
     train_state,
-    unflatten_into,
     worker_batches,
 )
 from distgan.methods.registry import DROP, MethodSpec, check, one_of, option, positive_int
@@ -208,6 +206,7 @@ def worker(ctx: RankContext) -> None:
             gan.opt_D.zero_grad(set_to_none=True)
             loss_D.backward()
             gan.opt_D.step()
+        gan.opt_D.zero_grad(set_to_none=True)  # no gradient is kept between iterations: memory at scale
 
         X_g.requires_grad_(True)
         loss_G = gan.g_loss(gan.D(X_g))
@@ -235,14 +234,13 @@ def swap_discriminator(ctx: RankContext, gan) -> None:
     send_to, receive_from = (int(v) for v in plan.tolist())
     carry = ctx.options.swap_adam == "carry"
     theta = float_state(gan.D) + (adam_moments(gan) if carry else [])
-    outgoing = flatten([p.detach() for p in theta])
-    incoming = torch.empty_like(outgoing)
     try:
-        ctx.transport.exchange(outgoing, send_to, incoming, receive_from, "md-gan/swap")
-    except PeerGone:
-        return  # the peer died mid-swap: keep our own D
+        incoming = ctx.transport.swap([t.detach() for t in theta], send_to, receive_from, "md-gan/swap")
+    except PeerGone:  # the peer died mid-swap: keep our own D (a copy: the simulation may have moved it)
+        incoming = [t.detach().clone() for t in theta]
     with torch.no_grad():
-        unflatten_into(incoming, theta)
+        for mine, theirs in zip(theta, incoming):
+            mine.data = theirs
     if not carry:
         gan.opt_D.state.clear()
 

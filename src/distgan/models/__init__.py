@@ -14,18 +14,25 @@ def default_z_dim(sample_shape: tuple[int, ...]) -> int:
     return 8 if len(sample_shape) == 1 else 64
 
 
-def build_models(sample_shape: tuple[int, ...], z_dim: int = 0) -> tuple[nn.Module, nn.Module]:
-    """Return (G, D) for samples of `sample_shape`: (2,), (C, 8, 8), (C, 28, 28) or (C, 32, 32)."""
+def build_models(sample_shape: tuple[int, ...], z_dim: int = 0, with_G: bool = True
+                 ) -> tuple[nn.Module | None, nn.Module]:
+    """Return (G, D) for samples of `sample_shape`: (2,), (C, 8, 8), (C, 28, 28) or (C, 32, 32).
+
+    D is built first, so under one seed a rank that needs D alone (`with_G=False`) gets the same D.
+    """
     z_dim = z_dim or default_z_dim(sample_shape)
     if len(sample_shape) == 1:
-        return MLPGenerator(z_dim, sample_shape[0]), MLPDiscriminator(sample_shape[0])
+        D = MLPDiscriminator(sample_shape[0])
+        return (MLPGenerator(z_dim, sample_shape[0]) if with_G else None), D
     channels, height, width = sample_shape
     if height != width or height not in (8, 28, 32) or channels not in (1, 3):
         raise DistganError(f"no model for samples of shape {sample_shape}; distgan has G/D for 2-D points and "
                            "1- or 3-channel images of 8x8, 28x28 or 32x32")
     if height == 8:
-        return Conv8Generator(z_dim, channels), Conv8Discriminator(channels)
-    return DCGANGenerator(z_dim, channels, height), DCGANDiscriminator(channels, height)
+        D = Conv8Discriminator(channels)
+        return (Conv8Generator(z_dim, channels) if with_G else None), D
+    D = DCGANDiscriminator(channels, height)
+    return (DCGANGenerator(z_dim, channels, height) if with_G else None), D
 
 
 def count_parameters(module: nn.Module) -> int:

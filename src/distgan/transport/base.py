@@ -105,14 +105,24 @@ class Transport(ABC):
         self._recv_control(tensor, src)
         self.bytes.recv[kind] += nbytes(tensor)
 
-    def exchange(self, send: torch.Tensor, dst: int, recv: torch.Tensor, src: int, kind: str) -> None:
-        """Send to `dst` and receive from `src` at the same time (peer-to-peer swaps).
+    def swap(self, tensors: list[torch.Tensor], dst: int, src: int, kind: str) -> list[torch.Tensor]:
+        """Hand `tensors` to `dst` and take tensors of the same shapes from `src` in their place (a peer-to-peer
+        swap, one message each way). The caller gives `tensors` up: the simulation moves them without a copy.
 
-        Raises PeerGone only if nothing could be received from `src`; a dead `dst` is not an error.
+        Raises PeerGone only if nothing could be received from `src`; a dead `dst` is not an error. After a
+        PeerGone, `tensors` may already be with `dst`: copy them before using them again.
         """
-        self._exchange(send, dst, recv, src)
-        self.bytes.sent[kind] += nbytes(send)
-        self.bytes.recv[kind] += nbytes(recv)
+        received = self._swap(tensors, dst, src)
+        moved = sum(nbytes(t) for t in tensors)
+        self.bytes.sent[kind] += moved
+        self.bytes.recv[kind] += moved
+        return received
+
+    def _swap(self, tensors: list[torch.Tensor], dst: int, src: int) -> list[torch.Tensor]:
+        outgoing = torch.cat([t.reshape(-1) for t in tensors])
+        incoming = torch.empty_like(outgoing)
+        self._exchange(outgoing, dst, incoming, src)
+        return [piece.view_as(t) for piece, t in zip(incoming.split([t.numel() for t in tensors]), tensors)]
 
     # --- collectives ----------------------------------------------------------------------------
     def all_reduce_mean(self, tensor: torch.Tensor, kind: str) -> None:

@@ -2,10 +2,15 @@
 
 Receiving "from any source" follows a seeded schedule instead of arrival order, so asynchronous
 methods repeat exactly. Collectives sum in rank order, so every rank sees identical results.
+
+Ranks take turns: a rank computes only while it holds the hub's `turn` lock, and gives it up while it
+waits for a message. So one rank's tensors are in flight at a time, however many ranks there are: 1,000
+ranks cost their models, not 1,000 concurrent steps and a scheduler thrashing between them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import random
 import threading
@@ -16,6 +21,7 @@ import torch
 from distgan.transport.base import PeerGone, Pending, Transport
 
 POLL_S = 0.2
+SWAP_TAG = 2
 
 
 class SimAborted(Exception):
@@ -34,6 +40,7 @@ class SimHub:
         self.gone: set[int] = set()
         self.aborted = threading.Event()
         self.schedule = random.Random(seed)
+        self.turn = threading.Lock()  # held by the one rank that computes now
 
     def mailbox(self, src: int, dst: int, tag: int) -> queue.Queue:
         with self.lock:
@@ -52,6 +59,7 @@ class SimTransport(Transport):
     def __init__(self, hub: SimHub, rank: int):
         super().__init__(rank, hub.world_size)
         self.hub = hub
+        self.in_turns = False
 
     def _send_many(self, messages: Sequence[tuple[torch.Tensor, int]]) -> None:
         for tensor, dst in messages:
@@ -67,9 +75,14 @@ class SimTransport(Transport):
 
     def _take(self, src: int, tag: int) -> torch.Tensor:
         box = self.hub.mailbox(src, self.rank, tag)
+        try:
+            return box.get_nowait()
+        except queue.Empty:
+            pass
         while True:
             try:
-                return box.get(timeout=POLL_S)
+                with self.waiting():
+                    return box.get(timeout=POLL_S)
             except queue.Empty:
                 if self.hub.aborted.is_set():
                     raise SimAborted() from None
@@ -93,6 +106,10 @@ class SimTransport(Transport):
                 candidates.remove(src)
         raise PeerGone(-1, "every source has exited")
 
+    def _swap(self, tensors: list[torch.Tensor], dst: int, src: int) -> list[torch.Tensor]:
+        self.hub.mailbox(self.rank, dst, SWAP_TAG).put([t.detach() for t in tensors])  # moved, not copied
+        return self._take(src, SWAP_TAG)
+
     def _exchange(self, send: torch.Tensor, dst: int, recv: torch.Tensor, src: int) -> None:
         self._send_many([(send, dst)])
         self._recv(recv, src)
@@ -111,9 +128,32 @@ class SimTransport(Transport):
 
     def _wait_all(self) -> None:
         try:
-            self.hub.barrier.wait()
+            with self.waiting():
+                self.hub.barrier.wait()
         except threading.BrokenBarrierError:
             raise SimAborted() from None
+
+    def take_turn(self) -> None:
+        """Compute only in turns from now on (the launcher's ranks do; a bare transport need not)."""
+        self.hub.turn.acquire()
+        self.in_turns = True
+
+    def end_turn(self) -> None:
+        if self.in_turns:
+            self.in_turns = False
+            self.hub.turn.release()
+
+    @contextlib.contextmanager
+    def waiting(self):
+        """Give up the turn while blocked, and take it back before computing again."""
+        if not self.in_turns:
+            yield
+            return
+        self.hub.turn.release()
+        try:
+            yield
+        finally:
+            self.hub.turn.acquire()
 
     def close(self) -> None:
         self.hub.mark_gone(self.rank)
