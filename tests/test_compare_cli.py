@@ -15,11 +15,12 @@ def test_ring8_study_reports_modes_and_quality_and_scales(tmp_path, capsys):
     assert code == 0, err
     md = (tmp_path / "report.md").read_text()
     header = next(line for line in md.splitlines() if line.startswith("| method |"))
-    assert "modes captured" in header and "high-quality %" in header and "FID" not in header
-    rows = [line.split(" | ") for line in md.splitlines() if line.startswith(("| standalone |", "| md-gan |"))
-            and line.count(" | ") > 5]  # the results table, not the step definitions
+    assert "modes captured" in header and "high-quality share" in header and "FID" not in header
+    assert "95% CI" in header and "## Verdicts" in md and "## Time to target" in md
+    results = md.split("## Results")[1].split("## Verdicts")[0]
+    rows = [line.split(" | ") for line in results.splitlines() if line.startswith(("| standalone |", "| md-gan |"))]
     assert len(rows) == 3  # standalone once, md-gan at N=1 and N=2
-    col = header.split(" | ").index("modes captured")
+    col = header.split(" | ").index("modes captured (± 95% CI)")
     assert all(row[col].endswith("/ 8") and row[col + 1] != "n/a" for row in rows)
     assert (tmp_path / "scaling.png").is_file() and "Scaling with the number of workers" in md
     assert (tmp_path / "modes_vs_bytes.png").is_file()

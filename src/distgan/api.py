@@ -17,10 +17,10 @@ def compare(study: Study) -> Path:
     return run_study(study)
 
 
-def report(directory: str | Path) -> Path:
+def report(directory: str | Path, reference: str | None = None, target: float | None = None) -> Path:
     """(Re)build report.html, report.md and the plots from the run folders at or under `directory`."""
     from distgan.report import build_report
 
-    return build_report(directory)
+    return build_report(directory, reference, target)
 
 

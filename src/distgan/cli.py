@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Read every run folder at or under DIR and write report.html, "
                             "report.md and the plots beside them.")
     report.add_argument("dir", metavar="DIR", help="a `distgan compare --out` folder, or one run folder")
+    _add_verdict_flags(report)
     return parser
 
 
@@ -159,6 +160,15 @@ def _add_compare(sub: Any) -> None:
     p.add_argument("--out", metavar="DIR", help=f"study folder (default: {c.DEFAULT_OUT}; "
                    "runs/mdgan-paper with that preset)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="show progress bars")
+    _add_verdict_flags(p)
+
+
+def _add_verdict_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reference", metavar="LABEL", help="the method every other is paired with, seed by seed, in "
+                   "the verdicts (default: standalone)")
+    p.add_argument("--target", type=float, metavar="VALUE", help="time to target: FID at most VALUE for images "
+                   "(default: 2x the real-vs-real FID floor), high-quality share at least VALUE with every mode "
+                   "captured for 2-D mixtures (default: 0.5)")
 
 
 def study_from_args(args: argparse.Namespace) -> Study:
@@ -167,7 +177,7 @@ def study_from_args(args: argparse.Namespace) -> Study:
 
     study = preset(args.preset) if args.preset else Study()
     for name in ("dataset", "partition", "steps", "seeds", "backend", "batch_size", "eval_every", "out",
-                 "progress"):
+                 "progress", "reference", "target"):
         if getattr(args, name) is not None:
             setattr(study, name, getattr(args, name))
     if args.workers is not None:
@@ -252,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "report":
             from distgan.api import report
 
-            logging.getLogger("distgan").info("report: %s", report(args.dir))
+            logging.getLogger("distgan").info("report: %s", report(args.dir, args.reference, args.target))
     except DistganError as e:
         sys.stderr.write(f"distgan: error: {e}\n")
         return 2

@@ -67,6 +67,8 @@ class Study:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # shown in the report
     progress: bool = True
+    reference: str | None = None  # the label every other cell is paired with; None: standalone, else the first
+    target: float | None = None  # time to target: FID (images) or high-quality share (2-D points); None: default
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,9 @@ def _check_study(study: Study) -> None:
         raise DistganError(f"--methods lists a method twice ({', '.join(study.methods)}); give each once")
     if not study.workers or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in study.workers):
         raise DistganError(f"--workers must be positive integers such as 4 or 1,2,4,8, got {study.workers}")
+    if study.reference is not None and study.reference not in study.methods:
+        raise DistganError(f"--reference {study.reference!r} is not among --methods ({', '.join(study.methods)}); "
+                           "add it, or name one of them")
     if not isinstance(study.seeds, int) or study.seeds < 1:
         raise DistganError(f"--seeds must be a positive integer, got {study.seeds}")
     for label, extra in study.overrides.items():
@@ -268,6 +273,8 @@ def _study_record(study: Study, cells: list[Cell]) -> dict[str, Any]:
     """`study.json`: the study and its cells, so the report knows labels and order."""
     record = asdict(study)
     record.pop("progress")
+    if record["reference"] is None:
+        record["reference"] = "standalone" if "standalone" in study.methods else study.methods[0]
     record["cells"] = [{"folder": c.name, "label": c.label, "method": c.config.method, "workers": c.workers,
                         "seed": c.seed} for c in cells]
     return record

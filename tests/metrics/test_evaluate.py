@@ -90,3 +90,21 @@ def test_unlabelled_images_get_fid_kid_only(
     assert 0.5 < result["rotation_accuracy"] <= 1.0
     assert 0 < result["fid"] < noisy["fid"] and result["kid"] < noisy["kid"]
     assert math.isfinite(ev.real_fid_floor)
+
+
+def test_floor_is_computed_at_the_evaluations_sample_size(monkeypatch, labelled_evaluator):
+    """FID is biased by sample size: the floor scores as many training images as an evaluation generates,
+    against the same held-out set."""
+    seen = {}
+
+    def spy(a, b, classifier):
+        seen["sizes"] = (len(a), len(b))
+        seen["same_real"] = b is labelled_evaluator.real
+        return 1.0
+
+    monkeypatch.setattr(evaluate, "real_fid_floor", spy)
+    labelled_evaluator.__dict__.pop("real_fid_floor", None)  # forget the cached value
+    assert labelled_evaluator.real_fid_floor == 1.0
+    assert seen["sizes"] == (labelled_evaluator.num_samples, len(labelled_evaluator.real))
+    assert seen["same_real"]
+    labelled_evaluator.__dict__.pop("real_fid_floor")  # the fixture may be shared: leave no fake value behind

@@ -26,9 +26,9 @@ def test_seeds_are_averaged_and_missing_measures_are_na(tmp_path):
     write_run(tmp_path, "standalone_w1_s0", method="standalone", workers=1)
     header, rows = table(group_runs(load_runs(tmp_path)))
     md = dict(zip(header, rows[0] if rows[0][0] == "md-gan" else rows[1]))
-    assert md["FID ↓"] == "15 ± 7.1"
+    assert md["FID ↓ (± 95% CI)"] == "15 ± 64"  # t(0.975, 1) 12.71 x 7.07 / sqrt(2)
     assert md["seeds done"] == "2/2"
-    assert md["score ↑"] == "n/a" and md["classes covered"] == "n/a"  # not measured: n/a, not 0
+    assert md["score ↑ (± 95% CI)"] == "n/a" and md["classes covered"] == "n/a"  # not measured: n/a, not 0
     solo = dict(zip(header, rows[0] if rows[0][0] == "standalone" else rows[1]))
     assert solo["server sent / recv"] == "n/a"  # no server in a standalone run
 

@@ -94,17 +94,21 @@ class Evaluator:
 
     @cached_property
     def real_fid_floor(self) -> float | None:
-        """FID between two fixed random halves of the held-out images (None for 2-D mixtures); computed once.
+        """The FID of a generator that draws the training set itself (None for 2-D mixtures); computed once.
 
-        Each half holds half as many images as a generated set, so the floor slightly overstates the FID
-        of a perfect generator at `num_samples`.
+        FID is biased by sample size, so the floor is computed exactly as an evaluation is: `num_samples`
+        images (here training images, a fixed random choice, with repeats only if the training set is
+        smaller) against the same held-out real set. It is the FID a perfect generator would get.
         """
         if self.dataset.kind != "image":
             return None
-        order = torch.randperm(len(self.dataset.test_x), generator=torch.Generator().manual_seed(0))
-        half = len(order) // 2
-        a, b = self.dataset.test_x[order[:half]], self.dataset.test_x[order[half : 2 * half]]
-        return real_fid_floor(a, b, self.classifier)
+        train = self.dataset.train_x
+        rng = torch.Generator().manual_seed(1)
+        if len(train) >= self.num_samples:
+            pick = torch.randperm(len(train), generator=rng)[: self.num_samples]
+        else:
+            pick = torch.randint(len(train), (self.num_samples,), generator=rng)
+        return real_fid_floor(train[pick], self.real, self.classifier)
 
 
 def make_evaluator(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from distgan.checkpoint import atomic_write_bytes
 from distgan.errors import DistganError
-from distgan.report import content, html, markdown, plots
+from distgan.report import content, html, markdown, plots, verdicts
 from distgan.report.aggregate import Group, group_runs
 from distgan.report.content import Figure, Report
 from distgan.report.load import Run, load_failures, load_runs, load_study
@@ -20,8 +20,12 @@ CURVES = (("g_updates", "updates", "against generator updates"), ("wall_s", "wal
           ("bytes", "bytes", "against bytes moved"))
 
 
-def build_report(root: str | Path) -> Path:
-    """(Re)build the report of the runs at or under `root`; return the path of report.html."""
+def build_report(root: str | Path, reference: str | None = None, target: float | None = None) -> Path:
+    """(Re)build the report of the runs at or under `root`; return the path of report.html.
+
+    Verdicts pair every cell with `reference` (the study's, else standalone) seed by seed; time to target
+    uses `target` (the study's, else 2x the real-vs-real FID floor, or all modes and 50% high quality).
+    """
     root = Path(root)
     runs = load_runs(root)
     groups = group_runs(runs)
@@ -29,6 +33,8 @@ def build_report(root: str | Path) -> Path:
     floor = None if points else real_fid_floor(runs)
     header, rows = table(groups)
     study = load_study(root) or {}
+    reference = reference or study.get("reference") or "standalone"
+    goal = verdicts.default_target(points, floor, target if target is not None else study.get("target"))
     report = Report(
         title=_title(runs),
         facts=content.facts(runs, points, floor),
@@ -38,7 +44,16 @@ def build_report(root: str | Path) -> Path:
         step_definitions=content.step_definitions(runs),
         failures=content.failures(groups, load_failures(root), root),
         notes=[*study.get("notes", []), *content.notes(runs, points)],
+        verdicts=verdicts.quality_verdicts(groups, reference, points),
     )
+    if goal is None:
+        report.target = "n/a: no real-vs-real FID floor to set it from; give --target"
+    else:
+        report.target = goal.describe() + ("" if target is not None or study.get("target") is not None else
+                                           (" (all modes, the default for 2-D mixtures)" if points else
+                                            " (2x the real-vs-real FID floor, the default)"))
+        report.time_header, report.time_rows = verdicts.time_table(groups, goal)
+        report.time_verdicts = verdicts.time_verdicts(groups, reference, goal)
     atomic_write_bytes(root / "report.md", markdown.render(report, root).encode())
     atomic_write_bytes(root / "report.html", html.render(report).encode())
     log.debug("report: %s", root / "report.html")

@@ -29,6 +29,11 @@ class Report:
     step_definitions: dict[str, str] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    verdicts: list[str] = field(default_factory=list)
+    target: str = ""  # what "reaching the target" means here
+    time_header: list[str] = field(default_factory=list)
+    time_rows: list[list[str]] = field(default_factory=list)
+    time_verdicts: list[str] = field(default_factory=list)
 
 
 def _values(runs: list[Run], key: str) -> str:
@@ -90,7 +95,9 @@ def _detected(failure: dict[str, Any]) -> str:
 def notes(runs: list[Run], points: bool) -> list[str]:
     """How to read the numbers."""
     lines = [
-        "Values are means over the finished seeds, ± the sample standard deviation where there are several.",
+        "Values are means over the finished seeds ± the half-width of a 95% Student t interval over seeds; a "
+        "value from one seed says so. Seed s gives every method the same partition, initial G and D, and "
+        "evaluation noise, so verdicts pair the methods seed by seed.",
         "server = rank 0 of a server method (async-ps, fl-gan, md-gan); sync-dp and standalone have none (n/a). "
         "worker = one worker, the mean over the workers of a run. Bytes count tensors moved, per message kind.",
         "Peak MB is the peak resident memory of a process."

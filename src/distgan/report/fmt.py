@@ -1,10 +1,11 @@
-"""Numbers as the report shows them: mean ± std over seeds, byte sizes, and `n/a` where a measure does not exist."""
+"""Numbers as the report shows them: mean ± 95% CI over seeds, byte sizes, and `n/a` where a measure does not exist."""
 
 from __future__ import annotations
 
 import math
 
 from distgan.report.aggregate import Stat
+from distgan.stats import t_quantile
 
 NA = "n/a"
 
@@ -20,11 +21,19 @@ def number(value: float, digits: int = 3) -> str:
 
 
 def stat(s: Stat | None, digits: int = 3) -> str:
-    """"12.3 ± 0.4" over several seeds, "12.3" for one, "n/a" for none."""
+    """"12.3 ± 0.4" over several seeds (± the half-width of a 95% Student t interval), "12.3 (1 seed)" for
+    one, "n/a" for none."""
     if s is None:
         return NA
     mean, spread, n = s
-    return number(mean, digits) if n < 2 else f"{number(mean, digits)} ± {spread_text(spread)}"
+    if n < 2:
+        return f"{number(mean, digits)} (1 seed)"
+    return f"{number(mean, digits)} ± {spread_text(half_width(spread, n))}"
+
+
+def half_width(spread: float, n: int) -> float:
+    """Half-width of the 95% Student t interval of a mean of n values with sample standard deviation `spread`."""
+    return t_quantile(n - 1) * spread / math.sqrt(n)
 
 
 def spread_text(spread: float) -> str:
@@ -46,7 +55,7 @@ def size_stat(s: Stat | None) -> str:
     if s is None:
         return NA
     mean, spread, n = s
-    return size(mean) if n < 2 or spread == 0 else f"{size(mean)} ± {size(spread)}"
+    return size(mean) if n < 2 or spread == 0 else f"{size(mean)} ± {size(half_width(spread, n))}"
 
 
 def pair(a: str, b: str) -> str:

@@ -52,6 +52,11 @@ def render(report: Report) -> str:
     parts = [f"<h1>{escape(report.title)}</h1>", _table(["setting", "value"], [list(f) for f in report.facts],
                                                           "text")]
     parts.append("<h2>Results</h2>" + _table(report.header, report.rows, "results"))
+    parts.append("<h2>Verdicts</h2><ul>" + "".join(f"<li>{escape(v)}</li>" for v in report.verdicts) + "</ul>")
+    parts.append(f"<h2>Time to target</h2><p>Target: {escape(report.target)}.</p>")
+    if report.time_rows:
+        parts.append(_table(report.time_header, report.time_rows, "text"))
+        parts.append("<ul>" + "".join(f"<li>{escape(v)}</li>" for v in report.time_verdicts) + "</ul>")
     parts.append("<h2>Failures</h2>")
     if report.failures:
         parts.append('<ul class="failed">' + "".join(f"<li>{escape(f)}</li>" for f in report.failures) + "</ul>")

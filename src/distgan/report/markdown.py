@@ -27,7 +27,12 @@ def _link(path: Path, root: Path) -> str:
 def render(report: Report, root: Path) -> str:
     """The whole document as a string; `root` is the folder the file is written to."""
     lines = [f"# {report.title}", "", *_table(["setting", "value"], [list(f) for f in report.facts]), "",
-             "## Results", "", *_table(report.header, report.rows, numbers=True), "", "## Failures", ""]
+             "## Results", "", *_table(report.header, report.rows, numbers=True), "",
+             "## Verdicts", "", *[f"- {v}" for v in report.verdicts], "",
+             "## Time to target", "", f"Target: {report.target}.", ""]
+    if report.time_rows:
+        lines += [*_table(report.time_header, report.time_rows), "", *[f"- {v}" for v in report.time_verdicts], ""]
+    lines += ["## Failures", ""]
     lines += [f"- {f}" for f in report.failures] or ["Nothing failed: every cell finished and no rank dropped out."]
     for fig in report.figures:
         lines += ["", f"## {fig.title}", "", f"![{fig.title}]({_link(fig.path, root)})", "", fig.caption]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from distgan.report import fmt
 from distgan.report.aggregate import Group, final, peak_mb, server_bytes, summary_stat, worker_bytes
 
-IMAGE_HEADER = ["FID ↓", "KID ↓", "score ↑", "classes covered"]
-POINTS_HEADER = ["modes captured", "high-quality %"]
-COMMON_HEADER = ["wall s", "G updates/s", "server sent / recv", "worker sent / recv", "peak MB server / worker"]
+CI = " (± 95% CI)"
+IMAGE_HEADER = [f"FID ↓{CI}", f"KID ↓{CI}", f"score ↑{CI}", "classes covered"]
+POINTS_HEADER = [f"modes captured{CI}", f"high-quality share{CI}"]
+COMMON_HEADER = [f"wall s{CI}", "G updates/s", "server sent / recv", "worker sent / recv", "peak MB server / worker"]
 
 
 def is_points(groups: list[Group]) -> bool:
