@@ -31,6 +31,9 @@ HELP = {
     "lr_g": "Adam learning rate of G; 1e-3 for 2-D points, 2e-4 for images",
     "lr_d": "Adam learning rate of D; 1e-3 for 2-D points, 2e-4 for images",
     "loss": "bce (non-saturating) | hinge | lsgan",
+    "g_ema": "decay of an exponential moving average of G's weights, kept on the rank that holds G and used for "
+             "samples and evaluations (e.g. 0.999); 0 turns it off",
+    "spectral_norm": "spectral normalisation on every layer of D (Miyato et al. 2018)",
     "z_dim": "latent size; 8 for 2-D points, 64 for images",
     "eval_every": "evaluate FID/KID/score (or modes for 2-D) every this many steps; 0: only at the end",
     "eval_samples": "generated samples per evaluation; 1,000 for images, 2,500 for 2-D points (VEEGAN/PacGAN)",

@@ -34,6 +34,8 @@ class RunConfig:
     loss: str = "bce"
     lr_g: float | None = None  # None: 1e-3 for 2-D points, 2e-4 for images (DCGAN)
     lr_d: float | None = None
+    g_ema: float = 0.0  # decay of an EMA of G's weights, kept where G lives and used to evaluate; 0: off
+    spectral_norm: bool = False  # spectral normalisation on every layer of D (Miyato et al. 2018)
     beta1: float = 0.5
     beta2: float = 0.999
     z_dim: int | None = None  # None: 8 for 2-D points, 64 for images
@@ -127,7 +129,7 @@ class RunConfig:
         for name in ("lr_g", "lr_d", "worker_timeout"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise DistganError(f"--{_flag(name)} must be > 0, got {getattr(self, name)}")
-        for name in ("beta1", "beta2"):
+        for name in ("beta1", "beta2", "g_ema"):
             if not 0 <= getattr(self, name) < 1:
                 raise DistganError(f"--{_flag(name)} must be in [0, 1), got {getattr(self, name)}")
         if self.method == "standalone" and self.workers != 1:

@@ -41,6 +41,8 @@ class Recorder:
         self.extra: dict[str, Any] = {}  # method-specific results for the summary (e.g. staleness)
         self.progress = tqdm(total=config.steps, initial=start_step, disable=not config.progress,
                              desc=f"{config.method} x{config.workers}", unit="step", dynamic_ncols=True)
+        self.ema: nn.Module | None = None  # the EMA of G's weights (--g-ema), built at the first step
+        self.ema_state: dict[str, Any] | None = None  # its saved state, when resuming
         self.board = open_board(out, f"{config.method}, {config.workers} workers, {config.dataset}, "
                                      f"seed {config.seed}") if config.tensorboard else None
 
@@ -66,6 +68,8 @@ class Recorder:
         self.seen["real_images"] += real
         self.seen["fake_samples"] += fake
         self.progress.update(step_to - step_from)
+        if cfg.g_ema:
+            G = self._update_ema(G, step_to - step_from)
         last = step_to == cfg.steps
 
         def crossed(every: int) -> bool:
@@ -82,6 +86,22 @@ class Recorder:
             self.save_samples(step_to, G)
         if crossed(cfg.eval_every) or last:
             self.evaluate(step_to, G)
+
+    @torch.no_grad()
+    def _update_ema(self, G: nn.Module, updates: int) -> nn.Module:
+        """ema <- beta^k ema + (1 - beta^k) G after k generator updates; return the EMA, which is what
+        samples and evaluations then show. It lives on rank 0, beside the G it follows."""
+        if self.ema is None:
+            self.ema = copy.deepcopy(G)
+            if self.ema_state is None:
+                return self.ema  # it starts as G
+            self.ema.load_state_dict(self.ema_state)  # resuming: the EMA as saved, then this update
+        weight = 1 - self.config.g_ema ** updates
+        for mine, theirs in zip(self.ema.parameters(), G.parameters()):
+            mine.lerp_(theirs, weight)
+        for mine, theirs in zip(self.ema.buffers(), G.buffers()):
+            mine.copy_(theirs)
+        return self.ema
 
     def _axes(self, step: int) -> dict[str, Any]:
         return {"g_updates": step, **self.seen, **self._clock()}

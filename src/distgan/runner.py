@@ -80,8 +80,10 @@ def _open_recorder(ctx: RankContext, evaluator: Any) -> Recorder:
     z_dim = cfg.z_dim
     wall_before = float(ctx.resumed.get("wall_s", 0.0)) if ctx.resumed else 0.0
     seen_before = ctx.resumed.get("seen") if ctx.resumed else None
-    return Recorder(cfg, ctx.dataset, ctx.transport, out, z_dim, evaluator, ctx.start_step, wall_before,
-                    seen_before)
+    recorder = Recorder(cfg, ctx.dataset, ctx.transport, out, z_dim, evaluator, ctx.start_step, wall_before,
+                        seen_before)
+    recorder.ema_state = ctx.resumed.get("g_ema") if ctx.resumed else None
+    return recorder
 
 
 def peak_rss_mb() -> float:
@@ -134,7 +136,7 @@ def _gather_report(ctx: RankContext, kinds: tuple[str, ...]) -> dict[int, dict[s
 def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, Any]]) -> dict[str, Any]:
     cfg, rec = ctx.config, ctx.recorder
     wall = rec.wall_s()
-    G, D = build_models(ctx.dataset.sample_shape, cfg.z_dim)
+    G, D = build_models(ctx.dataset.sample_shape, cfg.z_dim, spectral_norm=cfg.spectral_norm)
     per_rank = {str(r): {"sent": v["sent"], "recv": v["recv"]} for r, v in sorted(report.items())}
     total_sent = sum(sum(v["sent"].values()) for v in report.values())
     total_recv = sum(sum(v["recv"].values()) for v in report.values())

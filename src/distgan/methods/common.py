@@ -43,7 +43,7 @@ def build_gan(ctx: RankContext, with_G: bool = True) -> Gan:
     `with_G=False` builds D alone (an md-gan worker); D is drawn first, so it is every other rank's D.
     """
     cfg = ctx.config
-    G, D = ctx.build(lambda: build_models(ctx.dataset.sample_shape, cfg.z_dim, with_G))
+    G, D = ctx.build(lambda: build_models(ctx.dataset.sample_shape, cfg.z_dim, with_G, cfg.spectral_norm))
     G = G.to(ctx.device) if with_G else None
     D = D.to(ctx.device)
     betas = (cfg.beta1, cfg.beta2)
@@ -157,6 +157,8 @@ def train_state(ctx: RankContext, gan: Gan, real: Batches | None, z_rng: torch.G
     if ctx.recorder is not None:
         state["wall_s"] = ctx.recorder.wall_s()
         state["seen"] = dict(ctx.recorder.seen)
+        if ctx.recorder.ema is not None:
+            state["g_ema"] = ctx.recorder.ema.state_dict()
     return state
 
 

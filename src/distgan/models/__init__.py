@@ -14,13 +14,22 @@ def default_z_dim(sample_shape: tuple[int, ...]) -> int:
     return 8 if len(sample_shape) == 1 else 64
 
 
-def build_models(sample_shape: tuple[int, ...], z_dim: int = 0, with_G: bool = True
-                 ) -> tuple[nn.Module | None, nn.Module]:
+def build_models(sample_shape: tuple[int, ...], z_dim: int = 0, with_G: bool = True,
+                 spectral_norm: bool = False) -> tuple[nn.Module | None, nn.Module]:
     """Return (G, D) for samples of `sample_shape`: (2,), (C, 8, 8), (C, 28, 28) or (C, 32, 32).
 
     D is built first, so under one seed a rank that needs D alone (`with_G=False`) gets the same D.
+    `spectral_norm` normalises every layer of D (Miyato et al. 2018).
     """
-    z_dim = z_dim or default_z_dim(sample_shape)
+    G, D = _build(sample_shape, z_dim or default_z_dim(sample_shape), with_G)
+    if spectral_norm:
+        for layer in list(D.modules()):
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                nn.utils.parametrizations.spectral_norm(layer)
+    return G, D
+
+
+def _build(sample_shape: tuple[int, ...], z_dim: int, with_G: bool) -> tuple[nn.Module | None, nn.Module]:
     if len(sample_shape) == 1:
         D = MLPDiscriminator(sample_shape[0])
         return (MLPGenerator(z_dim, sample_shape[0]) if with_G else None), D
