@@ -79,15 +79,15 @@ class SimTransport(Transport):
             return box.get_nowait()
         except queue.Empty:
             pass
-        while True:
-            try:
-                with self.waiting():
+        with self.waiting():  # polls without the turn, and takes it back only to go on
+            while True:
+                try:
                     return box.get(timeout=POLL_S)
-            except queue.Empty:
-                if self.hub.aborted.is_set():
-                    raise SimAborted() from None
-                if src in self.hub.gone and box.empty():
-                    raise PeerGone(src, "simulated worker exited") from None
+                except queue.Empty:
+                    if self.hub.aborted.is_set():
+                        raise SimAborted() from None
+                    if src in self.hub.gone and box.empty():
+                        raise PeerGone(src, "simulated worker exited") from None
 
     def _recv(self, tensor: torch.Tensor, src: int) -> None:
         tensor.copy_(self._take(src, 0))
