@@ -20,8 +20,8 @@ import torch
 
 from distgan.transport.base import PeerGone, Pending, Transport
 
-POLL_S = 0.2
 SWAP_TAG = 2
+GONE, ABORTED = object(), object()  # what wakes a waiting reader when its sender exits, or the run aborts
 
 
 class SimAborted(Exception):
@@ -43,15 +43,30 @@ class SimHub:
         self.turn = threading.Lock()  # held by the one rank that computes now
 
     def mailbox(self, src: int, dst: int, tag: int) -> queue.Queue:
+        """The queue from src to dst; one reader each, so a sentinel in it wakes exactly that reader."""
         with self.lock:
-            return self.mailboxes.setdefault((src, dst, tag), queue.Queue())
+            box = self.mailboxes.get((src, dst, tag))
+            if box is None:
+                box = self.mailboxes[src, dst, tag] = queue.Queue()
+                if src in self.gone:
+                    box.put(GONE)
+                if self.aborted.is_set():
+                    box.put(ABORTED)
+            return box
 
     def mark_gone(self, rank: int) -> None:
+        """After its last message, each mailbox from `rank` holds GONE: its reader learns it at once."""
         with self.lock:
             self.gone.add(rank)
+            for (src, _, _), box in self.mailboxes.items():
+                if src == rank:
+                    box.put(GONE)
 
     def abort(self) -> None:
-        self.aborted.set()
+        with self.lock:
+            self.aborted.set()
+            for box in self.mailboxes.values():
+                box.put(ABORTED)
         self.barrier.abort()
 
 
@@ -76,18 +91,18 @@ class SimTransport(Transport):
     def _take(self, src: int, tag: int) -> torch.Tensor:
         box = self.hub.mailbox(src, self.rank, tag)
         try:
-            return box.get_nowait()
+            item = box.get_nowait()
         except queue.Empty:
-            pass
-        with self.waiting():  # polls without the turn, and takes it back only to go on
-            while True:
-                try:
-                    return box.get(timeout=POLL_S)
-                except queue.Empty:
-                    if self.hub.aborted.is_set():
-                        raise SimAborted() from None
-                    if src in self.hub.gone and box.empty():
-                        raise PeerGone(src, "simulated worker exited") from None
+            item = None
+        if item is None:
+            with self.waiting():  # blocks without the turn; no polling, so idle ranks cost nothing
+                item = box.get()
+        if item is ABORTED:
+            raise SimAborted()
+        if item is GONE:
+            box.put(GONE)  # for any later receive from the same exited rank
+            raise PeerGone(src, "simulated worker exited")
+        return item
 
     def _recv(self, tensor: torch.Tensor, src: int) -> None:
         tensor.copy_(self._take(src, 0))
