@@ -1,0 +1,72 @@
+"""The recipe ablation: standalone with each candidate setting, paired seeds, FID against generator updates.
+
+    .venv/bin/python benchmarks/recipe.py --dataset digits --steps 2000 --seeds 3 --out runs/recipe-digits
+
+Each candidate is a label of one `distgan compare` study (so a stopped ablation resumes). Prints, per
+candidate, FID at each evaluation (mean over seeds), the first evaluation within 1.5x (digits) or 2x of
+the real-vs-real floor, the final FID against the baseline (paired, 95% Student t CI) and the cost per
+step (wall seconds per generator update). docs/recipe.md records the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from distgan.compare import Study, compare, plan
+from distgan.stats import mean_ci
+
+CANDIDATES = {
+    "standalone base": {},  # today's defaults: BCE, Adam 2e-4 / 2e-4, betas (0.5, 0.999)
+    "standalone ttur": {"lr_g": 1e-4, "lr_d": 4e-4},  # Heusel et al. 2017
+    "standalone hinge-sn": {"loss": "hinge", "spectral_norm": True},  # Miyato et al. 2018
+    "standalone ema": {"g_ema": 0.999},
+    "standalone lr4e-4": {"lr_g": 4e-4, "lr_d": 4e-4},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--candidates", default=",".join(CANDIDATES))
+    parser.add_argument("--out", default="runs/recipe")
+    args = parser.parse_args()
+    labels = args.candidates.split(",")
+    study = Study(methods=labels, workers=[1], dataset=args.dataset, steps=args.steps, seeds=args.seeds,
+                  backend="sim", out=args.out, eval_every=args.eval_every, progress=False,
+                  overrides={label: CANDIDATES[label] for label in labels if CANDIDATES[label]},
+                  reference=labels[0])
+    compare(study)
+    runs: dict[str, dict[int, dict]] = {}
+    for cell in plan(study):
+        folder = Path(cell.config.out)
+        evals = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()
+                 if '"eval"' in line]
+        summary = json.loads((folder / "summary.json").read_text())
+        runs.setdefault(cell.label, {})[cell.seed] = {"evals": evals, "summary": summary}
+    factor = 1.5 if args.dataset == "digits" else 2.0
+    base = labels[0]
+    for label in labels:
+        seeds = runs[label]
+        floor = statistics.mean(r["summary"]["real_fid_floor"] for r in seeds.values())
+        steps = [e["g_updates"] for e in next(iter(seeds.values()))["evals"]]
+        curve = [statistics.mean(r["evals"][i]["fid"] for r in seeds.values()) for i in range(len(steps))]
+        reached = [next((e["g_updates"] for e in r["evals"] if e["fid"] <= factor * floor), None)
+                   for r in seeds.values()]
+        cost = statistics.mean(r["summary"]["wall_s"] / r["summary"]["steps"] for r in seeds.values())
+        print(f"{label}: floor {floor:.2f}; FID at {steps}: {[round(v, 1) for v in curve]}; "
+              f"first within {factor}x floor: {reached}; {cost * 1000:.1f} ms per update")
+        if label != base:
+            diffs = [seeds[s]["summary"]["final_eval"]["fid"] - runs[base][s]["summary"]["final_eval"]["fid"]
+                     for s in seeds if s in runs[base]]
+            mean, low, high = mean_ci(diffs)
+            print(f"    final FID - {base}: {mean:.2f}, 95% CI [{low:.2f}, {high:.2f}] over {len(diffs)} seeds")
+
+
+if __name__ == "__main__":
+    main()
