@@ -74,3 +74,20 @@ def test_methods_lists_every_method_with_its_traits(capsys):
     for spec in REGISTRY.values():
         assert f"{spec.name}: {spec.summary}" in out
     assert "when a worker dies: restart" in out and "--kl-weighting" in out
+
+
+def test_cuda_needs_a_gpu_per_process(capsys, tmp_path, monkeypatch):
+    """Seen on an H200: NCCL refuses two ranks on one GPU. One GPU and 3 processes is refused up front,
+    and --device auto runs them on the CPU instead."""
+    import torch
+
+    from distgan.launch import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    line = refused(capsys, "train", "--method", "md-gan", "--workers", "2", "--dataset", "digits", "--device", "cuda",
+                   "--out", str(tmp_path))
+    assert "3 processes on this machine need 3 GPUs" in line and "--backend sim" in line
+    assert not (tmp_path / "pids.json").exists()
+    assert resolve_device("auto", 3).type == "cpu"
+    assert resolve_device("auto", 1).type == "cuda"

@@ -28,11 +28,21 @@ from distgan.transport.sim import SimAborted, SimHub, SimTransport
 log = logging.getLogger(__name__)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
+def resolve_device(name: str, ranks_here: int = 1) -> torch.device:
+    """The device of `ranks_here` processes on this machine. NCCL cannot put two ranks on one GPU (seen on
+    an H200: "invalid usage"), so cuda needs a GPU per process; `auto` falls back to the CPU without one."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if name == "cuda" and gpus == 0:
         raise DistganError("--device cuda: no CUDA device is visible; use --device cpu or auto")
+    if name == "cuda" and gpus < ranks_here:
+        raise DistganError(f"--device cuda: {ranks_here} processes on this machine need {ranks_here} GPUs (NCCL "
+                           f"cannot put two ranks on one GPU), and {gpus} are visible; use --backend sim (all "
+                           "ranks share the GPU in one process), fewer workers, or --device cpu")
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if 0 < gpus < ranks_here:
+            log.info("%d processes and %d GPUs: running on the CPU (NCCL needs a GPU per process); "
+                     "--backend sim shares one GPU among all ranks", ranks_here, gpus)
+        return torch.device("cuda" if gpus >= ranks_here and gpus > 0 else "cpu")
     return torch.device(name)
 
 

@@ -43,6 +43,7 @@ def train(config: RunConfig) -> dict[str, Any]:
     if config.backend == "sim" or config.world_size == 1:
         run_simulated(config, dataset, make_evaluator_for(config, dataset))
     else:
+        resolve_device(config.device, config.world_size)  # refuse cuda without a GPU per process, before spawning
         codes = run_processes(config)
         if codes[0] != 0:
             raise DistganError(f"rank 0 exited with code {codes[0]}; its log above says why")
@@ -62,7 +63,7 @@ def run_this_rank(config: RunConfig) -> None:
         torch.set_num_threads(config.threads)
     elif "OMP_NUM_THREADS" in os.environ:
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    device = resolve_device(config.device)
+    device = resolve_device(config.device, int(os.environ.get("LOCAL_WORLD_SIZE", config.world_size)))
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
         torch.cuda.set_device(device)
