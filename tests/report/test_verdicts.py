@@ -55,3 +55,12 @@ def test_report_has_verdicts_and_time_to_target(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "## Verdicts" in md and "## Time to target" in md and "95% CI" in md
     assert "Target: FID <= 3 (2x the real-vs-real FID floor, the default)" in md  # fake floor 1.5
+
+
+def test_without_standalone_the_first_method_is_the_reference(tmp_path):
+    for seed, (a, b) in enumerate([(30, 35), (40, 45.5), (50, 54.5)]):
+        write_run(tmp_path, f"fe-gan_w2_s{seed}", method="fe-gan", seed=seed, final=fid(a))
+        write_run(tmp_path, f"fl-gan_w2_s{seed}", method="fl-gan", seed=seed, final=fid(b))
+    build_report(tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "fl-gan N=2 reaches higher FID than fe-gan N=2" in md

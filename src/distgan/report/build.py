@@ -33,7 +33,9 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
     floor = None if points else real_fid_floor(runs)
     header, rows = table(groups)
     study = load_study(root) or {}
-    reference = reference or study.get("reference") or "standalone"
+    labels = [g.label for g in groups]
+    reference = reference or study.get("reference") or ("standalone" if "standalone" in labels or not labels
+                                                         else labels[0])
     goal = verdicts.default_target(points, floor, target if target is not None else study.get("target"))
     report = Report(
         title=_title(runs),
