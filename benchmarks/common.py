@@ -69,3 +69,33 @@ def steady_rate(run_dir: Path, warmup: int, steps: int) -> float | None:
     if warmup not in walls or steps not in walls or walls[steps] <= walls[warmup]:
         return None
     return (steps - warmup) / (walls[steps] - walls[warmup])
+
+
+def study_runs(study: Any) -> dict[str, dict[int, dict[str, Any]]]:
+    """Every finished cell of a `distgan compare` study: label -> seed -> {"summary", "evals"}."""
+    from distgan.compare import plan
+
+    runs: dict[str, dict[int, dict[str, Any]]] = {}
+    for cell in plan(study):
+        folder = Path(cell.config.out)
+        evals = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
+        summary = json.loads((folder / "summary.json").read_text())
+        runs.setdefault(cell.label, {})[cell.seed] = {"summary": summary, "evals": evals}
+    return runs
+
+
+def final_fid(runs: dict[int, dict[str, Any]]) -> dict[int, float]:
+    """seed -> final FID of one label's cells."""
+    return {seed: run["summary"]["final_eval"]["fid"] for seed, run in runs.items()}
+
+
+def paired_difference(name: str, a: dict[int, float], b: dict[int, float], digits: int = 1) -> str:
+    """"NAME: d, 95% Student t CI [lo, hi] over n seeds: lower | higher | no detectable difference" for a - b,
+    paired over the seeds both have."""
+    from distgan.stats import mean_ci
+
+    diffs = [a[s] - b[s] for s in sorted(a) if s in b]
+    mean, low, high = mean_ci(diffs)
+    verdict = "no detectable difference" if low <= 0 <= high else ("lower" if high < 0 else "higher")
+    return (f"{name}: {mean:.{digits}f}, 95% Student t CI [{low:.{digits}f}, {high:.{digits}f}] over "
+            f"{len(diffs)} seeds: {verdict}")

@@ -10,11 +10,10 @@ FID and the paired difference with a 95% Student t interval; docs/results.md rec
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-from distgan.compare import Study, compare, plan
-from distgan.stats import mean_ci
+import common
+
+from distgan.compare import Study, compare
 
 
 def main() -> None:
@@ -35,19 +34,11 @@ def main() -> None:
                              "fe-gan sampling-only": {**shared, "kl_weighting": "none"},
                              "fe-gan weighting-only": {**shared, "sampling": "uniform"}})
     compare(study)
-    fid: dict[str, dict[int, float]] = {}
-    for cell in plan(study):
-        summary = json.loads((Path(cell.config.out) / "summary.json").read_text())
-        fid.setdefault(cell.label, {})[cell.seed] = summary["final_eval"]["fid"]
-    seeds = sorted(fid["fl-gan"])
-    for s in seeds:
+    fid = {label: common.final_fid(runs) for label, runs in common.study_runs(study).items()}
+    for s in sorted(fid["fl-gan"]):
         print(f"seed {s}: " + "  ".join(f"{label} {fid[label][s]:.1f}" for label in fid))
     for label in [m for m in study.methods if m != "fl-gan"]:
-        diffs = [fid[label][s] - fid["fl-gan"][s] for s in seeds]
-        mean, low, high = mean_ci(diffs)
-        verdict = "no detectable difference" if low <= 0 <= high else ("lower" if high < 0 else "higher")
-        print(f"{label} - fl-gan: {mean:.1f}, 95% Student t CI [{low:.1f}, {high:.1f}] over {len(diffs)} seeds: "
-              f"{verdict}")
+        print(common.paired_difference(f"{label} - fl-gan", fid[label], fid["fl-gan"]))
 
 
 if __name__ == "__main__":

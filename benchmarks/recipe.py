@@ -11,12 +11,11 @@ step (wall seconds per generator update). docs/recipe.md records the output.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-from pathlib import Path
 
-from distgan.compare import Study, compare, plan
-from distgan.stats import mean_ci
+import common
+
+from distgan.compare import Study, compare
 
 CANDIDATES = {
     "standalone base": {},  # today's defaults: BCE, Adam 2e-4 / 2e-4, betas (0.5, 0.999)
@@ -42,13 +41,7 @@ def main() -> None:
                   overrides={label: CANDIDATES[label] for label in labels if CANDIDATES[label]},
                   reference=labels[0])
     compare(study)
-    runs: dict[str, dict[int, dict]] = {}
-    for cell in plan(study):
-        folder = Path(cell.config.out)
-        evals = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()
-                 if '"eval"' in line]
-        summary = json.loads((folder / "summary.json").read_text())
-        runs.setdefault(cell.label, {})[cell.seed] = {"evals": evals, "summary": summary}
+    runs = common.study_runs(study)
     factor = 1.5 if args.dataset == "digits" else 2.0
     base = labels[0]
     for label in labels:
@@ -62,10 +55,8 @@ def main() -> None:
         print(f"{label}: floor {floor:.2f}; FID at {steps}: {[round(v, 1) for v in curve]}; "
               f"first within {factor}x floor: {reached}; {cost * 1000:.1f} ms per update")
         if label != base:
-            diffs = [seeds[s]["summary"]["final_eval"]["fid"] - runs[base][s]["summary"]["final_eval"]["fid"]
-                     for s in seeds if s in runs[base]]
-            mean, low, high = mean_ci(diffs)
-            print(f"    final FID - {base}: {mean:.2f}, 95% CI [{low:.2f}, {high:.2f}] over {len(diffs)} seeds")
+            print("    " + common.paired_difference(f"final FID - {base}", common.final_fid(seeds),
+                                                     common.final_fid(runs[base]), digits=2))
 
 
 if __name__ == "__main__":

@@ -10,11 +10,10 @@ interval. Results are recorded in docs/results.md.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-from distgan.compare import Study, compare, plan
-from distgan.stats import mean_ci
+import common
+
+from distgan.compare import Study, compare
 
 
 def main() -> None:
@@ -29,17 +28,11 @@ def main() -> None:
                   steps=args.steps, seeds=args.seeds, backend="sim", out=args.out, progress=False,
                   overrides={"md-gan carry": {"swap_adam": "carry"}, "md-gan reset": {"swap_adam": "reset"}})
     compare(study)
-    fid: dict[str, dict[int, float]] = {}
-    for cell in plan(study):
-        summary = json.loads((Path(cell.config.out) / "summary.json").read_text())
-        fid.setdefault(cell.label, {})[cell.seed] = summary["final_eval"]["fid"]
-    seeds = sorted(fid["md-gan carry"])
-    diffs = [fid["md-gan carry"][s] - fid["md-gan reset"][s] for s in seeds]
-    for s in seeds:
-        print(f"seed {s}: carry {fid['md-gan carry'][s]:.1f}  reset {fid['md-gan reset'][s]:.1f}")
-    mean, low, high = mean_ci(diffs)
-    verdict = "no detectable difference" if low <= 0 <= high else ("carry lower" if high < 0 else "reset lower")
-    print(f"carry - reset: {mean:.1f}, 95% Student t CI [{low:.1f}, {high:.1f}] over {len(diffs)} seeds: {verdict}")
+    runs = common.study_runs(study)
+    carry, reset = common.final_fid(runs["md-gan carry"]), common.final_fid(runs["md-gan reset"])
+    for s in sorted(carry):
+        print(f"seed {s}: carry {carry[s]:.1f}  reset {reset[s]:.1f}")
+    print(common.paired_difference("carry - reset", carry, reset))
 
 
 if __name__ == "__main__":

@@ -87,9 +87,9 @@ class Transport(ABC):
         self._recv(tensor, src)
         self.bytes.recv[kind] += nbytes(tensor)
 
-    @abstractmethod
     def send_control(self, tensor: torch.Tensor, dst: int, kind: str) -> None:
-        """Send a small control tensor that `dst` takes with `recv_any`."""
+        """Send a small control tensor that `dst` takes with `recv_any` or `recv_control`, and wait for it."""
+        self.isend(tensor, dst, kind, control=True).wait()
 
     def recv_any(self, tensor: torch.Tensor, sources: Sequence[int], kind: str) -> int:
         """Receive a small control tensor from whichever of `sources` sends first; return its rank.

@@ -62,11 +62,6 @@ class ProcessTransport(Transport):
     def _recv(self, tensor: torch.Tensor, src: int) -> None:
         self._wait(_guard(src, dist.irecv, tensor, src), src)
 
-    def send_control(self, tensor: torch.Tensor, dst: int, kind: str) -> None:
-        work = _guard(dst, dist.isend, tensor.cpu(), dst, group=self._control_group, tag=CONTROL_TAG)
-        self._wait(work, dst)
-        self.bytes.sent[kind] += tensor.numel() * tensor.element_size()
-
     def _recv_control(self, tensor: torch.Tensor, src: int) -> None:
         buffer = tensor.cpu() if tensor.device.type != "cpu" else tensor
         self._wait(_guard(src, dist.irecv, buffer, src, group=self._control_group, tag=CONTROL_TAG), src)

@@ -84,10 +84,6 @@ class SimTransport(Transport):
         self.hub.mailbox(self.rank, dst, 1 if control else 0).put(tensor.detach().clone())
         return Pending()  # a mailbox takes the message at once
 
-    def send_control(self, tensor: torch.Tensor, dst: int, kind: str) -> None:
-        self.hub.mailbox(self.rank, dst, 1).put(tensor.detach().clone())
-        self.bytes.sent[kind] += tensor.numel() * tensor.element_size()
-
     def _take(self, src: int, tag: int) -> torch.Tensor:
         box = self.hub.mailbox(src, self.rank, tag)
         try:
