@@ -23,6 +23,9 @@ CANDIDATES = {
     "standalone hinge-sn": {"loss": "hinge", "spectral_norm": True},  # Miyato et al. 2018
     "standalone ema": {"g_ema": 0.999},
     "standalone lr4e-4": {"lr_g": 4e-4, "lr_d": 4e-4},
+    "standalone lr4e-4-ema": {"lr_g": 4e-4, "lr_d": 4e-4, "g_ema": 0.999},
+    "standalone lr8e-4-ema": {"lr_g": 8e-4, "lr_d": 8e-4, "g_ema": 0.999},
+    "standalone width64-ema": {"width": 64, "g_ema": 0.999},
 }
 
 
@@ -34,11 +37,14 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--candidates", default=",".join(CANDIDATES))
     parser.add_argument("--out", default="runs/recipe")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per run (0: share the cores)")
     args = parser.parse_args()
     labels = args.candidates.split(",")
+    threads = {"threads": args.threads} if args.threads else {}
     study = Study(methods=labels, workers=[1], dataset=args.dataset, steps=args.steps, seeds=args.seeds,
                   backend="sim", out=args.out, eval_every=args.eval_every, progress=False,
-                  overrides={label: CANDIDATES[label] for label in labels if CANDIDATES[label]},
+                  overrides={label: {**CANDIDATES[label], **threads} for label in labels
+                             if CANDIDATES[label] or threads},
                   reference=labels[0])
     compare(study)
     runs = common.study_runs(study)

@@ -1,18 +1,19 @@
 """Simulated md-gan, fl-gan and fe-gan at up to 1,000 workers: time per iteration and peak memory against N.
 
     .venv/bin/python benchmarks/scale.py
-    .venv/bin/python benchmarks/scale.py --workers 1,2,4,8,16,32,64,128,256,1000 --steps 4
+    .venv/bin/python benchmarks/scale.py --workers 1,2,4,8,16,32,64,128,256,1000 --steps 5
 
 md-gan runs without swaps (--swap-every 1e9), so every iteration is the same work at every N; fl-gan
 and fe-gan select a fraction `--client-fraction` of the workers per round, one local step each. One worker's
-compute is also timed alone, in this process with one thread (md-gan: L D steps and the feedback on b
-images; fl-gan: one local step on a fresh model), so that the fitted cost per worker splits into compute
-and the framework's own overhead.
+compute is also timed alone, right after each run in its process, with one thread (md-gan: L D steps and
+the feedback on b images; fl-gan: one local step, D then G, on models built once), so that the fitted cost
+per worker splits into compute and the framework's own overhead (messages, loading w, Adam's moments).
 
 Every (method, N) runs in a fresh Python process, so `peak_rss_mb["0"]` (in the simulation, the whole process:
 all N+1 ranks are its threads) belongs to that configuration alone. Runs skip evaluation (no evaluator), so the
 memory and time are the method's. Time per iteration is taken between the metrics.jsonl records at step 1 and
-at the last step, leaving out the first iteration.
+at the step before the last, leaving out the first iteration (warm-up) and the last (every rank writes its
+checkpoint there, which a real run does once per --checkpoint-every).
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ def one(method: str, workers: int, args: argparse.Namespace) -> None:
     elapsed = time.perf_counter() - start
     summary = json.loads((out / "summary.json").read_text())
     walls = common.read_train_walls(out)
-    per_iter = (walls[args.steps] - walls[1]) / (args.steps - 1)
-    print(json.dumps({"method": method, "workers": workers, "s_per_iteration": per_iter,
+    last = args.steps - 1  # the last iteration also writes every rank's checkpoint: left out
+    per_iter = (walls[last] - walls[1]) / (last - 1)
+    alone = worker_compute_s("md-gan" if method == "md-gan" else "fl-gan", args)  # same process, same load
+    print(json.dumps({"method": method, "workers": workers, "s_per_iteration": per_iter, "worker_alone_s": alone,
                       "wall_s": summary["wall_s"], "run_s": elapsed, "peak_rss_mb": summary["peak_rss_mb"]["0"],
                       "bytes_total_sent": summary["bytes"]["total_sent"]}))
 
@@ -72,6 +75,9 @@ def worker_compute_s(method: str, args: argparse.Namespace, repeats: int = 30) -
     real = dataset.train_x[:b]
     _, D_n = build_models(shape, z_dim, with_G=False)  # an md-gan worker keeps its D and Adam across iterations
     opt = torch.optim.Adam(D_n.parameters(), 2e-4, betas=(0.5, 0.999))
+    G, D_c = build_models(shape, z_dim)  # a federated client's pair
+    opt_G = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam(D_c.parameters(), 2e-4, betas=(0.5, 0.999))
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -84,20 +90,16 @@ def worker_compute_s(method: str, args: argparse.Namespace, repeats: int = 30) -
             opt.step()
             opt.zero_grad(set_to_none=True)
             torch.autograd.grad(g_loss(D(X_g)), X_g)
-        else:  # a selected client: fresh models loaded with w, one local step, w flattened back
-            G, D = build_models(shape, z_dim)
-            opt_G = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
-            opt_D = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+        else:  # a selected client: one local step (D then G) on G_n and D_n built once, as a client's round
             fake = G(torch.randn(b, z_dim))
-            loss = d_loss(D(real), D(fake.detach()))
-            opt_D.zero_grad()
+            loss = d_loss(D_c(real), D_c(fake.detach()))
+            opt_D.zero_grad(set_to_none=True)
             loss.backward()
             opt_D.step()
-            loss = g_loss(D(fake))
-            opt_G.zero_grad()
+            loss = g_loss(D_c(fake))
+            opt_G.zero_grad(set_to_none=True)
             loss.backward()
             opt_G.step()
-            torch.cat([p.detach().reshape(-1) for p in [*G.parameters(), *D.parameters()]])
         times.append(time.perf_counter() - start)
     times.sort()
     return times[len(times) // 2]
@@ -117,15 +119,15 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4,8,16,32,64,128,256,1000")
     parser.add_argument("--methods", default="md-gan,fl-gan,fe-gan")
     parser.add_argument("--client-fraction", type=float, default=0.02, help="fl-gan and fe-gan: C")
-    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--dataset", default="mnist5k")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", default="runs/bench/scale")
     parser.add_argument("--one", nargs=2, metavar=("METHOD", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.steps < 2:
-        parser.error("--steps must be >= 2: the first iteration is left out of the time per iteration")
+    if args.steps < 3:
+        parser.error("--steps must be >= 3: the first and the last iteration are left out of the time per iteration")
     if args.one:
         one(args.one[0], int(args.one[1]), args)
         return
@@ -151,7 +153,7 @@ def main() -> None:
         rows = [r for r in results if r["method"] == method]
         # time grows with the workers that compute in an iteration: all N for md-gan, the C N selected otherwise
         xs = [float(busy_workers(method, r["workers"], args.client_fraction)) for r in rows]
-        alone = worker_compute_s("md-gan" if method == "md-gan" else "fl-gan", args)
+        alone = sum(r["worker_alone_s"] for r in rows) / len(rows)
         fits[method] = {"s_per_iteration": fit_line(xs, [r["s_per_iteration"] for r in rows]),
                         "peak_rss_mb": fit_line([float(r["workers"]) for r in rows], [r["peak_rss_mb"] for r in rows]),
                         "worker_compute_alone_s": alone}

@@ -39,3 +39,18 @@ def test_g_ema_changes_what_is_evaluated(tmp_path):
     plain = api.train(small_config(tmp_path / "plain", steps=8))
     ema = api.train(small_config(tmp_path / "ema", steps=8, g_ema=0.9))
     assert plain["final_eval"]["fid"] != ema["final_eval"]["fid"]
+
+
+def test_width_sets_the_channels_of_both_models_for_every_data_shape():
+    for shape, first in (((2,), "hidden"), ((1, 8, 8), "conv"), ((1, 28, 28), "conv")):
+        G, D = build_models(shape, width=16)
+        D_first = next(m for m in D.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+        assert (D_first.out_channels if first == "conv" else D_first.out_features) == 16, shape
+        wide_G, _ = build_models(shape, width=32)
+        assert sum(p.numel() for p in wide_G.parameters()) > sum(p.numel() for p in G.parameters()), shape
+
+
+def test_width_reaches_the_models_of_a_run(tmp_path):
+    summary = api.train(small_config(tmp_path, width=8, steps=2))
+    _, D = build_models((1, 8, 8), width=8)
+    assert summary["params"]["D"] == sum(p.numel() for p in D.parameters())

@@ -39,6 +39,7 @@ class RunConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     z_dim: int | None = None  # None: 8 for 2-D points, 64 for images
+    width: int | None = None  # None: the model's own (128 hidden units for points, 32 channels 8x8, 64 larger)
     log_every: int = 50
     sample_every: int = 500
     eval_every: int = 0  # 0: evaluate only at the end
@@ -123,7 +124,7 @@ class RunConfig:
         for name in ("eval_every", "seed", "master_port", "threads"):
             if getattr(self, name) < 0:
                 raise DistganError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
-        for name in ("batch_size", "eval_samples", "z_dim"):
+        for name in ("batch_size", "eval_samples", "z_dim", "width"):
             if getattr(self, name) is not None:
                 _check_positive(name, getattr(self, name))
         for name in ("lr_g", "lr_d", "worker_timeout"):
@@ -182,7 +183,7 @@ def _check_positive(name: str, value: int) -> None:
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 # fields whose default None means "by data"
-OPTIONAL_TYPES = {"batch_size": int, "lr_g": float, "lr_d": float, "eval_samples": int, "z_dim": int}
+OPTIONAL_TYPES = {"batch_size": int, "lr_g": float, "lr_d": float, "eval_samples": int, "z_dim": int, "width": int}
 
 
 def field_type(name: str) -> type:

@@ -41,6 +41,8 @@ class RankContext:
     start_step: int = 0
     resumed: dict[str, Any] | None = None  # this rank's checkpoint when resuming
     simulated: bool = False
+    shared: dict[str, Any] = field(default_factory=dict)  # what this run's ranks share: one dict for all
+    # simulated ranks, one per process (e.g. the spare models federated clients borrow)
 
     @property
     def rank(self) -> int:

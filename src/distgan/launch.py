@@ -63,6 +63,7 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
     device = resolve_device(config.device)
     hub = SimHub(config.world_size, config.seed)
     shards = make_shards(config, dataset)
+    shared: dict = {}
     errors: list[BaseException] = []
     crashed: list[int] = []
     if config.threads:
@@ -76,7 +77,7 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
         transport.take_turn()
         try:
             run_rank(config, dataset, transport, device, evaluator if rank == 0 else None, simulated=True,
-                     shards=shards)
+                     shards=shards, shared=shared)
         except WorkerCrash:
             crashed.append(rank)
             if config.spec.on_worker_death == RESTART:

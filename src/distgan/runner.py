@@ -31,14 +31,17 @@ def make_shards(config: RunConfig, dataset: Dataset) -> list[torch.Tensor]:
 
 
 def run_rank(config: RunConfig, dataset: Dataset, transport: Transport, device: torch.device,
-             evaluator: Any = None, simulated: bool = False, shards: list[torch.Tensor] | None = None) -> None:
+             evaluator: Any = None, simulated: bool = False, shards: list[torch.Tensor] | None = None,
+             shared: dict[str, Any] | None = None) -> None:
     """Train this rank's part of the run; rank 0 also records it and writes the summary.
 
-    Simulated ranks share one `shards` list; a process computes its own (the same, from the seed).
+    Simulated ranks share one `shards` list and one `shared` dict; a process has its own (the same shards,
+    from the seed).
     """
     out = Path(config.out)
     shards = make_shards(config, dataset) if shards is None else shards
-    ctx = RankContext(config, dataset, transport, device, shards, out, simulated=simulated)
+    ctx = RankContext(config, dataset, transport, device, shards, out, simulated=simulated,
+                      shared={} if shared is None else shared)
     if config.resume:
         _resume(ctx)
     if ctx.rank == 0:
@@ -136,7 +139,7 @@ def _gather_report(ctx: RankContext, kinds: tuple[str, ...]) -> dict[int, dict[s
 def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, Any]]) -> dict[str, Any]:
     cfg, rec = ctx.config, ctx.recorder
     wall = rec.wall_s()
-    G, D = build_models(ctx.dataset.sample_shape, cfg.z_dim, spectral_norm=cfg.spectral_norm)
+    G, D = build_models(ctx.dataset.sample_shape, cfg.z_dim, spectral_norm=cfg.spectral_norm, width=cfg.width)
     per_rank = {str(r): {"sent": v["sent"], "recv": v["recv"]} for r, v in sorted(report.items())}
     total_sent = sum(sum(v["sent"].values()) for v in report.values())
     total_recv = sum(sum(v["recv"].values()) for v in report.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,13 +44,56 @@ def build_gan(ctx: RankContext, with_G: bool = True) -> Gan:
     `with_G=False` builds D alone (an md-gan worker); D is drawn first, so it is every other rank's D.
     """
     cfg = ctx.config
-    G, D = ctx.build(lambda: build_models(ctx.dataset.sample_shape, cfg.z_dim, with_G, cfg.spectral_norm))
+    G, D = ctx.build(lambda: build_models(ctx.dataset.sample_shape, cfg.z_dim, with_G, cfg.spectral_norm,
+                                          cfg.width))
     G = G.to(ctx.device) if with_G else None
     D = D.to(ctx.device)
     betas = (cfg.beta1, cfg.beta2)
     d_loss, g_loss = get_losses(cfg.loss)
     opt_G = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas) if with_G else None
     return Gan(G, D, opt_G, torch.optim.Adam(D.parameters(), cfg.lr_d, betas=betas), cfg.z_dim, d_loss, g_loss)
+
+
+class SparePair:
+    """G and D with their optimizers, lent to one client at a time for the length of a round.
+
+    A federated client holds models only while it trains (so 1,000 simulated clients cost what the few
+    selected cost); building fresh modules each round cost as much as a local step. Simulated ranks share
+    one SparePair per run and compute in turns, so it is built once; a process builds its own, once.
+    """
+
+    def __init__(self) -> None:
+        self._spare: list[Gan] = []
+        self._lock = threading.Lock()
+
+    def borrow(self, ctx: RankContext) -> Gan:
+        """A Gan with fresh optimizers; its weights are whatever the last borrower left, so load them."""
+        with self._lock:
+            gan = self._spare.pop() if self._spare else None
+        if gan is None:
+            return build_gan(ctx)
+        for opt in (gan.opt_G, gan.opt_D):
+            opt.state.clear()
+        return gan
+
+    def give_back(self, gan: Gan) -> None:
+        for module in (gan.G, gan.D):
+            module.zero_grad(set_to_none=True)
+        with self._lock:
+            self._spare.append(gan)
+
+
+def take_moments(gan: Gan) -> dict[str, list[dict]]:
+    """Adam's per-parameter state of G and D, taken out by reference (no copy) for the next round."""
+    return {name: [opt.state.pop(p, {}) for p in module.parameters()]
+            for name, opt, module in (("G", gan.opt_G, gan.G), ("D", gan.opt_D, gan.D))}
+
+
+def put_moments(gan: Gan, moments: dict[str, list[dict]]) -> None:
+    for name, opt, module in (("G", gan.opt_G, gan.G), ("D", gan.opt_D, gan.D)):
+        for p, state in zip(module.parameters(), moments[name]):
+            if state:
+                opt.state[p] = state
 
 
 class Batches:

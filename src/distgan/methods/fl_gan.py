@@ -22,12 +22,15 @@ import torch
 
 from distgan.context import RankContext
 from distgan.methods.common import (
+    SparePair,
     build_gan,
     flatten,
     float_state,
     gan_step,
     noise,
+    put_moments,
     restore,
+    take_moments,
     train_state,
     unflatten_into,
     worker_batches,
@@ -141,10 +144,11 @@ def send(ctx: RankContext, kind: str, r: int, control: torch.Tensor, w: torch.Te
 
 # --- a worker ----------------------------------------------------------------------------------------
 def worker(ctx: RankContext, kind: str) -> None:
-    """A client holds models only while it trains a round: each round starts from the server's w in
-    fresh modules. Between rounds it keeps just its Adam moments (2 floats per parameter, and none
-    until it is first selected), so 1,000 simulated clients cost what the selected few cost."""
-    cfg, t, device = ctx.config, ctx.transport, ctx.device
+    """A client holds models only while it trains a round: each round loads the server's w into models it
+    borrows for the round (`SparePair`). Between rounds it keeps just its Adam moments (2 floats per
+    parameter, and none until it is first selected), so 1,000 simulated clients cost what the selected few cost."""
+    t, device = ctx.transport, ctx.device
+    spare = ctx.shared.setdefault("spare_pair", SparePair())
     real = worker_batches(ctx)
     z_rng = ctx.rng("noise")
     moments = restore_client(ctx, real, z_rng)
@@ -155,25 +159,33 @@ def worker(ctx: RankContext, kind: str) -> None:
         if control[0].item() == STOP:
             break
         step, s_r = int(control[1].item()), int(control[2].item())
-        gan = build_gan(ctx)
-        state = model_state(gan)
-        w = torch.empty(sum(p.numel() for p in state), device=device)
-        t.recv(w, 0, f"{kind}/params")
-        with torch.no_grad():
-            unflatten_into(w, state)
-        if moments is not None:
-            gan.opt_G.load_state_dict(moments["opt_G"])
-            gan.opt_D.load_state_dict(moments["opt_D"])
-        for _ in range(s_r):
-            ctx.crash_point(local_step)
-            loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device))
-            local_step += 1
-        t.send(flatten([p.detach() for p in state]), 0, f"{kind}/params")
-        t.send(torch.stack([loss_D, loss_G]), 0, f"{kind}/stats")
-        if round_ends_at_checkpoint(ctx, step, step + s_r):
-            ctx.save(step + s_r, train_state(ctx, gan, real, z_rng))
-        moments = {"opt_G": gan.opt_G.state_dict(), "opt_D": gan.opt_D.state_dict()}
-        del gan, state, w
+        gan = spare.borrow(ctx)
+        try:
+            local_step, moments = local_round(ctx, kind, gan, moments, real, z_rng, step, s_r, local_step)
+        finally:
+            spare.give_back(gan)
+
+
+def local_round(ctx: RankContext, kind: str, gan, moments, real, z_rng, step: int, s_r: int,
+                local_step: int) -> tuple[int, dict]:
+    """w_n <- w; s_r local steps; send w_n. Returns the local step count and Adam's moments to keep."""
+    cfg, t = ctx.config, ctx.transport
+    state = model_state(gan)
+    w = torch.empty(sum(p.numel() for p in state), device=ctx.device)
+    t.recv(w, 0, f"{kind}/params")
+    with torch.no_grad():
+        unflatten_into(w, state)
+    if moments is not None:
+        put_moments(gan, moments)
+    for _ in range(s_r):
+        ctx.crash_point(local_step)
+        loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, ctx.device))
+        local_step += 1
+    t.send(flatten([p.detach() for p in state]), 0, f"{kind}/params")
+    t.send(torch.stack([loss_D, loss_G]), 0, f"{kind}/stats")
+    if round_ends_at_checkpoint(ctx, step, step + s_r):
+        ctx.save(step + s_r, train_state(ctx, gan, real, z_rng))
+    return local_step, take_moments(gan)
 
 
 def restore_client(ctx: RankContext, real, z_rng: torch.Generator) -> dict | None:
@@ -182,7 +194,10 @@ def restore_client(ctx: RankContext, real, z_rng: torch.Generator) -> dict | Non
         return None
     real.load(ctx.resumed["batches"])
     z_rng.set_state(ctx.resumed["z_rng"])
-    return {"opt_G": ctx.resumed["opt_G"], "opt_D": ctx.resumed["opt_D"]}
+    gan = build_gan(ctx)
+    gan.opt_G.load_state_dict(ctx.resumed["opt_G"])
+    gan.opt_D.load_state_dict(ctx.resumed["opt_D"])
+    return take_moments(gan)
 
 
 def round_ends_at_checkpoint(ctx: RankContext, start: int, end: int) -> bool:

@@ -15,13 +15,13 @@ def default_z_dim(sample_shape: tuple[int, ...]) -> int:
 
 
 def build_models(sample_shape: tuple[int, ...], z_dim: int = 0, with_G: bool = True,
-                 spectral_norm: bool = False) -> tuple[nn.Module | None, nn.Module]:
+                 spectral_norm: bool = False, width: int | None = None) -> tuple[nn.Module | None, nn.Module]:
     """Return (G, D) for samples of `sample_shape`: (2,), (C, 8, 8), (C, 28, 28) or (C, 32, 32).
 
     D is built first, so under one seed a rank that needs D alone (`with_G=False`) gets the same D.
-    `spectral_norm` normalises every layer of D (Miyato et al. 2018).
+    `spectral_norm` normalises every layer of D (Miyato et al. 2018); `width` overrides each model's own.
     """
-    G, D = _build(sample_shape, z_dim or default_z_dim(sample_shape), with_G)
+    G, D = _build(sample_shape, z_dim or default_z_dim(sample_shape), with_G, width)
     if spectral_norm:
         for layer in list(D.modules()):
             if isinstance(layer, (nn.Conv2d, nn.Linear)):
@@ -29,19 +29,22 @@ def build_models(sample_shape: tuple[int, ...], z_dim: int = 0, with_G: bool = T
     return G, D
 
 
-def _build(sample_shape: tuple[int, ...], z_dim: int, with_G: bool) -> tuple[nn.Module | None, nn.Module]:
+def _build(sample_shape: tuple[int, ...], z_dim: int, with_G: bool,
+           width: int | None) -> tuple[nn.Module | None, nn.Module]:
     if len(sample_shape) == 1:
-        D = MLPDiscriminator(sample_shape[0])
-        return (MLPGenerator(z_dim, sample_shape[0]) if with_G else None), D
-    channels, height, width = sample_shape
-    if height != width or height not in (8, 28, 32) or channels not in (1, 3):
+        hidden = {"hidden": width} if width else {}
+        D = MLPDiscriminator(sample_shape[0], **hidden)
+        return (MLPGenerator(z_dim, sample_shape[0], **hidden) if with_G else None), D
+    channels, height, size = sample_shape
+    width = {"width": width} if width else {}
+    if height != size or height not in (8, 28, 32) or channels not in (1, 3):
         raise DistganError(f"no model for samples of shape {sample_shape}; distgan has G/D for 2-D points and "
                            "1- or 3-channel images of 8x8, 28x28 or 32x32")
     if height == 8:
-        D = Conv8Discriminator(channels)
-        return (Conv8Generator(z_dim, channels) if with_G else None), D
-    D = DCGANDiscriminator(channels, height)
-    return (DCGANGenerator(z_dim, channels, height) if with_G else None), D
+        D = Conv8Discriminator(channels, **width)
+        return (Conv8Generator(z_dim, channels, **width) if with_G else None), D
+    D = DCGANDiscriminator(channels, height, **width)
+    return (DCGANGenerator(z_dim, channels, height, **width) if with_G else None), D
 
 
 def count_parameters(module: nn.Module) -> int:
