@@ -7,7 +7,7 @@ from pathlib import Path
 
 from distgan.checkpoint import atomic_write_bytes
 from distgan.errors import DistganError
-from distgan.report import content, html, markdown, plots, verdicts
+from distgan.report import claims, content, html, markdown, plots, verdicts
 from distgan.report.aggregate import Group, group_runs
 from distgan.report.content import Figure, Report
 from distgan.report.load import Run, load_failures, load_runs, load_study
@@ -47,6 +47,7 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
         failures=content.failures(groups, load_failures(root), root),
         notes=[*study.get("notes", []), *content.notes(runs, points)],
         verdicts=verdicts.quality_verdicts(groups, reference, points),
+        claims=claims.paper_claims(groups, points),
     )
     if goal is None:
         report.target = "n/a: no real-vs-real FID floor to set it from; give --target"

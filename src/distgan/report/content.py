@@ -34,6 +34,7 @@ class Report:
     time_header: list[str] = field(default_factory=list)
     time_rows: list[list[str]] = field(default_factory=list)
     time_verdicts: list[str] = field(default_factory=list)
+    claims: list[str] = field(default_factory=list)  # the MD-GAN paper's claims, answered (report/claims.py)
 
 
 def _values(runs: list[Run], key: str) -> str:

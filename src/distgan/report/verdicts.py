@@ -81,13 +81,13 @@ def quality_verdicts(groups: list[Group], reference: str, points: bool) -> list[
             continue
         a = {r.seed: (r.summary or {}).get("final_eval", {}).get(key) for r in g.finished}
         b = {r.seed: (r.summary or {}).get("final_eval", {}).get(key) for r in ref.finished}
-        seeds = sorted(s for s in a if s in b and _number(a[s]) and _number(b[s]))
+        seeds = sorted(s for s in a if s in b and is_number(a[s]) and is_number(b[s]))
         diffs = [a[s] - b[s] for s in seeds]
         if points:
             better, worse = "reaches a higher high-quality share than", "reaches a lower high-quality share than"
         else:
             better, worse = "reaches lower FID than", "reaches higher FID than"
-        lines.append(_line(g.name, ref.name, diffs, lower_better, better, worse, f"final {name}"))
+        lines.append(verdict_line(g.name, ref.name, diffs, lower_better, better, worse, f"final {name}"))
     return lines
 
 
@@ -108,7 +108,7 @@ def time_verdicts(groups: list[Group], reference: str, target: Target) -> list[s
             lines.append(f"{g.name} against {ref.name}: no seed where both reached the target, so no verdict on "
                          "time to target.")
             continue
-        line = _line(g.name, ref.name, diffs, True, "needs fewer generator updates to reach the target than",
+        line = verdict_line(g.name, ref.name, diffs, True, "needs fewer generator updates to reach the target than",
                      "needs more generator updates to reach the target than", "generator updates to the target")
         if missing:
             line += f" Seeds {', '.join(map(str, missing))} left out: one of the two never reached the target."
@@ -123,7 +123,7 @@ def time_table(groups: list[Group], target: Target) -> tuple[list[str], list[lis
         reached = [t for t in (first_reached(r, target) for r in g.finished) if t]
         row = [g.label, str(g.workers), f"{len(reached)} of {len(g.finished)} seeds"]
         for key in ("g_updates", "real_images", "bytes", "wall_s"):
-            values = [t[key] for t in reached if _number(t.get(key))]
+            values = [t[key] for t in reached if is_number(t.get(key))]
             row.append(_ci_text(values, size=key == "bytes") if values else "never reached")
         rows.append(row)
     return header, rows
@@ -137,7 +137,8 @@ def _ci_text(values: list[float], size: bool = False) -> str:
     return f"{show(mean)} [{show(low)}, {show(high)}]"
 
 
-def _line(name: str, ref: str, diffs: list[float], lower_better: bool, better: str, worse: str, what: str) -> str:
+def verdict_line(name: str, ref: str, diffs: list[float], lower_better: bool, better: str, worse: str,
+                 what: str) -> str:
     """One verdict: "A <better> B: difference d, 95% CI [lo, hi], n seeds", or no detectable difference."""
     if not diffs:
         return f"{name} against {ref}: no seed where both have a {what}."
@@ -158,5 +159,5 @@ def _reference(groups: list[Group], reference: str) -> Group | None:
     return None
 
 
-def _number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value

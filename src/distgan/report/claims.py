@@ -1,0 +1,121 @@
+"""The MD-GAN paper's claims, each answered from a study's runs with a paired verdict over seeds.
+
+Hardy, Le Merrer and Sericola (IPDPS 2019) claim that MD-GAN (1) generates better samples than FL-GAN,
+(2) halves the computation a worker does, and (3) moves fewer bytes than FL-GAN below a crossover batch
+size. A study that holds md-gan and fl-gan cells at the same N (the mdgan-paper preset does) gets one
+line per claim and N.
+"""
+
+from __future__ import annotations
+
+import math
+
+from distgan.report import fmt
+from distgan.report.aggregate import Group
+from distgan.report.load import Run
+from distgan.report.verdicts import is_number, verdict_line
+
+FLOAT32 = 4
+STATS_PER_ROUND = 2 * FLOAT32  # an fl-gan worker sends (loss_D, loss_G) once per round
+DATA_KINDS = ("md-gan/X_g", "md-gan/X_d")  # what an md-gan worker receives every iteration, b samples each
+
+
+def paper_claims(groups: list[Group], points: bool) -> list[str]:
+    """One line per claim of the MD-GAN paper and per (md-gan, fl-gan) pair of cells at the same N."""
+    pairs = [(md, fl) for md in groups if md.method == "md-gan" and md.finished
+             for fl in groups if fl.method == "fl-gan" and fl.workers == md.workers and fl.finished]
+    lines = []
+    for md, fl in pairs:
+        lines.append("Claim: MD-GAN beats FL-GAN in quality. " + _quality(md, fl, points))
+    for md, fl in pairs:
+        lines.append("Claim: MD-GAN halves per-worker compute. " + _compute(md, fl))
+    for md, fl in pairs:
+        lines.append("Claim: MD-GAN sends fewer bytes than FL-GAN below a crossover batch size. " + _bytes(md, fl))
+    return lines
+
+
+def _paired(md: Group, fl: Group, value) -> list[float]:
+    """md-gan's value minus fl-gan's, seed by seed, over the seeds where both have one."""
+    a = {r.seed: value(r) for r in md.finished}
+    b = {r.seed: value(r) for r in fl.finished}
+    return [a[s] - b[s] for s in sorted(a) if s in b and is_number(a[s]) and is_number(b[s])]
+
+
+def _quality(md: Group, fl: Group, points: bool) -> str:
+    key = "hq_pct" if points else "fid"
+    diffs = _paired(md, fl, lambda r: (r.summary or {}).get("final_eval", {}).get(key))
+    if points:
+        return verdict_line(md.name, fl.name, diffs, False, "reaches a higher high-quality share than",
+                     "reaches a lower high-quality share than", "final high-quality share")
+    return verdict_line(md.name, fl.name, diffs, True, "reaches lower FID than", "reaches higher FID than", "final FID")
+
+
+def worker_compute_s(run: Run) -> float | None:
+    """Seconds of compute per generator update on one worker (mean over workers), from the run's trace."""
+    compute = (run.summary or {}).get("compute_s_per_rank")
+    if not compute:
+        return None
+    workers = [float(v) for r, v in compute.items() if r != "0" and is_number(v)]
+    steps = (run.summary or {}).get("g_updates")
+    return sum(workers) / len(workers) / steps if workers and steps else None
+
+
+def _compute(md: Group, fl: Group) -> str:
+    diffs = _paired(md, fl, worker_compute_s)
+    if not diffs:
+        return (f"{md.name} against {fl.name}: not measured (the runs carry no per-rank compute times; "
+                "runs made by this version record them).")
+    ratios = _paired(md, fl, lambda r: math.log(worker_compute_s(r) or math.nan))
+    ratio = math.exp(sum(ratios) / len(ratios)) if ratios else math.nan
+    return (verdict_line(md.name, fl.name, [d * 1000 for d in diffs], True,
+                  "needs less compute per worker per generator update (ms) than",
+                  "needs more compute per worker per generator update (ms) than", "worker compute per update (ms)")
+            + f" md-gan / fl-gan: {fmt.number(ratio)} (the paper claims 0.5).")
+
+
+def _worker_bytes(run: Run, kinds: tuple[str, ...] | None, direction: str = "recv") -> list[float]:
+    """Bytes each worker rank moved in `direction`, of `kinds` (None: every kind)."""
+    per_rank = (run.summary or {}).get("bytes", {}).get("per_rank", {})
+    return [sum(v for k, v in counts.get(direction, {}).items() if kinds is None or k in kinds)
+            for rank, counts in per_rank.items() if rank != "0"]
+
+
+def _per_update(run: Run) -> float | None:
+    """Bytes a worker sends and receives per generator update, mean over workers."""
+    both = [s + r for s, r in zip(_worker_bytes(run, None, "sent"), _worker_bytes(run, None, "recv"))]
+    steps = (run.summary or {}).get("g_updates")
+    return sum(both) / len(both) / steps if both and steps else None
+
+
+def crossover_batch_size(md: Run, fl: Run) -> float | None:
+    """The paper's crossover, from measured bytes: the b at which what an md-gan worker receives in one
+    iteration (X_g and X_d, linear in b) equals what an fl-gan worker receives in one round (w and theta)."""
+    data = _worker_bytes(md, DATA_KINDS)
+    b, steps = md.config.get("batch_size"), (md.summary or {}).get("g_updates")
+    params = _worker_bytes(fl, ("fl-gan/params",))
+    rounds = [v / STATS_PER_ROUND for v in _worker_bytes(fl, ("fl-gan/stats",), "sent")]
+    per_round = [p / n for p, n in zip(params, rounds) if n]
+    if not (data and b and steps and per_round):
+        return None
+    per_sample_per_iteration = sum(data) / len(data) / steps / b
+    return (sum(per_round) / len(per_round)) / per_sample_per_iteration if per_sample_per_iteration else None
+
+
+def _bytes(md: Group, fl: Group) -> str:
+    diffs = _paired(md, fl, _per_update)
+    line = verdict_line(md.name, fl.name, [d / 1e6 for d in diffs], True,
+                 "moves fewer MB per worker per generator update than",
+                 "moves more MB per worker per generator update than", "MB per worker per update")
+    crossings = [c for c in (crossover_batch_size(m, f) for m, f in _pairs_by_seed(md, fl)) if c]
+    if not crossings:
+        return line
+    b = md.finished[0].config.get("batch_size")
+    crossover = sum(crossings) / len(crossings)
+    side = "below" if b < crossover else "above"
+    return (line + f" Per message, an md-gan worker receives less in an iteration than an fl-gan worker in a round "
+            f"for b below {fmt.number(crossover)} (paper, MNIST: 550); this study's b = {b} is {side} it.")
+
+
+def _pairs_by_seed(md: Group, fl: Group) -> list[tuple[Run, Run]]:
+    theirs = {r.seed: r for r in fl.finished}
+    return [(r, theirs[r.seed]) for r in md.finished if r.seed in theirs]

@@ -1,0 +1,43 @@
+"""The MD-GAN paper's claims get one answer each, from a real (tiny) md-gan against fl-gan study."""
+
+from __future__ import annotations
+
+import pytest
+
+from distgan.compare import Study, compare
+from distgan.methods.common import float_state
+from distgan.models import build_models
+from distgan.report.aggregate import group_runs
+from distgan.report.claims import crossover_batch_size, paper_claims
+from distgan.report.load import load_runs
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("claims")
+    compare(Study(methods=["md-gan", "fl-gan"], workers=[2], dataset="digits", steps=6, seeds=2, backend="sim",
+                  batch_size=8, out=str(out), progress=False,
+                  overrides={"fl-gan": {"local_steps": 3, "eval_samples": 100},
+                             "md-gan": {"eval_samples": 100}}))
+    return out
+
+
+def test_each_claim_has_a_line_with_the_paired_seeds(study_dir):
+    lines = paper_claims(group_runs(load_runs(study_dir)), points=False)
+    assert [line.split(".")[0] for line in lines] == [
+        "Claim: MD-GAN beats FL-GAN in quality", "Claim: MD-GAN halves per-worker compute",
+        "Claim: MD-GAN sends fewer bytes than FL-GAN below a crossover batch size"]
+    assert "md-gan N=2" in lines[0] and "fl-gan N=2" in lines[0] and "2 seeds" in lines[0]
+    assert "b = 8 is below it" in lines[2]
+    assert (study_dir / "report.md").read_text().count("Claim: ") == 3
+
+
+def test_the_crossover_is_the_papers_formula_on_measured_bytes(study_dir):
+    runs = {(r.method, r.seed): r for r in load_runs(study_dir)}
+    G, D = build_models((1, 8, 8))
+    w_and_theta = sum(t.numel() for t in float_state(G) + float_state(D))
+    d = 64
+    # md-gan's worker receives X_g and X_d, 2 b d floats an iteration; fl-gan's receives w and theta a round
+    assert crossover_batch_size(runs["md-gan", 0], runs["fl-gan", 0]) == pytest.approx(w_and_theta / (2 * d))
