@@ -43,6 +43,7 @@ HELP = {
     "threads": "torch threads per process; 0 shares the cores among processes",
     "progress": "show a progress bar",
     "tensorboard": "write a TensorBoard event file into the run folder (`tensorboard --logdir OUT`)",
+    "trace": "record each rank's messages and compute phases into trace.jsonl, for `distgan project`",
 }
 HIDDEN = {"resume", "options", "is_resolved"}
 

@@ -82,10 +82,12 @@ def server(ctx: RankContext, kind: str, select: Callable[[], list[int]],
     step = restore(ctx, gan, None, rng)
     while step < cfg.steps:
         s_r = min(local_steps(ctx), cfg.steps - step)
+        ctx.trace.begin(step + 1, s_r)
         w = flatten([p.detach() for p in model_state(gan)])
         S_r = select()
         for r in S_r:
             send(ctx, kind, r, torch.tensor([TRAIN, step, s_r], device=w.device), w, step)
+        ctx.trace.phase("server average")
         p = weigh(ctx, S_r)
         total, weight, losses = torch.zeros_like(w), 0.0, []
         for r in S_r:
@@ -155,6 +157,7 @@ def worker(ctx: RankContext, kind: str) -> None:
         if control[0].item() == STOP:
             break
         step, s_r = int(control[1].item()), int(control[2].item())
+        ctx.trace.begin(step + 1, s_r)
         gan = build_gan(ctx)
         state = model_state(gan)
         w = torch.empty(sum(p.numel() for p in state), device=device)
@@ -164,6 +167,7 @@ def worker(ctx: RankContext, kind: str) -> None:
         if moments is not None:
             gan.opt_G.load_state_dict(moments["opt_G"])
             gan.opt_D.load_state_dict(moments["opt_D"])
+        ctx.trace.phase("worker local steps")
         for _ in range(s_r):
             ctx.crash_point(local_step)
             loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device))
