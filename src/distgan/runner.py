@@ -171,6 +171,7 @@ def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, A
         "real_fid_floor": getattr(rec.evaluator, "real_fid_floor", None),
         "bytes": {"total_sent": total_sent, "total_recv": total_recv, "per_rank": per_rank},
         "peak_rss_mb": {str(r): round(v["peak_rss_mb"], 1) for r, v in sorted(report.items())},
+        "threads": torch.get_num_threads(),
         "failures": ctx.failures,
         "command": " ".join(sys.argv),
     }

@@ -20,7 +20,8 @@ CURVES = (("g_updates", "updates", "against generator updates"), ("wall_s", "wal
           ("bytes", "bytes", "against bytes moved"))
 
 
-def build_report(root: str | Path, reference: str | None = None, target: float | None = None) -> Path:
+def build_report(root: str | Path, reference: str | None = None, target: float | None = None,
+                 network: str | None = None) -> Path:
     """(Re)build the report of the runs at or under `root`; return the path of report.html.
 
     Verdicts pair every cell with `reference` (the study's, else standalone) seed by seed; time to target
