@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,17 +66,25 @@ def compute_model(run: Path, config: dict[str, Any], records: list[dict[str, Any
     return compute, "calibration (each role's phases timed alone, one rank at a time)"
 
 
-def project_run(run: str | Path, network: str | Profile, compute: str = "auto") -> tuple[dict[str, Any], Replay]:
-    """One run's projection as a JSON-ready dict, and the replay behind it (its per-step times)."""
+def projector(run: str | Path, compute: str = "auto") -> tuple[Callable[[Profile], Replay], str]:
+    """A function that replays this run's trace on a profile (the trace read and the compute calibrated once),
+    and where its compute seconds come from."""
     run = Path(run)
-    profile = parse_profile(network) if isinstance(network, str) else network
-    config, summary, records = load_run_trace(run)
+    config, _, records = load_run_trace(run)
     if not records:
         raise DistganError(f"{run}: trace.jsonl is empty; train the run again to project it")
     model, source = compute_model(run, config, records, compute)
     world = max(int(r["rank"]) for r in records) + 1
-    shaped = replay(records, profile.links(world), model)
-    ideal = replay(records, IDEAL.links(world), model)
+    return (lambda profile: replay(records, profile.links(world), model)), source
+
+
+def project_run(run: str | Path, network: str | Profile, compute: str = "auto") -> tuple[dict[str, Any], Replay]:
+    """One run's projection as a JSON-ready dict, and the replay behind it (its per-step times)."""
+    run = Path(run)
+    profile = parse_profile(network) if isinstance(network, str) else network
+    config, summary, _ = load_run_trace(run)
+    on, source = projector(run, compute)
+    shaped, ideal = on(profile), on(IDEAL)
     (rank, direction), busiest = max(shaped.link_bytes.items(), key=lambda kv: kv[1], default=((0, "up"), 0))
     bandwidth = profile.link.up_bps if direction == "up" else profile.link.down_bps
     wall = shaped.wall_s

@@ -34,6 +34,8 @@ class Report:
     time_header: list[str] = field(default_factory=list)
     time_rows: list[list[str]] = field(default_factory=list)
     time_verdicts: list[str] = field(default_factory=list)
+    network: str = ""  # `--network`: the profile wall time is projected on, and its crossover lines
+    crossovers: list[str] = field(default_factory=list)
 
 
 def _values(runs: list[Run], key: str) -> str:

@@ -57,6 +57,9 @@ def render(report: Report) -> str:
     if report.time_rows:
         parts.append(_table(report.time_header, report.time_rows, "text"))
         parts.append("<ul>" + "".join(f"<li>{escape(v)}</li>" for v in report.time_verdicts) + "</ul>")
+    if report.network:
+        parts.append(f"<h2>Crossover bandwidth ({escape(report.network)})</h2><ul>"
+                     + "".join(f"<li>{escape(c)}</li>" for c in report.crossovers) + "</ul>")
     parts.append("<h2>Failures</h2>")
     if report.failures:
         parts.append('<ul class="failed">' + "".join(f"<li>{escape(f)}</li>" for f in report.failures) + "</ul>")
