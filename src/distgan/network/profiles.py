@@ -89,5 +89,5 @@ def parse_latency(text: str, hint: str) -> float:
 def rate_text(bps: float) -> str:
     for unit, scale in (("Gbit/s", 1e9), ("Mbit/s", 1e6), ("kbit/s", 1e3)):
         if bps >= scale:
-            return f"{bps / scale:g} {unit}"
+            return f"{bps / scale:.3g} {unit}"
     return f"{bps:g} bit/s"

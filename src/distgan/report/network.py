@@ -112,7 +112,7 @@ def _crossing(a: str, b: str, ta: list[float | None], tb: list[float | None], ta
     pairs = [(bps, x - y) for bps, x, y in zip(GRID, ta, tb) if x is not None and y is not None]
     goal = target.describe()
     for (lo, d_lo), (hi, d_hi) in zip(pairs, pairs[1:]):
-        if d_lo == 0 or (d_lo > 0) == (d_hi > 0):
+        if d_lo == 0 or not (d_lo * d_hi < 0 or d_hi == 0):
             continue
         frac = d_lo / (d_lo - d_hi)  # where the difference crosses zero, interpolated on a log bandwidth axis
         cross = math.exp(math.log(lo) + frac * (math.log(hi) - math.log(lo)))
