@@ -3,9 +3,11 @@
 What waits for what comes from the trace itself, so no method is named here:
 - compute takes its (calibrated) seconds; a blocking send holds the rank until its last bit leaves; a posted
   send (an asynchronous push) does not, and queues on the links with everything else in flight;
-- a receive waits for the matching message: the next one from that peer of that kind (both transports
-  deliver each pair's messages in order). So an md-gan server waits for all feedback, an fl-gan round ends
-  when the last selected worker's model arrives, and async-ps pushes queue at the server in the order it took them;
+- a message moves only once its receiver has posted the receive (gloo's rendezvous: a measured 548 KB send
+  blocked 10 s while its receiver was still starting), then takes the next place on the links;
+- a receive takes the next message from that peer of that kind (both transports deliver each pair's
+  messages in order). So an md-gan server waits for all feedback, an fl-gan round ends when the last selected
+  worker's model arrives, and async-ps pushes queue at the server in the order it took them;
 - a swap sends to one peer and waits for the other's message, peer to peer;
 - an all-reduce starts when every rank has reached it, as a ring, and releases them all when it ends.
 """
@@ -13,7 +15,7 @@ What waits for what comes from the trace itself, so no method is named here:
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,27 +59,44 @@ def replay(records: list[dict[str, Any]], links: list[Link], compute: Compute) -
     """Replay `records` (trace.jsonl's lines) on one link per rank; `compute` gives each compute item's seconds."""
     ranks = {r: _stream(r, recs) for r, recs in by_rank(records).items()}
     net = Network(links)
-    mailbox: dict[tuple, int] = defaultdict(int)
+    sends: dict[tuple, deque] = defaultdict(deque)  # (src, dst, kind) -> sends posted before their receive
+    recvs: dict[tuple, int] = defaultdict(int)  # (src, dst, kind) -> receives posted before their send
     collective: dict[tuple, list[int]] = defaultdict(list)
     arrivals: dict[tuple[int, str], int] = defaultdict(int)  # (rank, kind) -> all-reduces reached
     link_bytes: dict[tuple[int, str], int] = defaultdict(int)
     computed: dict[int, float] = defaultdict(float)
     members = sorted(ranks)
 
-    def deliver(key: tuple) -> Callable[[], None]:
-        def arrived() -> None:
-            mailbox[key] += 1
-            waiter = ranks.get(key[1])
-            if waiter is not None and waiter.waiting == key:
-                waiter.waiting = None
-                advance(waiter)
-        return arrived
+    def start(key: tuple, me: _Rank, nbytes: int, blocking: bool) -> None:
+        src, dst, _ = key
+        link_bytes[src, "up"] += nbytes
+        link_bytes[dst, "down"] += nbytes
+        net.transfer(src, dst, nbytes, on_sent=(lambda: wake(me, ("send", key))) if blocking else None,
+                     on_delivered=lambda: wake(ranks[dst], key) if dst in ranks else None)
+
+    def wake(me: _Rank, key: tuple) -> None:
+        if me.waiting == key:
+            me.waiting = None
+            advance(me)
 
     def send(me: _Rank, peer: int, kind: str, nbytes: int, blocking: bool) -> None:
-        link_bytes[me.rank, "up"] += nbytes
-        link_bytes[peer, "down"] += nbytes
-        net.transfer(me.rank, peer, nbytes, on_sent=(lambda: advance(me)) if blocking else None,
-                     on_delivered=deliver((me.rank, peer, kind)))
+        key = (me.rank, peer, kind)
+        if blocking:
+            me.waiting = ("send", key)
+        if recvs[key]:
+            recvs[key] -= 1
+            start(key, me, nbytes, blocking)
+        else:
+            sends[key].append((me, nbytes, blocking))
+
+    def receive(me: _Rank, peer: int, kind: str) -> None:
+        key = (peer, me.rank, kind)
+        me.waiting = key
+        if sends[key]:
+            sender, nbytes, blocking = sends[key].popleft()
+            start(key, sender, nbytes, blocking)
+        else:
+            recvs[key] += 1
 
     def all_reduce(me: _Rank, kind: str, nbytes: int) -> None:
         n = arrivals[me.rank, kind]
@@ -121,13 +140,8 @@ def replay(records: list[dict[str, Any]], links: list[Link], compute: Compute) -
                 me.items.insert(me.pos, (record, ["r", item[1], item[5], item[3], 0.0]))
                 me.ends = [e + 1 if e >= me.pos else e for e in me.ends]
             elif op == "r":
-                key = (item[2], me.rank, item[1])
-                if mailbox[key] > 0:
-                    mailbox[key] -= 1
-                else:
-                    me.pos -= 1
-                    me.waiting = key
-                    return
+                receive(me, item[2], item[1])
+                return
             elif op == "a":
                 all_reduce(me, item[1], item[3])
                 return
@@ -142,8 +156,11 @@ def replay(records: list[dict[str, Any]], links: list[Link], compute: Compute) -
             break
         unmatched += len(stuck)  # let one waiting item through per stuck rank and go on
         for me in stuck:
-            if me.waiting[0] != "all-reduce":
-                me.pos += 1
+            if me.waiting[0] == "send":  # nobody ever received it: withdraw it
+                key = me.waiting[1]
+                sends[key] = deque(entry for entry in sends[key] if entry[0] is not me)
+            elif me.waiting[0] != "all-reduce":  # a receive nobody sent: withdraw it
+                recvs[me.waiting] -= 1
             me.waiting = None
             advance(me)
     if unmatched:
