@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from distgan.errors import DistganError
 
 UNITS = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
+# Payload per byte on the wire for TCP over Ethernet (MTU 1500, timestamps on): 1448 of every 1514 bytes a link
+# carries are the message's. A profile's bandwidth is the link's; its flows get this share of it.
+PAYLOAD = 1448 / 1514
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
 
@@ -33,7 +36,9 @@ class Profile:
     link: Link
 
     def links(self, ranks: int) -> list[Link]:
-        return [self.link] * ranks
+        """Every rank's link, its bandwidth reduced to the payload that TCP over Ethernet gets through."""
+        link = Link(self.link.up_bps * PAYLOAD, self.link.down_bps * PAYLOAD, self.link.latency_s)
+        return [link] * ranks
 
     def describe(self) -> str:
         up, down, lat = self.link.up_bps, self.link.down_bps, self.link.latency_s
