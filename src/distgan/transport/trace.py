@@ -44,6 +44,8 @@ class Trace:
         if step == self.step and self._ops is not None:
             return
         now = time.perf_counter()
+        if self.step == SETUP and self._ops is not None:  # set-up after its messages (building models) is not a step's
+            self.mark, self.carry = now, 0.0
         self._close(now)
         self.step, self.label = step, OTHER
         self._ops = []
