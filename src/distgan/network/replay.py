@@ -57,68 +57,52 @@ def by_rank(records: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
 
 def replay(records: list[dict[str, Any]], links: list[Link], compute: Compute) -> Replay:
     """Replay `records` (trace.jsonl's lines) on one link per rank; `compute` gives each compute item's seconds."""
-    ranks = {r: _stream(r, recs) for r, recs in by_rank(records).items()}
-    net = Network(links)
-    sends: dict[tuple, deque] = defaultdict(deque)  # (src, dst, kind) -> sends posted before their receive
-    recvs: dict[tuple, int] = defaultdict(int)  # (src, dst, kind) -> receives posted before their send
-    collective: dict[tuple, list[int]] = defaultdict(list)
-    arrivals: dict[tuple[int, str], int] = defaultdict(int)  # (rank, kind) -> all-reduces reached
-    link_bytes: dict[tuple[int, str], int] = defaultdict(int)
-    computed: dict[int, float] = defaultdict(float)
-    members = sorted(ranks)
+    return _Replayer(records, links, compute).run()
 
-    def start(key: tuple, me: _Rank, nbytes: int, blocking: bool) -> None:
-        src, dst, _ = key
-        link_bytes[src, "up"] += nbytes
-        link_bytes[dst, "down"] += nbytes
-        net.transfer(src, dst, nbytes, on_sent=(lambda: wake(me, ("send", key))) if blocking else None,
-                     on_delivered=lambda: wake(ranks[dst], key) if dst in ranks else None)
 
-    def wake(me: _Rank, key: tuple) -> None:
-        if me.waiting == key:
-            me.waiting = None
-            advance(me)
+class _Replayer:
+    """The ranks of one replay on one network, with the messages posted but not yet matched."""
 
-    def send(me: _Rank, peer: int, kind: str, nbytes: int, blocking: bool) -> None:
-        key = (me.rank, peer, kind)
-        if blocking:
-            me.waiting = ("send", key)
-        if recvs[key]:
-            recvs[key] -= 1
-            start(key, me, nbytes, blocking)
-        else:
-            sends[key].append((me, nbytes, blocking))
+    def __init__(self, records: list[dict[str, Any]], links: list[Link], compute: Compute):
+        self.ranks = {r: _stream(r, recs) for r, recs in by_rank(records).items()}
+        self.members = sorted(self.ranks)
+        self.net = Network(links)
+        self.compute = compute
+        self.sends: dict[tuple, deque] = defaultdict(deque)  # (src, dst, kind) -> sends posted before their receive
+        self.recvs: dict[tuple, int] = defaultdict(int)  # (src, dst, kind) -> receives posted before their send
+        self.collective: dict[tuple, list[int]] = defaultdict(list)  # (kind, n) -> ranks that reached it
+        self.arrivals: dict[tuple[int, str], int] = defaultdict(int)  # (rank, kind) -> all-reduces reached
+        self.link_bytes: dict[tuple[int, str], int] = defaultdict(int)
+        self.computed: dict[int, float] = defaultdict(float)
 
-    def receive(me: _Rank, peer: int, kind: str) -> None:
-        key = (peer, me.rank, kind)
-        me.waiting = key
-        if sends[key]:
-            sender, nbytes, blocking = sends[key].popleft()
-            start(key, sender, nbytes, blocking)
-        else:
-            recvs[key] += 1
+    def run(self) -> Replay:
+        for me in self.ranks.values():
+            self.advance(me)
+        unmatched = 0
+        while True:
+            self.net.run()
+            stuck = [me for me in self.ranks.values() if me.waiting is not None]
+            if not stuck:
+                break
+            unmatched += len(stuck)  # let one waiting item through per stuck rank and go on
+            for me in stuck:
+                self.withdraw(me)
+                self.advance(me)
+        if unmatched:
+            log.warning("the trace left %d messages or all-reduces unmatched (a rank's trace missing?)", unmatched)
+        zero = self.ranks.get(0)
+        step_end = {}
+        if zero is not None:
+            for record, end in zip(zero.records, zero.end_times):
+                step_end[int(record["step"]) + max(1, int(record.get("updates", 1))) - 1] = end
+        wall = zero.end_times[-1] if zero and zero.end_times else self.net.now
+        return Replay(wall, step_end, dict(self.link_bytes), dict(self.computed), unmatched)
 
-    def all_reduce(me: _Rank, kind: str, nbytes: int) -> None:
-        n = arrivals[me.rank, kind]
-        arrivals[me.rank, kind] += 1
-        waiting = collective[kind, n]
-        waiting.append(me.rank)
-        me.waiting = ("all-reduce", kind, n)
-        if len(waiting) == len(members):
-            for r in members:
-                link_bytes[r, "up"] += nbytes
-                link_bytes[r, "down"] += nbytes
-            ring_all_reduce(net, members, nbytes, lambda: release(waiting))
-
-    def release(waiting: list[int]) -> None:
-        for r in waiting:
-            ranks[r].waiting = None
-            advance(ranks[r])
-
-    def advance(me: _Rank) -> None:
+    def advance(self, me: _Rank) -> None:
+        """Run `me` through its items until it has to wait for the network, a timer or its peers."""
         while True:
             while me.record < len(me.ends) and me.ends[me.record] <= me.pos:
-                me.end_times.append(net.now)
+                me.end_times.append(self.net.now)
                 me.record += 1
             if me.pos >= len(me.items):
                 return
@@ -126,52 +110,79 @@ def replay(records: list[dict[str, Any]], links: list[Link], compute: Compute) -
             me.pos += 1
             op = item[0]
             if op == "c":
-                seconds = compute(record, item[1], item[2])
-                computed[me.rank] += seconds
+                seconds = self.compute(record, item[1], item[2])
+                self.computed[me.rank] += seconds
                 if seconds > 0:
-                    net.after(seconds, lambda: advance(me))
+                    self.net.after(seconds, lambda: self.advance(me))
                     return
             elif op in ("s", "i"):
-                send(me, item[2], item[1], item[3], blocking=op == "s")
+                self.send(me, item[2], item[1], item[3], blocking=op == "s")
                 if op == "s":
                     return
             elif op == "x":  # a swap: post ours to the peer, then take the one from src
-                send(me, item[2], item[1], item[3], blocking=False)
+                self.send(me, item[2], item[1], item[3], blocking=False)
                 me.items.insert(me.pos, (record, ["r", item[1], item[5], item[3], 0.0]))
                 me.ends = [e + 1 if e >= me.pos else e for e in me.ends]
             elif op == "r":
-                receive(me, item[2], item[1])
+                self.receive(me, item[2], item[1])
                 return
             elif op == "a":
-                all_reduce(me, item[1], item[3])
+                self.all_reduce(me, item[1], item[3])
                 return
 
-    for me in ranks.values():
-        advance(me)
-    unmatched = 0
-    while True:
-        net.run()
-        stuck = [me for me in ranks.values() if me.waiting is not None]
-        if not stuck:
-            break
-        unmatched += len(stuck)  # let one waiting item through per stuck rank and go on
-        for me in stuck:
-            if me.waiting[0] == "send":  # nobody ever received it: withdraw it
-                key = me.waiting[1]
-                sends[key] = deque(entry for entry in sends[key] if entry[0] is not me)
-            elif me.waiting[0] != "all-reduce":  # a receive nobody sent: withdraw it
-                recvs[me.waiting] -= 1
+    def send(self, me: _Rank, peer: int, kind: str, nbytes: int, blocking: bool) -> None:
+        key = (me.rank, peer, kind)
+        if blocking:
+            me.waiting = ("send", key)
+        if self.recvs[key]:
+            self.recvs[key] -= 1
+            self.start(key, me, nbytes, blocking)
+        else:
+            self.sends[key].append((me, nbytes, blocking))
+
+    def receive(self, me: _Rank, peer: int, kind: str) -> None:
+        key = (peer, me.rank, kind)
+        me.waiting = key
+        if self.sends[key]:
+            sender, nbytes, blocking = self.sends[key].popleft()
+            self.start(key, sender, nbytes, blocking)
+        else:
+            self.recvs[key] += 1
+
+    def start(self, key: tuple, sender: _Rank, nbytes: int, blocking: bool) -> None:
+        """A matched message goes on the links; a blocking sender resumes when it has left, the receiver on arrival."""
+        src, dst, _ = key
+        self.link_bytes[src, "up"] += nbytes
+        self.link_bytes[dst, "down"] += nbytes
+        receiver = self.ranks.get(dst)
+        self.net.transfer(src, dst, nbytes, on_sent=(lambda: self.wake(sender, ("send", key))) if blocking else None,
+                          on_delivered=(lambda: self.wake(receiver, key)) if receiver else None)
+
+    def all_reduce(self, me: _Rank, kind: str, nbytes: int) -> None:
+        n = self.arrivals[me.rank, kind]
+        self.arrivals[me.rank, kind] += 1
+        waiting = self.collective[kind, n]
+        waiting.append(me.rank)
+        me.waiting = key = ("all-reduce", kind, n)
+        if len(waiting) == len(self.members):
+            for r in self.members:
+                self.link_bytes[r, "up"] += nbytes
+                self.link_bytes[r, "down"] += nbytes
+            ring_all_reduce(self.net, self.members, nbytes, lambda: [self.wake(self.ranks[r], key) for r in waiting])
+
+    def wake(self, me: _Rank, key: tuple) -> None:
+        if me.waiting == key:
             me.waiting = None
-            advance(me)
-    if unmatched:
-        log.warning("the trace left %d receives or all-reduces unmatched (a rank's trace is missing?)", unmatched)
-    zero = ranks.get(0)
-    step_end = {}
-    if zero is not None:
-        for record, end in zip(zero.records, zero.end_times):
-            step_end[int(record["step"]) + max(1, int(record.get("updates", 1))) - 1] = end
-    wall = zero.end_times[-1] if zero and zero.end_times else net.now
-    return Replay(wall, step_end, dict(link_bytes), dict(computed), unmatched)
+            self.advance(me)
+
+    def withdraw(self, me: _Rank) -> None:
+        """Give up what a stuck rank waits for: a send nobody received, a receive nobody sent, an all-reduce."""
+        if me.waiting[0] == "send":
+            key = me.waiting[1]
+            self.sends[key] = deque(entry for entry in self.sends[key] if entry[0] is not me)
+        elif me.waiting[0] != "all-reduce":
+            self.recvs[me.waiting] -= 1
+        me.waiting = None
 
 
 def _stream(rank: int, records: list[dict[str, Any]]) -> _Rank:
