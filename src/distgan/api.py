@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from distgan.compare import Study
 from distgan.training import train
 
-__all__ = ["train", "compare", "report"]
+__all__ = ["train", "compare", "report", "project"]
 
 
 def compare(study: Study) -> Path:
@@ -17,10 +18,19 @@ def compare(study: Study) -> Path:
     return run_study(study)
 
 
-def report(directory: str | Path, reference: str | None = None, target: float | None = None) -> Path:
-    """(Re)build report.html, report.md and the plots from the run folders at or under `directory`."""
+def report(directory: str | Path, reference: str | None = None, target: float | None = None,
+           network: str | None = None) -> Path:
+    """(Re)build report.html, report.md and the plots from the run folders at or under `directory`; with
+    `network`, also FID against wall time projected on that network and the crossover bandwidths."""
     from distgan.report import build_report
 
-    return build_report(directory, reference, target)
+    return build_report(directory, reference, target, network)
+
+
+def project(path: str | Path, network: str, compute: str = "auto") -> dict[str, Any]:
+    """Projected wall time of a run (or of every run of a study) on `network` (a profile name or BW,LATENCY)."""
+    from distgan.network.project import project as project_runs
+
+    return project_runs(path, network, compute)
 
 

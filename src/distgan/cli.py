@@ -45,6 +45,7 @@ HELP = {
     "threads": "torch threads per process; 0 shares the cores among processes",
     "progress": "show a progress bar",
     "tensorboard": "write a TensorBoard event file into the run folder (`tensorboard --logdir OUT`)",
+    "trace": "record each rank's messages and compute phases into trace.jsonl, for `distgan project`",
 }
 HIDDEN = {"resume", "options", "is_resolved"}
 
@@ -132,7 +133,35 @@ def build_parser() -> argparse.ArgumentParser:
                             "report.md and the plots beside them.")
     report.add_argument("dir", metavar="DIR", help="a `distgan compare --out` folder, or one run folder")
     _add_verdict_flags(report)
+    report.add_argument("--network", metavar="NAME|BW,LATENCY", help="also plot FID against wall time projected on "
+                        "this network and find the crossover bandwidths (see `distgan project`)")
+    _add_project(sub)
     return parser
+
+
+PROJECT_EPILOG = """examples:
+  distgan project runs/mdgan --network wan                 # datacenter | lan | wan | edge
+  distgan project runs/mdgan --network 100mbit,0ms --json
+  distgan project runs/compare --network 10mbit/50mbit,60ms # every run of a study, and each method's mean
+
+Replays the run's trace.jsonl on one link per rank (up, down, latency; the server's link shared by its flows,
+all-reduce as a ring, swaps peer to peer) with each role's compute timed alone. See docs/network.md.
+"""
+
+
+def _add_project(sub: Any) -> None:
+    p = sub.add_parser("project", help="project a run's or a study's wall time onto another network",
+                       epilog=PROJECT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Projected wall time per run and per method on a network profile, and the "
+                       "share spent communicating.")
+    p.add_argument("path", metavar="RUN_OR_STUDY", help="a finished run folder, or a study folder")
+    p.add_argument("--network", required=True, metavar="NAME|BW,LATENCY",
+                   help="datacenter (25 Gbit/s, 50 us) | lan (1 Gbit/s, 0.5 ms) | wan (100 Mbit/s, 30 ms) | edge "
+                   "(10 Mbit/s up / 50 down, 60 ms) | BW,LATENCY such as 100mbit,0ms or 10mbit/50mbit,60ms")
+    p.add_argument("--compute", default="auto", choices=("auto", "trace", "calibrate"),
+                   help="compute seconds: calibrate (each role timed alone; auto for process runs) or trace "
+                   "(as the run measured them; auto for simulated runs)")
+    p.add_argument("--json", action="store_true", help="print the projection as one JSON object")
 
 
 def _add_compare(sub: Any) -> None:
@@ -267,7 +296,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "report":
             from distgan.api import report
 
-            logging.getLogger("distgan").info("report: %s", report(args.dir, args.reference, args.target))
+            logging.getLogger("distgan").info("report: %s", report(args.dir, args.reference, args.target,
+                                                                   args.network))
+        elif args.command == "project":
+            _project(args)
     except DistganError as e:
         sys.stderr.write(f"distgan: error: {e}\n")
         return 2
@@ -277,6 +309,16 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"distgan: interrupted; {again}\n")
         return 130
     return 0
+
+
+def _project(args: argparse.Namespace) -> None:
+    import json
+
+    from distgan.api import project
+    from distgan.network.project import render
+
+    result = project(args.path, args.network, args.compute)
+    sys.stdout.write((json.dumps(result, indent=1) if args.json else render(result)) + "\n")
 
 
 def _headline(summary: dict[str, Any]) -> str:

@@ -47,6 +47,7 @@ class RunConfig:
     checkpoint_every: int = 250
     progress: bool = True
     tensorboard: bool = True  # rank 0 writes a TensorBoard event file into the run folder
+    trace: bool = True  # every rank records its messages and compute phases; rank 0 writes trace.jsonl
     is_resolved: bool = False  # set by `resolved()`: every default filled and checked against the data
     resume: bool = False  # continue from the checkpoints in `out`
     options: dict[str, Any] = field(default_factory=dict)  # the method's own settings (its Options)

@@ -49,6 +49,11 @@ class RankContext:
         return self.transport.rank
 
     @property
+    def trace(self):
+        """This rank's Trace: methods mark each step with `begin` and what they compute with `phase`."""
+        return self.transport.trace
+
+    @property
     def options(self) -> Any:
         """The method's own settings (its Options dataclass)."""
         return self.config.method_options()

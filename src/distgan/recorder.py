@@ -19,6 +19,7 @@ from distgan.config import RunConfig
 from distgan.data.dataset import Dataset
 from distgan.samples import save_samples
 from distgan.transport.base import Transport
+from distgan.transport.trace import RECORD_PHASE
 
 log = logging.getLogger(__name__)
 GRID_SAMPLES = 64
@@ -63,7 +64,17 @@ class Recorder:
 
         Only the G of `step_to` exists, so a log, sample or evaluation interval that falls inside the
         round is recorded at its end, labelled `step_to`: no record shows a G from a later step.
+        The time spent here is the trace's "record" phase, which `distgan project` leaves out.
         """
+        trace = self.transport.trace
+        resumed = trace.label
+        trace.phase(RECORD_PHASE)
+        try:
+            self._advance(step_from, step_to, G, real, fake, **scalars)
+        finally:
+            trace.phase(resumed)
+
+    def _advance(self, step_from: int, step_to: int, G: nn.Module, real: int, fake: int, **scalars: float) -> None:
         cfg = self.config
         self.seen["real_images"] += real
         self.seen["fake_samples"] += fake

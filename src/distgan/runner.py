@@ -22,6 +22,7 @@ from distgan.methods.registry import MethodSpec
 from distgan.models import build_models, count_parameters
 from distgan.recorder import Recorder
 from distgan.transport.base import PeerGone, Transport
+from distgan.transport.trace import Trace, decode
 
 log = logging.getLogger(__name__)
 def make_shards(config: RunConfig, dataset: Dataset) -> list[torch.Tensor]:
@@ -40,6 +41,8 @@ def run_rank(config: RunConfig, dataset: Dataset, transport: Transport, device: 
     """
     out = Path(config.out)
     shards = make_shards(config, dataset) if shards is None else shards
+    if config.trace:
+        transport.trace = Trace(transport.rank)
     ctx = RankContext(config, dataset, transport, device, shards, out, simulated=simulated,
                       shared={} if shared is None else shared)
     if config.resume:
@@ -53,6 +56,8 @@ def run_rank(config: RunConfig, dataset: Dataset, transport: Transport, device: 
     method.train(ctx)
     report = _gather_report(ctx, method.kinds)
     if ctx.rank == 0:
+        if config.trace:
+            _write_trace(ctx, report)
         ctx.recorder.finish(_summary(ctx, method, report))
 
 
@@ -101,39 +106,54 @@ def peak_rss_mb() -> float:
 
 
 def _gather_report(ctx: RankContext, kinds: tuple[str, ...]) -> dict[int, dict[str, Any]]:
-    """Rank 0 collects every live rank's byte counts and peak memory, as one tensor each.
-
-    This bookkeeping is sent uncounted: it is not the method's traffic.
+    """Rank 0 collects every live rank's byte counts and peak memory, as one tensor each, then its trace
+    (JSON bytes; the vector says how many). This bookkeeping is sent uncounted: it is not the method's traffic.
     """
     t = ctx.transport
+    trace = t.trace.encode() if ctx.config.trace else b""
 
     def encode() -> torch.Tensor:
         values = [t.bytes.sent.get(k, 0) for k in kinds] + [t.bytes.recv.get(k, 0) for k in kinds]
-        return torch.tensor(values + [int(peak_rss_mb() * 1024)], dtype=torch.float64)
+        return torch.tensor(values + [int(peak_rss_mb() * 1024), len(trace)], dtype=torch.float64)
 
-    def decode(vector: torch.Tensor) -> dict[str, Any]:
+    def unpack(vector: torch.Tensor) -> dict[str, Any]:
         v = [int(x) for x in vector.tolist()]
         n = len(kinds)
         return {"sent": {k: v[i] for i, k in enumerate(kinds) if v[i]},
-                "recv": {k: v[n + i] for i, k in enumerate(kinds) if v[n + i]}, "peak_rss_mb": v[-1] / 1024}
+                "recv": {k: v[n + i] for i, k in enumerate(kinds) if v[n + i]}, "peak_rss_mb": v[-2] / 1024,
+                "trace_bytes": v[-1]}
 
-    if t.world_size == 1:
-        return {0: decode(encode())}
     if ctx.rank != 0:
         if ctx.rank not in ctx.dead:
             t.send_uncounted(encode().to(ctx.device), 0)
+            if trace:
+                t.send_uncounted(torch.frombuffer(bytearray(trace), dtype=torch.uint8).to(ctx.device), 0)
         return {}
-    report = {0: decode(encode())}
+    report = {0: {**unpack(encode()), "trace": trace}}
     for rank in range(1, t.world_size):
         if rank in ctx.dead:
             continue
-        buffer = torch.zeros(2 * len(kinds) + 1, dtype=torch.float64, device=ctx.device)
+        buffer = torch.zeros(2 * len(kinds) + 2, dtype=torch.float64, device=ctx.device)
         try:
             t.recv_uncounted(buffer, rank)
-            report[rank] = decode(buffer.cpu())
+            report[rank] = unpack(buffer.cpu())
+            payload = torch.empty(report[rank]["trace_bytes"], dtype=torch.uint8, device=ctx.device)
+            if len(payload):
+                t.recv_uncounted(payload, rank)
+            report[rank]["trace"] = payload.cpu().numpy().tobytes()
         except PeerGone as e:
             log.warning("no final report from rank %d (%s)", rank, e.reason)
     return report
+
+
+def _write_trace(ctx: RankContext, report: dict[int, dict[str, Any]]) -> None:
+    """trace.jsonl: one line per rank and step, ranks in order; a resumed run appends its part."""
+    lines = []
+    for rank in sorted(report):
+        payload = report[rank].get("trace") or b""
+        lines += [json.dumps(r, separators=(",", ":")) for r in (decode(payload) if payload else [])]
+    with open(ctx.out / run_folder.TRACE, "a" if ctx.start_step else "w") as f:
+        f.write("\n".join(lines) + ("\n" if lines else ""))
 
 
 def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, Any]]) -> dict[str, Any]:
@@ -154,6 +174,7 @@ def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, A
         "real_fid_floor": getattr(rec.evaluator, "real_fid_floor", None),
         "bytes": {"total_sent": total_sent, "total_recv": total_recv, "per_rank": per_rank},
         "peak_rss_mb": {str(r): round(v["peak_rss_mb"], 1) for r, v in sorted(report.items())},
+        "threads": torch.get_num_threads(),
         "failures": ctx.failures,
         "command": " ".join(sys.argv),
     }

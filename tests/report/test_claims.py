@@ -30,6 +30,7 @@ def test_each_claim_has_a_line_with_the_paired_seeds(study_dir):
         "Claim: MD-GAN beats FL-GAN in quality", "Claim: MD-GAN halves per-worker compute",
         "Claim: MD-GAN sends fewer bytes than FL-GAN below a crossover batch size"]
     assert "md-gan N=2" in lines[0] and "fl-gan N=2" in lines[0] and "2 seeds" in lines[0]
+    assert "md-gan / fl-gan: " in lines[1] and "(the paper claims 0.5)" in lines[1]  # from trace.jsonl
     assert "b = 8 is below it" in lines[2]
     assert (study_dir / "report.md").read_text().count("Claim: ") == 3
 

@@ -85,10 +85,12 @@ def server(ctx: RankContext, kind: str, select: Callable[[], list[int]],
     step = restore(ctx, gan, None, rng)
     while step < cfg.steps:
         s_r = min(local_steps(ctx), cfg.steps - step)
+        ctx.trace.begin(step + 1, s_r)
         w = flatten([p.detach() for p in model_state(gan)])
         S_r = select()
         for r in S_r:
             send(ctx, kind, r, torch.tensor([TRAIN, step, s_r], device=w.device), w, step)
+        ctx.trace.phase("server average")
         p = weigh(ctx, S_r)
         total, weight, losses = torch.zeros_like(w), 0.0, []
         for r in S_r:
@@ -159,6 +161,7 @@ def worker(ctx: RankContext, kind: str) -> None:
         if control[0].item() == STOP:
             break
         step, s_r = int(control[1].item()), int(control[2].item())
+        ctx.trace.begin(step + 1, s_r)
         gan = spare.borrow(ctx)
         try:
             local_step, moments = local_round(ctx, kind, gan, moments, real, z_rng, step, s_r, local_step)
@@ -177,6 +180,7 @@ def local_round(ctx: RankContext, kind: str, gan, moments, real, z_rng, step: in
         unflatten_into(w, state)
     if moments is not None:
         put_moments(gan, moments)
+    ctx.trace.phase("worker local steps")
     for _ in range(s_r):
         ctx.crash_point(local_step)
         loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, ctx.device))

@@ -115,6 +115,8 @@ def server(ctx: RankContext) -> None:
     K, b = num_batches(ctx), cfg.batch_size
     i = restore(ctx, gan, None, z_rng)
     while i < cfg.steps:
+        ctx.trace.begin(i + 1)
+        ctx.trace.phase("server generate")
         X = gan.G(noise(gan, K * b, z_rng, device)).view(K, b, *ctx.dataset.sample_shape)
         workers = ctx.live_workers()
         send_batches(ctx, X, workers, i)
@@ -127,6 +129,7 @@ def server(ctx: RankContext) -> None:
         N = len(ctx.live_workers())
         if N == 0:
             raise PeerGone(-1, "every worker is dead; nothing left to train against")
+        ctx.trace.phase("server G step")
         gan.opt_G.zero_grad(set_to_none=True)
         X.backward(feedback / N)
         gan.opt_G.step()
@@ -198,9 +201,11 @@ def worker(ctx: RankContext) -> None:
     shape = (cfg.batch_size, *ctx.dataset.sample_shape)
     X_g, X_d = torch.empty(shape, device=ctx.device), torch.empty(shape, device=ctx.device)
     while i < cfg.steps:
+        ctx.trace.begin(i + 1)
         ctx.crash_point(i)
         t.recv(X_g, 0, "md-gan/X_g")
         t.recv(X_d, 0, "md-gan/X_d")
+        ctx.trace.phase("worker D steps")
         for _ in range(ctx.options.disc_steps):
             loss_D = d_loss_on(gan, real.next(), X_d)
             gan.opt_D.zero_grad(set_to_none=True)
@@ -208,6 +213,7 @@ def worker(ctx: RankContext) -> None:
             gan.opt_D.step()
         gan.opt_D.zero_grad(set_to_none=True)  # no gradient is kept between iterations: memory at scale
 
+        ctx.trace.phase("worker feedback")
         X_g.requires_grad_(True)
         loss_G = gan.g_loss(gan.D(X_g))
         (F_n,) = torch.autograd.grad(loss_G, X_g)

@@ -74,6 +74,7 @@ def server(ctx: RankContext) -> None:
     applied = {r: 0 for r in ctx.worker_ranks}
     header = torch.empty(HEADER, dtype=torch.float64)
     while v < cfg.steps:
+        ctx.trace.begin(v + 1)  # pulls served at version v belong to the record of the push that makes v + 1
         n = t.recv_any(header, ctx.live_workers(), "async-ps/control")
         if header[0].item() == PULL:
             reply_to_pull(ctx, gan, n, v)
@@ -81,6 +82,7 @@ def server(ctx: RankContext) -> None:
         g = receive_gradients(ctx, gan, n)
         stale.append(v - int(header[1].item()))
         applied[n] += 1
+        ctx.trace.phase("server apply")
         apply_gradients(gan, g)
         v += 1
         window = stale[-cfg.log_every:]
@@ -154,6 +156,7 @@ def worker(ctx: RankContext) -> None:
     accumulated, version, step = None, 0.0, 0
     pushing: list[Pending] = []
     while True:
+        ctx.trace.begin(step + 1)
         if step % ctx.options.pull_every == 0:
             t.send_control(torch.tensor([PULL, version, 0, 0], dtype=torch.float64), 0, "async-ps/control")
             t.recv(reply, 0, "async-ps/control")
@@ -164,6 +167,7 @@ def worker(ctx: RankContext) -> None:
             with torch.no_grad():
                 unflatten_into(w, [*params(gan), *buffers(gan)])
         ctx.crash_point(step)
+        ctx.trace.phase("worker D and G step")
         kept: list[torch.Tensor] = []
         # D step then G step on the replica, as in standalone; `sync` keeps each gradient for the push
         loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device),

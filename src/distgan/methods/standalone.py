@@ -20,6 +20,8 @@ def train(ctx: RankContext) -> None:
     z_rng = ctx.rng("noise")
     step = restore(ctx, gan, real, z_rng)
     while step < cfg.steps:
+        ctx.trace.begin(step + 1)
+        ctx.trace.phase("D and G step")
         x = real.next()
         z = noise(gan, cfg.batch_size, z_rng, device)
         loss_D, loss_G = gan_step(gan, x, z)  # D <- Adam(L_D(x, G(z))), then G <- Adam(L_G(G(z)))

@@ -62,9 +62,11 @@ def train(ctx: RankContext) -> None:
     step = restore_replica(ctx, gan, real, z_rng)
     base_lr = {opt: [g["lr"] for g in opt.param_groups] for opt in (gan.opt_D, gan.opt_G)}
     while step < cfg.steps:
+        ctx.trace.begin(step + 1)
         ctx.crash_point(step)
         if ctx.options.lr_scaling == "linear":
             scale_learning_rates(base_lr, linear_scale(ctx, step))
+        ctx.trace.phase("D and G step")
         x_n = real.next()
         z_n = noise(gan, cfg.batch_size, z_rng, device)
         # D <- Adam(mean_n grad L_D), then G <- Adam(mean_n grad L_G): gradients all-reduced before each step

@@ -20,12 +20,18 @@ CURVES = (("g_updates", "updates", "against generator updates"), ("wall_s", "wal
           ("bytes", "bytes", "against bytes moved"))
 
 
-def build_report(root: str | Path, reference: str | None = None, target: float | None = None) -> Path:
+def build_report(root: str | Path, reference: str | None = None, target: float | None = None,
+                 network: str | None = None) -> Path:
     """(Re)build the report of the runs at or under `root`; return the path of report.html.
 
     Verdicts pair every cell with `reference` (the study's, else standalone) seed by seed; time to target
     uses `target` (the study's, else 2x the real-vs-real FID floor, or all modes and 50% high quality).
+    With `network`, runs are also projected onto that network (FID against projected wall time, crossovers).
     """
+    if network is not None:
+        from distgan.network.profiles import parse_profile
+
+        parse_profile(network)  # a bad profile fails before anything is read or drawn
     root = Path(root)
     runs = load_runs(root)
     groups = group_runs(runs)
@@ -57,6 +63,14 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
                                             " (2x the real-vs-real FID floor, the default)"))
         report.time_header, report.time_rows = verdicts.time_table(groups, goal)
         report.time_verdicts = verdicts.time_verdicts(groups, reference, goal)
+    (root / "fid_vs_projected.png").unlink(missing_ok=True)
+    (root / "modes_vs_projected.png").unlink(missing_ok=True)
+    if network is not None and any(g.finished for g in groups):
+        from distgan.report.network import network_part
+
+        figures, report.crossovers = network_part(groups, root, points, floor, network, goal)
+        report.figures[len(CURVES):len(CURVES)] = figures
+        report.network = network
     atomic_write_bytes(root / "report.md", markdown.render(report, root).encode())
     atomic_write_bytes(root / "report.html", html.render(report).encode())
     log.debug("report: %s", root / "report.html")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 
+from distgan import run_folder
 from distgan.report import fmt
 from distgan.report.aggregate import Group
 from distgan.report.load import Run
 from distgan.report.verdicts import is_number, verdict_line
+from distgan.transport.trace import RECORD_PHASE, read_trace
 
 FLOAT32 = 4
 STATS_PER_ROUND = 2 * FLOAT32  # an fl-gan worker sends (loss_D, loss_G) once per round
@@ -51,20 +53,25 @@ def _quality(md: Group, fl: Group, points: bool) -> str:
 
 
 def worker_compute_s(run: Run) -> float | None:
-    """Seconds of compute per generator update on one worker (mean over workers), from the run's trace."""
-    compute = (run.summary or {}).get("compute_s_per_rank")
-    if not compute:
-        return None
-    workers = [float(v) for r, v in compute.items() if r != "0" and is_number(v)]
+    """Seconds of compute per generator update on one worker (mean over workers), from the run's trace.
+
+    Logging and evaluation (the `record` phase, rank 0's) are not compute of the method."""
+    path = run.path / run_folder.TRACE
     steps = (run.summary or {}).get("g_updates")
-    return sum(workers) / len(workers) / steps if workers and steps else None
+    if not path.is_file() or not steps:
+        return None
+    per_rank: dict[int, float] = {}
+    for record in read_trace(path):
+        if record["rank"] != 0:
+            seconds = sum(op[2] for op in record["ops"] if op[0] == "c" and op[1] != RECORD_PHASE)
+            per_rank[record["rank"]] = per_rank.get(record["rank"], 0.0) + seconds
+    return sum(per_rank.values()) / len(per_rank) / steps if per_rank else None
 
 
 def _compute(md: Group, fl: Group) -> str:
     diffs = _paired(md, fl, worker_compute_s)
     if not diffs:
-        return (f"{md.name} against {fl.name}: not measured (the runs carry no per-rank compute times; "
-                "runs made by this version record them).")
+        return f"{md.name} against {fl.name}: not measured (the runs have no trace.jsonl; --no-trace was given)."
     ratios = _paired(md, fl, lambda r: math.log(worker_compute_s(r) or math.nan))
     ratio = math.exp(sum(ratios) / len(ratios)) if ratios else math.nan
     return (verdict_line(md.name, fl.name, [d * 1000 for d in diffs], True,

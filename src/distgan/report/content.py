@@ -35,6 +35,8 @@ class Report:
     time_rows: list[list[str]] = field(default_factory=list)
     time_verdicts: list[str] = field(default_factory=list)
     claims: list[str] = field(default_factory=list)  # the MD-GAN paper's claims, answered (report/claims.py)
+    network: str = ""  # `--network`: the profile wall time is projected on, and its crossover lines
+    crossovers: list[str] = field(default_factory=list)
 
 
 def _values(runs: list[Run], key: str) -> str:

@@ -60,6 +60,9 @@ def render(report: Report) -> str:
     if report.claims:
         parts.append("<h2>The MD-GAN paper's claims</h2><ul>" + "".join(f"<li>{escape(c)}</li>" for c in report.claims)
                      + "</ul>")
+    if report.network:
+        parts.append(f"<h2>Crossover bandwidth ({escape(report.network)})</h2><ul>"
+                     + "".join(f"<li>{escape(c)}</li>" for c in report.crossovers) + "</ul>")
     parts.append("<h2>Failures</h2>")
     if report.failures:
         parts.append('<ul class="failed">' + "".join(f"<li>{escape(f)}</li>" for f in report.failures) + "</ul>")

@@ -34,6 +34,8 @@ def render(report: Report, root: Path) -> str:
         lines += [*_table(report.time_header, report.time_rows), "", *[f"- {v}" for v in report.time_verdicts], ""]
     if report.claims:
         lines += ["## The MD-GAN paper's claims", "", *[f"- {c}" for c in report.claims], ""]
+    if report.network:
+        lines += [f"## Crossover bandwidth ({report.network})", "", *[f"- {c}" for c in report.crossovers], ""]
     lines += ["## Failures", ""]
     lines += [f"- {f}" for f in report.failures] or ["Nothing failed: every cell finished and no rank dropped out."]
     for fig in report.figures:

@@ -8,8 +8,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from time import perf_counter
 
 import torch
+
+from distgan.transport.trace import NULL_TRACE, Trace
 
 
 class PeerGone(Exception):
@@ -61,49 +64,67 @@ class Transport(ABC):
         self.rank = rank
         self.world_size = world_size
         self.bytes = ByteCounter()
+        self.trace: Trace = NULL_TRACE  # the runner gives each rank a real one (docs/run-format.md, trace.jsonl)
 
     # --- point to point -------------------------------------------------------------------------
     def send(self, tensor: torch.Tensor, dst: int, kind: str) -> None:
         """Send `tensor` to `dst`, blocking until it is handed to the wire."""
+        start = perf_counter()
         self._send_many([(tensor, dst)])
         self.bytes.sent[kind] += nbytes(tensor)
+        self.trace.note("s", kind, dst, nbytes(tensor), start)
 
     def send_many(self, messages: Sequence[tuple[torch.Tensor, int]], kind: str) -> None:
         """Send several tensors at once (e.g. a server to all its workers) without ordering deadlocks."""
+        start = perf_counter()
         self._send_many(messages)
         self.bytes.sent[kind] += sum(nbytes(t) for t, _ in messages)
+        for tensor, dst in messages:  # the call's seconds go to the first; the sends were posted together
+            self.trace.note("s", kind, dst, nbytes(tensor), start)
+            start = perf_counter()
 
     def isend(self, tensor: torch.Tensor, dst: int, kind: str, control: bool = False) -> Pending:
         """Post a send and return at once, without waiting for `dst` to take it (an asynchronous push).
 
         `control=True` sends on the control channel, which `dst` reads with `recv_any` or `recv_control`.
         """
+        start = perf_counter()
         pending = self._isend(tensor, dst, control)
         self.bytes.sent[kind] += nbytes(tensor)
+        self.trace.note("i", kind, dst, nbytes(tensor), start)
         return pending
 
     def recv(self, tensor: torch.Tensor, src: int, kind: str) -> None:
         """Receive into `tensor` from `src`; raises PeerGone if `src` is dead."""
+        start = perf_counter()
         self._recv(tensor, src)
         self.bytes.recv[kind] += nbytes(tensor)
+        self.trace.note("r", kind, src, nbytes(tensor), start)
 
     def send_control(self, tensor: torch.Tensor, dst: int, kind: str) -> None:
         """Send a small control tensor that `dst` takes with `recv_any` or `recv_control`, and wait for it."""
-        self.isend(tensor, dst, kind, control=True).wait()
+        start = perf_counter()
+        self._isend(tensor, dst, True).wait()
+        self.bytes.sent[kind] += nbytes(tensor)
+        self.trace.note("s", kind, dst, nbytes(tensor), start)
 
     def recv_any(self, tensor: torch.Tensor, sources: Sequence[int], kind: str) -> int:
         """Receive a small control tensor from whichever of `sources` sends first; return its rank.
 
         As with gloo, a source that has died is not reported here: it simply never sends.
         """
+        start = perf_counter()
         src = self._recv_any(tensor, sources)
         self.bytes.recv[kind] += nbytes(tensor)
+        self.trace.note("r", kind, src, nbytes(tensor), start)
         return src
 
     def recv_control(self, tensor: torch.Tensor, src: int, kind: str) -> None:
         """Receive a control tensor from `src` alone; raises PeerGone at once if `src` is dead."""
+        start = perf_counter()
         self._recv_control(tensor, src)
         self.bytes.recv[kind] += nbytes(tensor)
+        self.trace.note("r", kind, src, nbytes(tensor), start)
 
     def swap(self, tensors: list[torch.Tensor], dst: int, src: int, kind: str) -> list[torch.Tensor]:
         """Hand `tensors` to `dst` and take tensors of the same shapes from `src` in their place (a peer-to-peer
@@ -112,10 +133,12 @@ class Transport(ABC):
         Raises PeerGone only if nothing could be received from `src`; a dead `dst` is not an error. After a
         PeerGone, `tensors` may already be with `dst`: copy them before using them again.
         """
+        start = perf_counter()
         received = self._swap(tensors, dst, src)
         moved = sum(nbytes(t) for t in tensors)
         self.bytes.sent[kind] += moved
         self.bytes.recv[kind] += moved
+        self.trace.note("x", kind, dst, moved, start, src)
         return received
 
     def _swap(self, tensors: list[torch.Tensor], dst: int, src: int) -> list[torch.Tensor]:
@@ -130,11 +153,13 @@ class Transport(ABC):
 
         Counted as a ring all-reduce moves it: 2(N-1)/N of the tensor sent and received per rank.
         """
+        start = perf_counter()
         self._all_reduce_sum(tensor)
         tensor.div_(self.world_size)
         moved = 2 * (self.world_size - 1) * nbytes(tensor) // self.world_size
         self.bytes.sent[kind] += moved
         self.bytes.recv[kind] += moved
+        self.trace.note("a", kind, -1, moved, start)
 
     # --- bookkeeping (resume step, final reports): not the method's traffic, so not counted ---------
     def send_uncounted(self, tensor: torch.Tensor, dst: int) -> None:

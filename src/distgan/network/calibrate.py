@@ -1,0 +1,93 @@
+"""Compute times that do not depend on this machine's contention: each role's phases timed one rank at a time.
+
+A process run's trace times compute while its N+1 processes fight for the cores (and the other jobs on a
+shared machine), so those seconds say more about the machine than about the method. The calibration reruns
+the run's own config (model, batch, method settings, torch threads per process) for a few steps on the
+simulated transport, whose ranks compute strictly in turns: each phase is then timed with one rank computing,
+as it would on its own node. No evaluation runs, and nothing of the run folder changes but calibration.json.
+
+A simulated run needs none of this: its trace was taken in turns already.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import statistics
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from distgan import run_folder
+from distgan.checkpoint import atomic_write_json
+from distgan.config import load_config_json
+from distgan.transport.trace import RECORD_PHASE, read_trace
+
+log = logging.getLogger(__name__)
+STEPS = 12  # generator updates the calibration runs (two rounds at least for federated methods)
+SKIPPED = (RECORD_PHASE,)  # rank 0's evaluations, samples and logs: distgan's bookkeeping, not the method's
+
+
+def role(rank: int, has_server: bool) -> str:
+    return "server" if has_server and rank == 0 else "worker"
+
+
+def phase_seconds(records: list[dict[str, Any]], has_server: bool, warmup: int = 1) -> dict[str, dict[str, float]]:
+    """Median seconds per generator update of each (role, phase), over each rank's records after `warmup`."""
+    per: dict[tuple[str, str], list[float]] = defaultdict(list)
+    seen: dict[int, int] = defaultdict(int)
+    for record in records:
+        rank = int(record["rank"])
+        seen[rank] += 1
+        updates = int(record.get("updates", 1))
+        if seen[rank] <= warmup or updates < 1:
+            continue
+        totals: dict[str, float] = defaultdict(float)
+        for item in record["ops"]:
+            if item[0] == "c":
+                totals[item[1]] += item[2]
+        who = role(rank, has_server)
+        for label, seconds in totals.items():
+            per[who, label].append(seconds / updates)
+        per[who, "*"].append(sum(s for k, s in totals.items() if k not in SKIPPED) / updates)
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+    for (who, label), values in per.items():
+        out[who][label] = statistics.median(values)
+    return dict(out)
+
+
+def calibrate(run: Path, refresh: bool = False) -> dict[str, Any]:
+    """Each role's compute per generator update and phase, timed alone; cached in the run's calibration.json."""
+    cache = run / run_folder.CALIBRATION
+    if cache.is_file() and not refresh:
+        return json.loads(cache.read_text())
+    from distgan.data.registry import load_dataset
+    from distgan.launch import run_simulated
+
+    config = load_config_json(run / run_folder.CONFIG)
+    summary = _summary(run)
+    threads = summary.get("threads") or config.threads or max(1, (os.cpu_count() or 1) // config.world_size)
+    steps = min(config.steps, max(STEPS, 2 * int(config.options.get("local_steps", 0))))
+    dataset = load_dataset(config.dataset)
+    with tempfile.TemporaryDirectory(prefix="distgan-calibrate-") as tmp:
+        alone = dataclasses.replace(config, backend="sim", steps=steps, out=tmp, eval_every=0, sample_every=steps,
+                                    checkpoint_every=steps, log_every=max(1, steps), progress=False, tensorboard=False,
+                                    trace=True, threads=threads, fail=[], resume=False)
+        log.info("calibrating %s: %d steps of %s x%d in turns, %d torch threads", run, steps, config.method,
+                 config.workers, threads)
+        run_simulated(alone, dataset, None)
+        records = read_trace(Path(tmp) / run_folder.TRACE)
+    result = {"steps": steps, "threads": threads, "cpus": os.cpu_count(),
+              "seconds_per_update": phase_seconds(records, config.has_server)}
+    atomic_write_json(cache, result)
+    return result
+
+
+def _summary(run: Path) -> dict[str, Any]:
+    try:
+        return json.loads((run / run_folder.SUMMARY).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}

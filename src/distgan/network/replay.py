@@ -1,0 +1,193 @@
+"""Replay a run's trace on a network: every rank redoes its own items in order, on simulated links.
+
+What waits for what comes from the trace itself, so no method is named here:
+- compute takes its (calibrated) seconds; a blocking send holds the rank until its last bit leaves; a posted
+  send (an asynchronous push) does not, and queues on the links with everything else in flight;
+- a message moves only once its receiver has posted the receive (gloo's rendezvous: a measured 548 KB send
+  blocked 10 s while its receiver was still starting), then takes the next place on the links;
+- a receive takes the next message from that peer of that kind (both transports deliver each pair's
+  messages in order). So an md-gan server waits for all feedback, an fl-gan round ends when the last selected
+  worker's model arrives, and async-ps pushes queue at the server in the order it took them;
+- a swap sends to one peer and waits for the other's message, peer to peer;
+- an all-reduce starts when every rank has reached it, as a ring, and releases them all when it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from distgan.network.links import Network, ring_all_reduce
+from distgan.network.profiles import Link
+
+log = logging.getLogger(__name__)
+Compute = Callable[[dict[str, Any], str, float], float]  # (record, phase, traced seconds) -> seconds to replay
+
+
+@dataclass
+class Replay:
+    wall_s: float  # when rank 0 finished its last step
+    step_end_s: dict[int, float]  # rank 0: last generator update of each record -> when that record ended
+    link_bytes: dict[tuple[int, str], int]  # (rank, "up" | "down") -> bytes through that link
+    compute_s: dict[int, float]  # seconds each rank computed
+    unmatched: int = 0  # receives with no matching send in the trace (a rank's trace missing), let through
+
+
+@dataclass
+class _Rank:
+    rank: int
+    records: list[dict[str, Any]]
+    items: list[tuple[dict[str, Any], list]]  # (record, item) in order
+    ends: list[int]  # item index where each record ends
+    pos: int = 0
+    record: int = 0  # records ended so far
+    waiting: tuple | None = None  # the mailbox key it waits on
+    end_times: list[float] = field(default_factory=list)
+
+
+def by_rank(records: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    ranks: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        ranks[int(r["rank"])].append(r)
+    return dict(sorted(ranks.items()))
+
+
+def replay(records: list[dict[str, Any]], links: list[Link], compute: Compute) -> Replay:
+    """Replay `records` (trace.jsonl's lines) on one link per rank; `compute` gives each compute item's seconds."""
+    return _Replayer(records, links, compute).run()
+
+
+class _Replayer:
+    """The ranks of one replay on one network, with the messages posted but not yet matched."""
+
+    def __init__(self, records: list[dict[str, Any]], links: list[Link], compute: Compute):
+        self.ranks = {r: _stream(r, recs) for r, recs in by_rank(records).items()}
+        self.members = sorted(self.ranks)
+        self.net = Network(links)
+        self.compute = compute
+        self.sends: dict[tuple, deque] = defaultdict(deque)  # (src, dst, kind) -> sends posted before their receive
+        self.recvs: dict[tuple, int] = defaultdict(int)  # (src, dst, kind) -> receives posted before their send
+        self.collective: dict[tuple, list[int]] = defaultdict(list)  # (kind, n) -> ranks that reached it
+        self.arrivals: dict[tuple[int, str], int] = defaultdict(int)  # (rank, kind) -> all-reduces reached
+        self.link_bytes: dict[tuple[int, str], int] = defaultdict(int)
+        self.computed: dict[int, float] = defaultdict(float)
+
+    def run(self) -> Replay:
+        for me in self.ranks.values():
+            self.advance(me)
+        unmatched = 0
+        while True:
+            self.net.run()
+            stuck = [me for me in self.ranks.values() if me.waiting is not None]
+            if not stuck:
+                break
+            unmatched += len(stuck)  # let one waiting item through per stuck rank and go on
+            for me in stuck:
+                self.withdraw(me)
+                self.advance(me)
+        if unmatched:
+            log.warning("the trace left %d messages or all-reduces unmatched (a rank's trace missing?)", unmatched)
+        zero = self.ranks.get(0)
+        step_end = {}
+        if zero is not None:
+            for record, end in zip(zero.records, zero.end_times):
+                step_end[int(record["step"]) + max(1, int(record.get("updates", 1))) - 1] = end
+        wall = zero.end_times[-1] if zero and zero.end_times else self.net.now
+        return Replay(wall, step_end, dict(self.link_bytes), dict(self.computed), unmatched)
+
+    def advance(self, me: _Rank) -> None:
+        """Run `me` through its items until it has to wait for the network, a timer or its peers."""
+        while True:
+            while me.record < len(me.ends) and me.ends[me.record] <= me.pos:
+                me.end_times.append(self.net.now)
+                me.record += 1
+            if me.pos >= len(me.items):
+                return
+            record, item = me.items[me.pos]
+            me.pos += 1
+            op = item[0]
+            if op == "c":
+                seconds = self.compute(record, item[1], item[2])
+                self.computed[me.rank] += seconds
+                if seconds > 0:
+                    self.net.after(seconds, lambda: self.advance(me))
+                    return
+            elif op in ("s", "i"):
+                self.send(me, item[2], item[1], item[3], blocking=op == "s")
+                if op == "s":
+                    return
+            elif op == "x":  # a swap: post ours to the peer, then take the one from src
+                self.send(me, item[2], item[1], item[3], blocking=False)
+                me.items.insert(me.pos, (record, ["r", item[1], item[5], item[3], 0.0]))
+                me.ends = [e + 1 if e >= me.pos else e for e in me.ends]
+            elif op == "r":
+                self.receive(me, item[2], item[1])
+                return
+            elif op == "a":
+                self.all_reduce(me, item[1], item[3])
+                return
+
+    def send(self, me: _Rank, peer: int, kind: str, nbytes: int, blocking: bool) -> None:
+        key = (me.rank, peer, kind)
+        if blocking:
+            me.waiting = ("send", key)
+        if self.recvs[key]:
+            self.recvs[key] -= 1
+            self.start(key, me, nbytes, blocking)
+        else:
+            self.sends[key].append((me, nbytes, blocking))
+
+    def receive(self, me: _Rank, peer: int, kind: str) -> None:
+        key = (peer, me.rank, kind)
+        me.waiting = key
+        if self.sends[key]:
+            sender, nbytes, blocking = self.sends[key].popleft()
+            self.start(key, sender, nbytes, blocking)
+        else:
+            self.recvs[key] += 1
+
+    def start(self, key: tuple, sender: _Rank, nbytes: int, blocking: bool) -> None:
+        """A matched message goes on the links; a blocking sender resumes when it has left, the receiver on arrival."""
+        src, dst, _ = key
+        self.link_bytes[src, "up"] += nbytes
+        self.link_bytes[dst, "down"] += nbytes
+        receiver = self.ranks.get(dst)
+        self.net.transfer(src, dst, nbytes, on_sent=(lambda: self.wake(sender, ("send", key))) if blocking else None,
+                          on_delivered=(lambda: self.wake(receiver, key)) if receiver else None)
+
+    def all_reduce(self, me: _Rank, kind: str, nbytes: int) -> None:
+        n = self.arrivals[me.rank, kind]
+        self.arrivals[me.rank, kind] += 1
+        waiting = self.collective[kind, n]
+        waiting.append(me.rank)
+        me.waiting = key = ("all-reduce", kind, n)
+        if len(waiting) == len(self.members):
+            for r in self.members:
+                self.link_bytes[r, "up"] += nbytes
+                self.link_bytes[r, "down"] += nbytes
+            ring_all_reduce(self.net, self.members, nbytes, lambda: [self.wake(self.ranks[r], key) for r in waiting])
+
+    def wake(self, me: _Rank, key: tuple) -> None:
+        if me.waiting == key:
+            me.waiting = None
+            self.advance(me)
+
+    def withdraw(self, me: _Rank) -> None:
+        """Give up what a stuck rank waits for: a send nobody received, a receive nobody sent, an all-reduce."""
+        if me.waiting[0] == "send":
+            key = me.waiting[1]
+            self.sends[key] = deque(entry for entry in self.sends[key] if entry[0] is not me)
+        elif me.waiting[0] != "all-reduce":
+            self.recvs[me.waiting] -= 1
+        me.waiting = None
+
+
+def _stream(rank: int, records: list[dict[str, Any]]) -> _Rank:
+    items, ends = [], []
+    for record in records:
+        items += [(record, item) for item in record["ops"]]
+        ends.append(len(items))
+    return _Rank(rank, records, items, ends)

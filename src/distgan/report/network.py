@@ -1,0 +1,125 @@
+"""The report's network part (`distgan report --network`): quality against wall time projected on a profile,
+and the crossover bandwidths, below which one method reaches the target later than another.
+
+Each run's trace is replayed on the profile (distgan.network); for the crossovers, on the same profile at
+bandwidths from 1 Mbit/s to 100 Gbit/s (its latency and its up/down ratio kept).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+
+from distgan.errors import DistganError
+from distgan.network.profiles import Link, Profile, parse_profile, rate_text
+from distgan.network.project import projector
+from distgan.network.replay import Replay
+from distgan.report import plots
+from distgan.report.aggregate import Group
+from distgan.report.content import Figure
+from distgan.report.load import Run
+from distgan.report.verdicts import Target
+
+log = logging.getLogger(__name__)
+GRID = [1e6 * 10 ** (k / 4) for k in range(21)]  # 1 Mbit/s .. 100 Gbit/s, four per decade
+X = "projected_s"
+
+
+def at_step(replayed: Replay, step: int) -> float | None:
+    """Projected seconds when rank 0 finished the record that holds generator update `step`."""
+    keys = sorted(replayed.step_end_s)
+    i = bisect.bisect_left(keys, step)
+    return replayed.step_end_s[keys[i]] if i < len(keys) else None
+
+
+def scaled(profile: Profile, bps: float) -> Profile:
+    """The profile at `bps` up, its down link in the same ratio, its latency kept."""
+    link = profile.link
+    return Profile(rate_text(bps), Link(bps, bps * link.down_bps / link.up_bps, link.latency_s))
+
+
+def network_part(groups: list[Group], root: Path, points: bool, floor: float | None, network: str,
+                 target: Target | None) -> tuple[list[Figure], list[str]]:
+    """The projected-wall-time figure and the crossover lines for `network`."""
+    profile = parse_profile(network)
+    projections: dict[Path, Callable[[Profile], Replay]] = {}
+    lines = []
+    for g in groups:
+        for run in g.finished:
+            try:
+                on, _ = projector(run.path)
+            except DistganError as e:
+                lines.append(f"{g.name}: not projected ({e}).")
+                continue
+            projections[run.path] = on
+            replayed = on(profile)
+            for record in run.evals:
+                record[X] = at_step(replayed, int(record.get("step", 0)))
+    stem, what = ("modes", "Modes captured and high-quality %") if points else ("fid", "FID")
+    path = root / f"{stem}_vs_projected.png"
+    path.unlink(missing_ok=True)
+    plots.X_LABELS[X] = f"projected wall seconds on {profile.name}"
+    figures = []
+    if projections:
+        left_out = plots.curves_plot(groups, X, path, points, floor)
+        caption = (f"{what} against wall time projected on {profile.describe()}: each run's trace replayed on one "
+                   "link per rank, compute timed alone; rank 0's evaluations left out. Mean over seeds.")
+        if left_out:
+            caption += f" Not shown (no trace): {', '.join(left_out)}."
+        figures.append(Figure(f"{what} against projected wall time ({profile.name})", path, caption))
+    return figures, lines + crossover_lines(groups, projections, profile, target)
+
+
+def time_to_target(run: Run, on: Callable[[Profile], Replay], profile: Profile, target: Target) -> float | None:
+    for record in run.evals:
+        if target.reached(record):
+            return at_step(on(profile), int(record.get("step", 0)))
+    return None
+
+
+def crossover_lines(groups: list[Group], projections: dict[Path, Callable[[Profile], Replay]], profile: Profile,
+                    target: Target | None) -> list[str]:
+    """For every two cells that reach the target: the bandwidth below which one reaches it later than the other."""
+    if target is None:
+        return ["No crossover: there is no target to reach (give --target)."]
+    curves: dict[str, list[float | None]] = {}
+    for g in groups:
+        runs = [r for r in g.finished if r.path in projections and any(target.reached(e) for e in r.evals)]
+        if not runs:
+            continue
+        curve = []
+        for bps in GRID:
+            times = [time_to_target(r, projections[r.path], scaled(profile, bps), target) for r in runs]
+            times = [t for t in times if t is not None]
+            curve.append(statistics.fmean(times) if times else None)
+        curves[g.name] = curve
+    if len(curves) < 2:
+        return ["No crossover: fewer than two projected cells reach the target "
+                f"({target.describe()})."]
+    names, lines = list(curves), []
+    span = f"from {rate_text(GRID[0])} to {rate_text(GRID[-1])}, {profile.link.latency_s * 1e3:g} ms latency"
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            lines.append(_crossing(a, b, curves[a], curves[b], target, span))
+    return lines
+
+
+def _crossing(a: str, b: str, ta: list[float | None], tb: list[float | None], target: Target, span: str) -> str:
+    pairs = [(bps, x - y) for bps, x, y in zip(GRID, ta, tb) if x is not None and y is not None]
+    goal = target.describe()
+    for (lo, d_lo), (hi, d_hi) in zip(pairs, pairs[1:]):
+        if d_lo == 0 or not (d_lo * d_hi < 0 or d_hi == 0):
+            continue
+        frac = d_lo / (d_lo - d_hi)  # where the difference crosses zero, interpolated on a log bandwidth axis
+        cross = math.exp(math.log(lo) + frac * (math.log(hi) - math.log(lo)))
+        slow, fast = (a, b) if d_lo > 0 else (b, a)
+        return (f"Crossover at about {rate_text(cross)}: below it {slow} reaches {goal} later than {fast}, "
+                f"above it sooner ({span}).")
+    if not pairs:
+        return f"{a} and {b}: no bandwidth at which both reach {goal}."
+    first, other = (b, a) if pairs[0][1] > 0 else (a, b)
+    return f"No crossover between {a} and {b}: {first} reaches {goal} before {other} at every bandwidth ({span})."

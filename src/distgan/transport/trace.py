@@ -1,0 +1,149 @@
+"""What one rank did, step by step: its messages (kind, peer, bytes, seconds) and its compute phases in order.
+
+The transport notes every counted message; methods mark step boundaries (`begin`) and name what they compute
+(`phase`). The time between two marks is compute, filed under the phase in force. A record holds one rank's
+step as an ordered list of items, which is all `distgan project` needs to replay the run on another network:
+
+    ["c", phase, seconds]                       compute
+    ["s", kind, peer, bytes, seconds]           a blocking send (or a control message, waited on)
+    ["i", kind, peer, bytes, seconds]           a posted send the rank did not wait for (an asynchronous push)
+    ["r", kind, peer, bytes, seconds]           a receive (from `peer`, also when received from any source)
+    ["x", kind, peer, bytes, seconds, src]      a swap: `bytes` to `peer` and as many from `src`
+    ["a", kind, -1, bytes, seconds]             an all-reduce; `bytes` is what the rank sent, 2(N-1)/N of the tensor
+
+Noting costs two clock reads and one list append per message or phase, so it stays on by default.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+RECORD_PHASE = "record"  # rank 0's logging, samples and evaluations: bookkeeping, not the method's compute
+OTHER = "other"  # compute outside any named phase: the method's glue between messages
+SETUP = 0  # the step of what happens before the first `begin` (e.g. fe-gan's label counts)
+TINY = 1e-4  # compute gaps shorter than this (between two sends, say) join the next compute item
+
+
+class Trace:
+    """One rank's records; `records()` gives them as JSON-ready dicts."""
+
+    def __init__(self, rank: int):
+        self.rank = rank
+        self.origin = time.perf_counter()
+        self.step: int | None = None
+        self.label = OTHER
+        self.mark = self.origin  # when the current compute segment started
+        self.carry = 0.0  # tiny gaps not yet written
+        self._records: list[dict[str, Any]] = []
+        self._ops: list[list] | None = None
+
+    def begin(self, step: int, updates: int = 1) -> None:
+        """Start the record of `step` (the generator update it produces; a round covers `updates` of them).
+        Calling it again for the step already open does nothing."""
+        if step == self.step and self._ops is not None:
+            return
+        now = time.perf_counter()
+        if self.step == SETUP and self._ops is not None:  # set-up after its messages (building models) is not a step's
+            self.mark, self.carry = now, 0.0
+        self._close(now)
+        self.step, self.label = step, OTHER
+        self._ops = []
+        self._records.append({"rank": self.rank, "step": step, "updates": updates,
+                              "t0": round(now - self.origin, 6), "ops": self._ops})
+        self.mark = now
+
+    def phase(self, name: str) -> None:
+        """What the rank computes from now on (until the next phase or step), e.g. "D step"."""
+        now = time.perf_counter()
+        self._segment(now)
+        self.label = name
+
+    def note(self, op: str, kind: str, peer: int, nbytes: int, start: float, *extra: int) -> None:
+        """A message that began at `start` (a perf_counter reading taken before it) and ended now."""
+        now = time.perf_counter()
+        if self._ops is None:
+            self.begin(SETUP, 0)
+        self._segment(start)
+        self._ops.append([op, kind, peer, nbytes, round(now - start, 6), *extra])
+        self.mark = now
+
+    def _segment(self, now: float) -> None:
+        """File the compute since the last mark under the current phase, merged with a run of the same phase."""
+        if self._ops is None:
+            self.mark = now
+            return
+        seconds = now - self.mark
+        self.mark = now
+        if seconds <= 0:
+            return
+        if seconds < TINY:
+            self.carry += seconds
+            return
+        seconds, self.carry = seconds + self.carry, 0.0
+        ops = self._ops
+        if ops and ops[-1][0] == "c" and ops[-1][1] == self.label:
+            ops[-1][2] += seconds
+        else:
+            ops.append(["c", self.label, seconds])
+
+    def _close(self, now: float) -> None:
+        if self._ops is None:
+            return
+        self._segment(now)
+        if self.carry:
+            self._ops.append(["c", self.label, self.carry])
+            self.carry = 0.0
+        record = self._records[-1]
+        record["wall"] = round(now - self.origin - record["t0"], 6)
+        for item in self._ops:
+            if item[0] == "c":
+                item[2] = round(item[2], 6)
+        self._ops = None
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every record so far, the open one closed first."""
+        self._close(time.perf_counter())
+        return self._records
+
+    def encode(self) -> bytes:
+        return json.dumps(self.records(), separators=(",", ":")).encode()
+
+
+def decode(payload: bytes) -> list[dict[str, Any]]:
+    return json.loads(payload.decode())
+
+
+def read_trace(path: Any) -> list[dict[str, Any]]:
+    """A run folder's trace.jsonl as a list of records (lines cut short by a crash are skipped)."""
+    records = []
+    with open(path) as f:
+        for line in f:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+class NullTrace(Trace):
+    """The trace of a rank that keeps none (`--no-trace`, or a bare transport): every mark does nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(-1)
+
+    def begin(self, step: int, updates: int = 1) -> None:
+        pass
+
+    def phase(self, name: str) -> None:
+        pass
+
+    def note(self, op: str, kind: str, peer: int, nbytes: int, start: float, *extra: int) -> None:
+        pass
+
+    def records(self) -> list[dict[str, Any]]:
+        return []
+
+
+NULL_TRACE = NullTrace()
