@@ -23,7 +23,7 @@ from distgan.data.dataset import Dataset
 from distgan.errors import DistganError
 from distgan.methods.registry import RESTART
 from distgan.runner import make_shards, run_rank
-from distgan.transport.sim import SimAborted, SimHub, SimTransport
+from distgan.transport.sim import SimAborted, SimDropped, SimHub, SimTransport
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ def run_simulated(config: RunConfig, dataset: Dataset, evaluator) -> None:
 def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int | None, float]:
     device = resolve_device(config.device)
     hub = SimHub(config.world_size, config.seed)
+    hub.start_heartbeats(config.heartbeat_timeout)
     shards = make_shards(config, dataset)
     errors: list[BaseException] = []
     crashed: list[int] = []
@@ -81,7 +82,7 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
             crashed.append(rank)
             if config.spec.on_worker_death == RESTART:
                 hub.abort()  # a collective cannot go on without this rank
-        except SimAborted:
+        except (SimAborted, SimDropped):
             return
         except BaseException as e:  # noqa: BLE001 - handed to the main thread, which re-raises it
             errors.append(e)
@@ -95,6 +96,7 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
         t.start()
     for t in threads:
         t.join()
+    hub.stop_heartbeats()
     if errors:
         raise errors[0]
     return (crashed[0] if crashed else None), time.monotonic() - start

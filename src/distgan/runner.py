@@ -133,6 +133,16 @@ def _gather_report(ctx: RankContext, kinds: tuple[str, ...]) -> dict[int, dict[s
     return report
 
 
+def liveness(ctx: RankContext) -> dict[str, Any]:
+    """Each worker as the server saw it: alive, slow (waited on past the heartbeat timeout, yet beating),
+    hung (no heartbeat for the timeout) or dead (connection closed), with its slow waits."""
+    lost = {f["rank"]: f.get("kind", "dead") for f in ctx.failures}
+    slow = ctx.transport.slow
+    states = {str(r): lost.get(r) or ("slow" if r in slow else "alive") for r in ctx.worker_ranks if r != ctx.rank}
+    return {"heartbeat_timeout_s": ctx.config.heartbeat_timeout, "workers": states,
+            "slow_waits": {str(r): w for r, w in sorted(slow.items())}}
+
+
 def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, Any]]) -> dict[str, Any]:
     cfg, rec = ctx.config, ctx.recorder
     wall = rec.wall_s()
@@ -152,5 +162,6 @@ def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, A
         "bytes": {"total_sent": total_sent, "total_recv": total_recv, "per_rank": per_rank},
         "peak_rss_mb": {str(r): round(v["peak_rss_mb"], 1) for r, v in sorted(report.items())},
         "failures": ctx.failures,
+        "liveness": liveness(ctx),
         "command": " ".join(sys.argv),
     }

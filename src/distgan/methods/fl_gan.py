@@ -83,6 +83,7 @@ def server(ctx: RankContext, kind: str, select: Callable[[], list[int]],
     while step < cfg.steps:
         s_r = min(local_steps(ctx), cfg.steps - step)
         w = flatten([p.detach() for p in model_state(gan)])
+        ctx.sweep_hung(step)
         S_r = select()
         for r in S_r:
             send(ctx, kind, r, torch.tensor([TRAIN, step, s_r], device=w.device), w, step)
@@ -94,7 +95,7 @@ def server(ctx: RankContext, kind: str, select: Callable[[], list[int]],
                 t.recv(w_n, r, f"{kind}/params")
                 t.recv(stats, r, f"{kind}/stats")
             except PeerGone as e:
-                ctx.drop(r, step, e.reason, ctx.recorder.wall_s())
+                ctx.lose(r, step, e)
                 continue
             total += p[r] * w_n
             weight += p[r]
@@ -136,7 +137,7 @@ def send(ctx: RankContext, kind: str, r: int, control: torch.Tensor, w: torch.Te
         if w is not None:
             ctx.transport.send(w, r, f"{kind}/params")
     except PeerGone as e:
-        ctx.drop(r, step, e.reason, ctx.recorder.wall_s())
+        ctx.lose(r, step, e)
 
 
 # --- a worker ----------------------------------------------------------------------------------------
@@ -166,7 +167,8 @@ def worker(ctx: RankContext, kind: str) -> None:
             gan.opt_D.load_state_dict(moments["opt_D"])
         for _ in range(s_r):
             ctx.crash_point(local_step)
-            loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device))
+            with ctx.compute():
+                loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device))
             local_step += 1
         t.send(flatten([p.detach() for p in state]), 0, f"{kind}/params")
         t.send(torch.stack([loss_D, loss_G]), 0, f"{kind}/stats")

@@ -116,6 +116,7 @@ def server(ctx: RankContext) -> None:
     i = restore(ctx, gan, None, z_rng)
     while i < cfg.steps:
         X = gan.G(noise(gan, K * b, z_rng, device)).view(K, b, *ctx.dataset.sample_shape)
+        ctx.sweep_hung(i)
         workers = ctx.live_workers()
         send_batches(ctx, X, workers, i)
 
@@ -148,7 +149,7 @@ def send_batches(ctx: RankContext, X: torch.Tensor, workers: list[int], i: int) 
             try:
                 ctx.transport.send(X[assigned(ctx, ctx.worker_of(r))[which]].detach(), r, kind)
             except PeerGone as e:
-                ctx.drop(r, i, e.reason, ctx.recorder.wall_s())
+                ctx.lose(r, i, e)
 
 
 def receive(ctx: RankContext, tensor: torch.Tensor, r: int, kind: str, i: int) -> bool:
@@ -159,7 +160,7 @@ def receive(ctx: RankContext, tensor: torch.Tensor, r: int, kind: str, i: int) -
         ctx.transport.recv(tensor, r, kind)
         return True
     except PeerGone as e:
-        ctx.drop(r, i, e.reason, ctx.recorder.wall_s())
+        ctx.lose(r, i, e)
         return False
 
 
@@ -186,7 +187,7 @@ def send_swap_plan(ctx: RankContext, swap_rng: torch.Generator, i: int) -> None:
         try:
             ctx.transport.send(plan, r, "md-gan/swap-plan")
         except PeerGone as e:
-            ctx.drop(r, i, e.reason, ctx.recorder.wall_s())
+            ctx.lose(r, i, e)
 
 
 # --- a worker ----------------------------------------------------------------------------------------
@@ -201,17 +202,8 @@ def worker(ctx: RankContext) -> None:
         ctx.crash_point(i)
         t.recv(X_g, 0, "md-gan/X_g")
         t.recv(X_d, 0, "md-gan/X_d")
-        for _ in range(ctx.options.disc_steps):
-            loss_D = d_loss_on(gan, real.next(), X_d)
-            gan.opt_D.zero_grad(set_to_none=True)
-            loss_D.backward()
-            gan.opt_D.step()
-        gan.opt_D.zero_grad(set_to_none=True)  # no gradient is kept between iterations: memory at scale
-
-        X_g.requires_grad_(True)
-        loss_G = gan.g_loss(gan.D(X_g))
-        (F_n,) = torch.autograd.grad(loss_G, X_g)
-        X_g = X_g.detach()
+        with ctx.compute():
+            loss_D, loss_G, F_n = worker_step(ctx, gan, real, X_g, X_d)
         t.send(F_n, 0, "md-gan/feedback")
 
         i += 1
@@ -221,6 +213,20 @@ def worker(ctx: RankContext) -> None:
             swap_discriminator(ctx, gan)
         if ctx.checkpoint_due(i):
             ctx.save(i, train_state(ctx, gan, real, None))
+
+
+def worker_step(ctx: RankContext, gan, real, X_g: torch.Tensor, X_d: torch.Tensor):
+    """L steps of D_n on real data against X_d, then the error feedback F_n on X_g."""
+    for _ in range(ctx.options.disc_steps):
+        loss_D = d_loss_on(gan, real.next(), X_d)
+        gan.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        gan.opt_D.step()
+    gan.opt_D.zero_grad(set_to_none=True)  # no gradient is kept between iterations: memory at scale
+    X_g = X_g.detach().requires_grad_(True)
+    loss_G = gan.g_loss(gan.D(X_g))
+    (F_n,) = torch.autograd.grad(loss_G, X_g)
+    return loss_D, loss_G, F_n
 
 
 def swap_discriminator(ctx: RankContext, gan) -> None:

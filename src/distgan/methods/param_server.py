@@ -74,6 +74,7 @@ def server(ctx: RankContext) -> None:
     applied = {r: 0 for r in ctx.worker_ranks}
     header = torch.empty(HEADER, dtype=torch.float64)
     while v < cfg.steps:
+        ctx.sweep_hung(v)
         n = t.recv_any(header, ctx.live_workers(), "async-ps/control")
         if header[0].item() == PULL:
             reply_to_pull(ctx, gan, n, v)
@@ -132,7 +133,7 @@ def stop_workers(ctx: RankContext, gan, v: int) -> None:
                     break
                 receive_gradients(ctx, gan, n)  # a late push: discarded
             except PeerGone as e:
-                ctx.drop(n, v, e.reason, ctx.recorder.wall_s())
+                ctx.lose(n, v, e)
                 break
 
 
@@ -166,8 +167,9 @@ def worker(ctx: RankContext) -> None:
         ctx.crash_point(step)
         kept: list[torch.Tensor] = []
         # D step then G step on the replica, as in standalone; `sync` keeps each gradient for the push
-        loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device),
-                                  sync=lambda model, kept=kept: kept.append(flatten(grads(model))))
+        with ctx.compute():
+            loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device),
+                                      sync=lambda model, kept=kept: kept.append(flatten(grads(model))))
         pushed = torch.cat(kept)  # [g_D, g_G]: gan_step syncs D first
         accumulated = pushed if accumulated is None else accumulated + pushed
         step += 1

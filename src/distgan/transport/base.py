@@ -5,6 +5,7 @@ Methods only ever move tensors. Bytes are counted here, once, so both transports
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -13,12 +14,17 @@ import torch
 
 
 class PeerGone(Exception):
-    """A peer died or stopped answering; server-based methods drop it and carry on."""
+    """A peer died (`kind` "dead": its connection closed) or hung ("hung": it stopped beating for the
+    heartbeat timeout); server-based methods drop it and carry on."""
 
-    def __init__(self, rank: int, reason: str):
+    def __init__(self, rank: int, reason: str, kind: str = "dead", silent_s: float | None = None,
+                 at_unix_s: float | None = None):
         super().__init__(f"rank {rank}: {reason}")
         self.rank = rank
         self.reason = reason
+        self.kind = kind
+        self.silent_s = silent_s  # a hung peer: how long it had been silent when declared
+        self.at_unix_s = at_unix_s if at_unix_s is not None else time.time()
 
 
 class Pending:
@@ -61,6 +67,8 @@ class Transport(ABC):
         self.rank = rank
         self.world_size = world_size
         self.bytes = ByteCounter()
+        self.heartbeat_timeout: float | None = None  # set where peers beat: a hung peer is then reported
+        self.slow: dict[int, dict[str, float]] = {}  # peers waited on past the heartbeat timeout, yet beating
 
     # --- point to point -------------------------------------------------------------------------
     def send(self, tensor: torch.Tensor, dst: int, kind: str) -> None:
@@ -83,9 +91,31 @@ class Transport(ABC):
         return pending
 
     def recv(self, tensor: torch.Tensor, src: int, kind: str) -> None:
-        """Receive into `tensor` from `src`; raises PeerGone if `src` is dead."""
+        """Receive into `tensor` from `src`; raises PeerGone if `src` is dead or hung."""
+        started = time.monotonic()
         self._recv(tensor, src)
+        self._note_wait(src, time.monotonic() - started)
         self.bytes.recv[kind] += nbytes(tensor)
+
+    def _note_wait(self, src: int, waited_s: float) -> None:
+        """A wait longer than the heartbeat timeout on a peer that kept beating: it is slow, not hung."""
+        if self.heartbeat_timeout is None or waited_s <= self.heartbeat_timeout:
+            return
+        seen = self.slow.setdefault(src, {"waits": 0, "longest_s": 0.0})
+        seen["waits"] += 1
+        seen["longest_s"] = round(max(seen["longest_s"], waited_s), 2)
+
+    def hung_peers(self) -> dict:
+        """Peers declared hung so far: rank -> heartbeat.Lost (how long silent, and when declared)."""
+        return {}
+
+    def pause(self, seconds: float) -> None:
+        """Idle for `seconds` as a slower machine would (a straggler): beating, but not computing."""
+        time.sleep(seconds)
+
+    def freeze(self, seconds: float) -> None:
+        """Stop this rank, heartbeat and all, for `seconds`, as SIGSTOP would (`--hang`)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot freeze a rank")
 
     def send_control(self, tensor: torch.Tensor, dst: int, kind: str) -> None:
         """Send a small control tensor that `dst` takes with `recv_any` or `recv_control`, and wait for it."""
@@ -102,7 +132,9 @@ class Transport(ABC):
 
     def recv_control(self, tensor: torch.Tensor, src: int, kind: str) -> None:
         """Receive a control tensor from `src` alone; raises PeerGone at once if `src` is dead."""
+        started = time.monotonic()
         self._recv_control(tensor, src)
+        self._note_wait(src, time.monotonic() - started)
         self.bytes.recv[kind] += nbytes(tensor)
 
     def swap(self, tensors: list[torch.Tensor], dst: int, src: int, kind: str) -> list[torch.Tensor]:
