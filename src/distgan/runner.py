@@ -134,11 +134,13 @@ def _gather_report(ctx: RankContext, kinds: tuple[str, ...]) -> dict[int, dict[s
 
 
 def liveness(ctx: RankContext) -> dict[str, Any]:
-    """Each worker as the server saw it: alive, slow (waited on past the heartbeat timeout, yet beating),
-    hung (no heartbeat for the timeout) or dead (connection closed), with its slow waits."""
+    """Each worker as the server saw it: alive, slow (waited on past the heartbeat timeout, or past a round
+    deadline, yet beating), hung (no heartbeat for the timeout) or dead (connection closed)."""
     lost = {f["rank"]: f.get("kind", "dead") for f in ctx.failures}
     slow = ctx.transport.slow
-    states = {str(r): lost.get(r) or ("slow" if r in slow else "alive") for r in ctx.worker_ranks if r != ctx.rank}
+    late = {e["rank"] for e in ctx.recorder.extra.get("late", [])}
+    states = {str(r): lost.get(r) or ("slow" if r in slow or r in late else "alive")
+              for r in ctx.worker_ranks if r != ctx.rank}
     return {"heartbeat_timeout_s": ctx.config.heartbeat_timeout, "workers": states,
             "slow_waits": {str(r): w for r, w in sorted(slow.items())}}
 

@@ -33,6 +33,7 @@ from distgan.methods.common import (
     worker_batches,
 )
 from distgan.methods.registry import DROP, MethodSpec, check, option, positive_int
+from distgan.methods.rounds import Rounds
 from distgan.transport.base import PeerGone
 
 TRAIN, STOP = 1.0, 0.0
@@ -43,9 +44,16 @@ class Options:
     local_steps: int = option(20, "fl-gan, fe-gan: s, local steps per round on every selected worker")
     local_epochs: float = option(0.0, "fl-gan, fe-gan: E, local epochs per round (overrides --local-steps when > 0)")
     client_fraction: float = option(1.0, "fl-gan, fe-gan: C, fraction of the workers selected per round")
+    round_deadline: float = option(0.0, "fl-gan, fe-gan: seconds the server waits for a round's updates; late "
+                                        "ones are discarded (0: wait for all)")
+    min_workers: int = option(1, "fl-gan, fe-gan: with --round-deadline, the updates a round needs before it "
+                                 "goes on")
 
     def validate(self, workers: int) -> None:
         positive_int("local_steps", self.local_steps)
+        check(self.round_deadline >= 0, f"--round-deadline must be >= 0 seconds, got {self.round_deadline}")
+        check(isinstance(self.min_workers, int) and 1 <= self.min_workers <= workers,
+              f"--min-workers must be in 1..{workers} (the workers), got {self.min_workers}")
         check(self.local_epochs >= 0, f"--local-epochs must be >= 0, got {self.local_epochs}")
         check(0 < self.client_fraction <= 1, f"--client-fraction must be in (0, 1], got {self.client_fraction}")
 
@@ -77,26 +85,22 @@ def server(ctx: RankContext, kind: str, select: Callable[[], list[int]],
            sampler_state: Callable[[], dict] | None = None) -> None:
     """The round loop of a federated GAN; `select` picks S_r and `weigh` gives each client's p_n
     (FeGAN reuses it with its own two). `sampler_state()` is saved with the checkpoint if given."""
-    cfg, t = ctx.config, ctx.transport
+    cfg = ctx.config
     gan = build_gan(ctx)
     step = restore(ctx, gan, None, rng)
+    options = ctx.options
+    rounds = Rounds(ctx, options.round_deadline, options.min_workers) if options.round_deadline else None
     while step < cfg.steps:
         s_r = min(local_steps(ctx), cfg.steps - step)
         w = flatten([p.detach() for p in model_state(gan)])
         ctx.sweep_hung(step)
-        S_r = select()
+        free = rounds.available(step) if rounds else None
+        S_r = [r for r in select() if free is None or r in free]  # a worker still on a late round sits out
         for r in S_r:
             send(ctx, kind, r, torch.tensor([TRAIN, step, s_r], device=w.device), w, step)
         p = weigh(ctx, S_r)
         total, weight, losses = torch.zeros_like(w), 0.0, []
-        for r in S_r:
-            w_n, stats = torch.empty_like(w), torch.empty(2, device=w.device)
-            try:
-                t.recv(w_n, r, f"{kind}/params")
-                t.recv(stats, r, f"{kind}/stats")
-            except PeerGone as e:
-                ctx.lose(r, step, e)
-                continue
+        for r, (w_n, stats) in receive_round(ctx, kind, rounds, S_r, w, step).items():
             total += p[r] * w_n
             weight += p[r]
             losses.append(stats)
@@ -112,8 +116,29 @@ def server(ctx: RankContext, kind: str, select: Callable[[], list[int]],
         if round_ends_at_checkpoint(ctx, step, done):
             ctx.save(done, {**train_state(ctx, gan, None, rng), **(sampler_state() if sampler_state else {})})
         step = done
+    if rounds:
+        rounds.available(step, block=True)  # the late updates still out land (and are discarded) first
+        ctx.recorder.extra["late"] = rounds.late
     for r in ctx.live_workers():
         send(ctx, kind, r, torch.tensor([STOP, step, 0], device=ctx.device), None, step)
+
+
+def receive_round(ctx: RankContext, kind: str, rounds: Rounds | None, S_r: list[int], w: torch.Tensor,
+                  step: int) -> dict[int, list[torch.Tensor]]:
+    """Each selected worker's (w_n, stats): all of them, or those in by the round's deadline."""
+    if rounds is not None:
+        return rounds.collect(S_r, [w, torch.empty(2, device=w.device)], step, kind)
+    received = {}
+    for r in S_r:
+        w_n, stats = torch.empty_like(w), torch.empty(2, device=w.device)
+        try:
+            ctx.transport.recv(w_n, r, f"{kind}/params")
+            ctx.transport.recv(stats, r, f"{kind}/stats")
+        except PeerGone as e:
+            ctx.lose(r, step, e)
+            continue
+        received[r] = [w_n, stats]
+    return received
 
 
 def sample_clients(ctx: RankContext, rng: torch.Generator) -> list[int]:

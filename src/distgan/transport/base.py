@@ -5,6 +5,7 @@ Methods only ever move tensors. Bytes are counted here, once, so both transports
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
@@ -37,6 +38,22 @@ class Pending:
         wait, self._wait = self._wait, None
         if wait is not None:
             wait()
+
+
+class Incoming:
+    """A receive posted ahead (`Transport.irecv`), completed by a helper thread, so a server can wait for
+    it up to a deadline and go on without it. `arrived_at` is when it landed (time.monotonic())."""
+
+    def __init__(self, tensor: torch.Tensor, src: int, kind: str):
+        self.tensor, self.src, self.kind = tensor, src, kind
+        self.done = threading.Event()
+        self.error: PeerGone | None = None
+        self.arrived_at: float | None = None
+        self.counted = False
+
+    def finish(self, error: PeerGone | None = None) -> None:
+        self.error, self.arrived_at = error, time.monotonic()
+        self.done.set()
 
 
 class ByteCounter:
@@ -96,6 +113,32 @@ class Transport(ABC):
         self._recv(tensor, src)
         self._note_wait(src, time.monotonic() - started)
         self.bytes.recv[kind] += nbytes(tensor)
+
+    def irecv(self, tensor: torch.Tensor, src: int, kind: str) -> Incoming:
+        """Post a receive from `src` and return at once; `wait_for` it, with or without a deadline."""
+        incoming = Incoming(tensor, src, kind)
+        self._irecv(incoming)
+        return incoming
+
+    def wait_for(self, incoming: Incoming, timeout_s: float | None = None) -> bool:
+        """Wait until `incoming` lands (True) or `timeout_s` passes (False, still pending). Raises PeerGone
+        if its sender died or hung; a pending one may be waited for again later."""
+        started = time.monotonic()
+        if not self._wait_incoming(incoming, timeout_s):
+            return False
+        if incoming.error is not None:
+            raise incoming.error
+        if not incoming.counted:
+            incoming.counted = True
+            self._note_wait(incoming.src, time.monotonic() - started)
+            self.bytes.recv[incoming.kind] += nbytes(incoming.tensor)
+        return True
+
+    def _irecv(self, incoming: Incoming) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no posted receives")
+
+    def _wait_incoming(self, incoming: Incoming, timeout_s: float | None) -> bool:
+        return incoming.done.wait(timeout_s)
 
     def _note_wait(self, src: int, waited_s: float) -> None:
         """A wait longer than the heartbeat timeout on a peer that kept beating: it is slow, not hung."""

@@ -37,17 +37,23 @@ def beat_interval(timeout_s: float) -> float:
 
 
 class StoreHeartbeat:
-    """Beat `distgan/hb/RANK` and watch other ranks' beats, from one daemon thread."""
+    """Beat `distgan/hb/RANK` from one daemon thread, and watch other ranks from another.
 
-    def __init__(self, store, rank: int, timeout_s: float, authority: bool):
+    Only the authority (rank 0) judges silence by `timeout_s`; its verdict is the `dropped/RANK` key,
+    which the other ranks follow, so all agree on who is gone. A rank judges rank 0 itself only after
+    `server_timeout_s` of silence: a busy server is no reason for a worker to quit.
+    """
+
+    def __init__(self, store, rank: int, timeout_s: float, authority: bool, server_timeout_s: float):
         self.store, self.rank, self.timeout_s, self.authority = store, rank, timeout_s, authority
+        self.server_timeout_s = server_timeout_s
         self.lost: dict[int, Lost] = {}
         self._watched: dict[int, tuple[int, float]] = {}  # rank -> (last counter seen, when it moved)
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat{rank}", daemon=True)
         self._beat()
-        self._thread.start()
+        for target, name in ((self._beat_loop, "heartbeat"), (self._watch_loop, "heartbeat-watch")):
+            threading.Thread(target=target, name=f"{name}{rank}", daemon=True).start()
 
     def watch(self, rank: int) -> None:
         """Start watching `rank` (idempotent); its silence counts from now."""
@@ -55,38 +61,45 @@ class StoreHeartbeat:
             if rank not in self._watched and rank != self.rank:
                 self._watched[rank] = (-1, time.monotonic())
 
-    def lost_peer(self, rank: int) -> Lost | None:
-        return self.lost.get(rank)
-
     def stop(self) -> None:
         self._stop.set()
 
     def _beat(self) -> None:
         self.store.add(f"{PREFIX}hb/{self.rank}", 1)
 
-    def _run(self) -> None:
-        interval = beat_interval(self.timeout_s)
-        while not self._stop.wait(interval):
+    def _beat_loop(self) -> None:
+        while not self._stop.wait(beat_interval(self.timeout_s)):
             try:
                 self._beat()
                 if not self.authority and self.store.add(f"{PREFIX}dropped/{self.rank}", 0):
                     log.warning("rank %d: the server dropped this rank as hung; exiting", self.rank)
                     os._exit(DROPPED_EXIT)
-                self._check_peers()
             except Exception as e:  # noqa: BLE001 - the store's host (rank 0) has gone: the run is over
-                log.debug("rank %d: heartbeat stopped (%s)", self.rank, e)
+                log.info("rank %d: heartbeat stopped (%s)", self.rank, e)
+                return
+
+    def _watch_loop(self) -> None:
+        while not self._stop.wait(beat_interval(self.timeout_s)):
+            try:
+                self._check_peers()
+            except Exception as e:  # noqa: BLE001 - as above
+                log.info("rank %d: stopped watching peers (%s)", self.rank, e)
                 return
 
     def _check_peers(self) -> None:
         with self._lock:
             watched = [r for r in self._watched if r not in self.lost]
         for r in watched:
+            if not self.authority and r != 0:
+                if self.store.add(f"{PREFIX}dropped/{r}", 0):  # rank 0 declared it hung
+                    self._declare(r, self.timeout_s)
+                continue
             count = self.store.add(f"{PREFIX}hb/{r}", 0)
             now = time.monotonic()
             last, moved = self._watched[r]
             if count != last:
                 self._watched[r] = (count, now)
-            elif now - moved > self.timeout_s:
+            elif now - moved > (self.timeout_s if self.authority else self.server_timeout_s):
                 self._declare(r, now - moved)
 
     def _declare(self, rank: int, silent_s: float) -> None:

@@ -11,12 +11,13 @@ import re
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
 
-from distgan.transport.base import PeerGone, Pending, Transport
+from distgan.transport.base import Incoming, PeerGone, Pending, Transport
 from distgan.transport.heartbeat import Lost, StoreHeartbeat
 
 CONTROL_TAG = 1  # small control messages, received from any source; payloads use tag 0
@@ -43,7 +44,8 @@ class ProcessTransport(Transport):
             self.heartbeat_timeout = heartbeat_s
             store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
                                   timeout=datetime.timedelta(seconds=max(timeout_s, heartbeat_s)))
-            self.heartbeat = StoreHeartbeat(store, rank, heartbeat_s, authority=rank == 0)
+            self.heartbeat = StoreHeartbeat(store, rank, heartbeat_s, authority=rank == 0,
+                                            server_timeout_s=max(timeout_s, heartbeat_s))
 
     def _send_many(self, messages: Sequence[tuple[torch.Tensor, int]]) -> None:
         lost, works = None, []
@@ -75,6 +77,38 @@ class ProcessTransport(Transport):
 
     def _recv(self, tensor: torch.Tensor, src: int) -> None:
         self._wait(self._guard(src, dist.irecv, tensor, src), src)
+
+    def _irecv(self, incoming: Incoming) -> None:
+        src = incoming.src
+        try:
+            work = self._guard(src, dist.irecv, incoming.tensor, src)
+        except PeerGone as e:
+            incoming.finish(e)
+            return
+        if self.heartbeat is not None:
+            self.heartbeat.watch(src)
+
+        def wait() -> None:
+            errors: list = []
+            _wait_forever(work, threading.Event(), errors)
+            incoming.finish(PeerGone(src, _first_line(errors[0])) if errors else None)
+
+        incoming.work = work  # kept alive with the Incoming, even if it is never waited for again
+        threading.Thread(target=wait, daemon=True).start()
+
+    def _wait_incoming(self, incoming: Incoming, timeout_s: float | None) -> bool:
+        """Wait up to `timeout_s`; a sender declared hung meanwhile ends the wait with PeerGone."""
+        end = None if timeout_s is None else time.monotonic() + timeout_s
+        while not incoming.done.wait(0.05 if end is None else max(0.0, min(0.05, end - time.monotonic()))):
+            lost = self.heartbeat.lost.get(incoming.src) if self.heartbeat else None
+            if lost is not None:
+                self._abandoned.append(incoming)
+                incoming.finish(PeerGone(incoming.src, lost.reason(self.heartbeat_timeout), kind="hung",
+                                         silent_s=lost.silent_s, at_unix_s=lost.at_unix_s))
+                return True
+            if end is not None and time.monotonic() >= end:
+                return False
+        return True
 
     def _recv_control(self, tensor: torch.Tensor, src: int) -> None:
         buffer = tensor.cpu() if tensor.device.type != "cpu" else tensor

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
-from distgan.transport.base import PeerGone, Pending, Transport
+from distgan.transport.base import Incoming, PeerGone, Pending, Transport
 from distgan.transport.heartbeat import Lost, beat_interval
 
 SWAP_TAG = 2
@@ -112,6 +112,7 @@ class SimTransport(Transport):
         self.hub = hub
         self.in_turns = False
         self.heartbeat_timeout = hub.heartbeat_timeout
+        self._posted: dict[int, Incoming] = {}  # the last receive posted from each source
 
     def _send_many(self, messages: Sequence[tuple[torch.Tensor, int]]) -> None:
         for tensor, dst in messages:
@@ -144,6 +145,31 @@ class SimTransport(Transport):
 
     def _recv(self, tensor: torch.Tensor, src: int) -> None:
         tensor.copy_(self._take(src, 0))
+
+    def _irecv(self, incoming: Incoming) -> None:
+        before = self._posted.get(incoming.src)  # receives from one source land in the order posted
+        self._posted[incoming.src] = incoming
+
+        def take() -> None:  # a helper thread: it moves one tensor and needs no turn
+            if before is not None:
+                before.done.wait()
+            box = self.hub.mailbox(incoming.src, self.rank, 0)
+            item = box.get()
+            if item is GONE or item is HUNG or item is ABORTED:
+                box.put(item)
+                incoming.finish(PeerGone(incoming.src, "simulated worker exited" if item is GONE else "hung",
+                                         kind="hung" if item is HUNG else "dead"))
+                return
+            incoming.tensor.copy_(item)
+            incoming.finish()
+
+        threading.Thread(target=take, daemon=True).start()
+
+    def _wait_incoming(self, incoming: Incoming, timeout_s: float | None) -> bool:
+        if incoming.done.is_set():
+            return True
+        with self.waiting():
+            return incoming.done.wait(timeout_s)
 
     def _recv_control(self, tensor: torch.Tensor, src: int) -> None:
         tensor.copy_(self._take(src, 1))
