@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from distgan import train
+from distgan.errors import DistganError
 from helpers import read_jsonl, small_config
 
 HEARTBEAT = 2.0
@@ -87,3 +88,33 @@ def test_simulated_hang_is_dropped_only_past_the_timeout(tmp_path, hang_s, dropp
         assert summary["liveness"]["workers"]["2"] == "hung"
     else:
         assert summary["failures"] == []
+
+
+def test_a_straggler_that_keeps_beating_is_slow_not_dropped(tmp_path):
+    timeout = 0.3
+    summary = train(small_config(tmp_path, method="fl-gan", workers=3, steps=6, backend="sim", local_steps=3,
+                                 heartbeat_timeout=timeout, slow=["2:40"]))
+    assert summary["failures"] == []
+    assert summary["liveness"]["workers"]["2"] == "slow"
+    assert summary["liveness"]["slow_waits"]["2"]["longest_s"] > 2 * timeout  # rounds far past the timeout
+
+
+def test_round_deadline_goes_on_without_the_straggler_and_records_it_late(tmp_path):
+    summary = train(small_config(tmp_path, method="fl-gan", workers=3, steps=12, backend="sim", local_steps=3,
+                                 slow=["2:40"], round_deadline=0.3, min_workers=2))
+    assert summary["g_updates"] == 12 and summary["failures"] == []
+    late = summary["late"]
+    assert late and {e["rank"] for e in late} == {2} and all(e["late_s"] > 0 for e in late)
+    lines = [x for x in read_jsonl(tmp_path / "metrics.jsonl") if x["type"] == "late"]
+    assert [(x["rank"], x["step"], x["late_s"]) for x in lines] == [(e["rank"], e["step"], e["late_s"]) for e in late]
+    train_lines = [x for x in read_jsonl(tmp_path / "metrics.jsonl") if x["type"] == "train"]
+    assert any(x["real_images"] - y["real_images"] == 2 * 3 * 8 for y, x in zip(train_lines, train_lines[1:]))
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("slow", ["2:0.5"], "factor must be >= 1"), ("slow", ["two"], "RANK:FACTOR"), ("slow", ["0:2"], "not a worker"),
+    ("hang", ["2@5"], "RANK@STEP:SECONDS"), ("min_workers", 4, "--min-workers must be in 1..3"),
+    ("heartbeat_timeout", 0.0, "--heartbeat-timeout must be > 0")])
+def test_liveness_flags_are_checked(tmp_path, flag, value, message):
+    with pytest.raises(DistganError, match=message):
+        small_config(tmp_path, method="fl-gan", workers=3, **{flag: value}).validate()

@@ -58,3 +58,13 @@ def test_folder_without_runs_is_refused(tmp_path):
         build_report(tmp_path)
     with pytest.raises(DistganError, match="no such folder"):
         build_report(tmp_path / "missing")
+
+
+def test_report_shows_updates_that_missed_the_round_deadline(tmp_path):
+    run = write_run(tmp_path, "fl-gan_w2_s0", method="fl-gan")
+    summary = json.loads((run / "summary.json").read_text())
+    summary["late"] = [{"rank": 2, "step": 3, "late_s": 1.9}, {"rank": 2, "step": 9, "late_s": 4.25}]
+    (run / "summary.json").write_text(json.dumps(summary))
+    html = build_report(tmp_path).read_text()
+    assert ("fl-gan N=2 seed 0: 2 update(s) missed the round deadline and were discarded (ranks 2; the latest, "
+            "rank 2 at step 9, 4.2 s late)") in html
