@@ -118,3 +118,14 @@ def test_round_deadline_goes_on_without_the_straggler_and_records_it_late(tmp_pa
 def test_liveness_flags_are_checked(tmp_path, flag, value, message):
     with pytest.raises(DistganError, match=message):
         small_config(tmp_path, method="fl-gan", workers=3, **{flag: value}).validate()
+
+
+def test_md_gan_round_deadline_skips_a_late_worker_and_its_swap(tmp_path):
+    # swaps every 6 iterations here (m E / b = 479 x 0.1 / 8); rank 2 is late for iteration 11, before a swap
+    summary = train(small_config(tmp_path, method="md-gan", workers=3, steps=24, backend="sim", swap_every=0.1,
+                                 hang=["2@11:0.6"], round_deadline=0.2, min_workers=2))
+    assert summary["g_updates"] == 24 and summary["failures"] == []
+    assert [(e["rank"], e["step"]) for e in summary["late"]] == [(2, 11)]
+    sent = {r: summary["bytes"]["per_rank"][r]["sent"] for r in ("1", "2")}
+    assert 0 < sent["2"]["md-gan/swap"] < sent["1"]["md-gan/swap"]  # rank 2 kept its D at the swap it was late for
+    assert sent["2"]["md-gan/feedback"] < sent["1"]["md-gan/feedback"]  # and sat out iterations while late

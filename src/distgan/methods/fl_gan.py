@@ -127,7 +127,7 @@ def receive_round(ctx: RankContext, kind: str, rounds: Rounds | None, S_r: list[
                   step: int) -> dict[int, list[torch.Tensor]]:
     """Each selected worker's (w_n, stats): all of them, or those in by the round's deadline."""
     if rounds is not None:
-        return rounds.collect(S_r, [w, torch.empty(2, device=w.device)], step, kind)
+        return rounds.collect(S_r, [(w, f"{kind}/params"), (torch.empty(2, device=w.device), f"{kind}/stats")], step)
     received = {}
     for r in S_r:
         w_n, stats = torch.empty_like(w), torch.empty(2, device=w.device)

@@ -51,7 +51,10 @@ from distgan.methods.common import (
     worker_batches,
 )
 from distgan.methods.registry import DROP, MethodSpec, check, one_of, option, positive_int
+from distgan.methods.rounds import Rounds
 from distgan.transport.base import PeerGone
+
+STOP = -1.0  # on md-gan/control (only with --round-deadline): the run is over
 
 
 @dataclass(kw_only=True)
@@ -61,6 +64,9 @@ class Options:
     swap_every: float = option(1.0, "md-gan: E, epochs between discriminator swaps among workers")
     swap_adam: str = option("carry", "md-gan: carry (Adam's moments travel with D, 3|theta| floats) | "
                                      "reset (fresh moments)")
+    round_deadline: float = option(0.0, "md-gan: seconds the server waits for an iteration's feedback; late "
+                                        "feedback is discarded (0: wait for all)")
+    min_workers: int = option(1, "md-gan: with --round-deadline, the feedbacks an iteration needs")
 
     def resolved_k(self, N: int) -> int:
         if self.k == "log":  # the paper's ceil(log N), log to base 2 (its section II)
@@ -75,6 +81,9 @@ class Options:
         positive_int("disc_steps", self.disc_steps)
         check(self.swap_every > 0, f"--swap-every must be > 0 epochs, got {self.swap_every}")
         one_of("swap_adam", self.swap_adam, ("carry", "reset"))
+        check(self.round_deadline >= 0, f"--round-deadline must be >= 0 seconds, got {self.round_deadline}")
+        check(isinstance(self.min_workers, int) and 1 <= self.min_workers <= workers,
+              f"--min-workers must be in 1..{workers} (the workers), got {self.min_workers}")
 
 
 def num_batches(ctx: RankContext) -> int:
@@ -114,18 +123,18 @@ def server(ctx: RankContext) -> None:
     z_rng, swap_rng = ctx.rng("noise"), ctx.rng("swap")
     K, b = num_batches(ctx), cfg.batch_size
     i = restore(ctx, gan, None, z_rng)
+    options = ctx.options
+    rounds = Rounds(ctx, options.round_deadline, options.min_workers) if options.round_deadline else None
     while i < cfg.steps:
         X = gan.G(noise(gan, K * b, z_rng, device)).view(K, b, *ctx.dataset.sample_shape)
         ctx.sweep_hung(i)
-        workers = ctx.live_workers()
+        workers = rounds.available(i) if rounds else ctx.live_workers()
+        if rounds:
+            for r in workers:  # workers that sat out iterations learn which one this is
+                control(ctx, r, i, i)
         send_batches(ctx, X, workers, i)
-
-        feedback = torch.zeros_like(X)
-        for r in workers:
-            F_n = torch.empty_like(X[0])
-            if receive(ctx, F_n, r, "md-gan/feedback", i):
-                feedback[assigned(ctx, ctx.worker_of(r))[0]] += F_n
-        N = len(ctx.live_workers())
+        feedback, stats, arrived = receive_feedback(ctx, rounds, X, workers, i)
+        N = len(arrived)
         if N == 0:
             raise PeerGone(-1, "every worker is dead; nothing left to train against")
         gan.opt_G.zero_grad(set_to_none=True)
@@ -133,14 +142,48 @@ def server(ctx: RankContext) -> None:
         gan.opt_G.step()
 
         i += 1
-        stats = gather_stats(ctx, i) if logs_at(ctx, i) else {}
         if is_swap(ctx, i):
-            send_swap_plan(ctx, swap_rng, i)
+            send_swap_plan(ctx, swap_rng, i, arrived, rounds)
         k = ctx.options.resolved_k(ctx.config.workers)
         ctx.recorder.after_step(i, gan.G, real=N * ctx.options.disc_steps * b, fake=k * b, **stats)
         if ctx.checkpoint_due(i):
             ctx.save(i, {**train_state(ctx, gan, None, z_rng), "swap_rng": swap_rng.get_state(),
                          "dead": torch.tensor(sorted(ctx.dead), dtype=torch.long)})
+    if rounds:
+        rounds.available(i, block=True)  # late feedback still out lands (and is discarded) first
+        ctx.recorder.extra["late"] = rounds.late
+        for r in ctx.live_workers():
+            control(ctx, r, STOP, i)
+
+
+def receive_feedback(ctx: RankContext, rounds: Rounds | None, X: torch.Tensor, workers: list[int], i: int):
+    """Sum each worker's F_n into the gradient of its X_g; with a deadline, only the feedback in time.
+    Returns the summed feedback, the mean losses when due, and the workers that sent feedback."""
+    feedback = torch.zeros_like(X)
+    if rounds is None:
+        for r in workers:
+            F_n = torch.empty_like(X[0])
+            if receive(ctx, F_n, r, "md-gan/feedback", i):
+                feedback[assigned(ctx, ctx.worker_of(r))[0]] += F_n
+        arrived = ctx.live_workers()
+        return feedback, (gather_stats(ctx, i + 1) if logs_at(ctx, i + 1) else {}), arrived
+    messages = [(X[0].detach(), "md-gan/feedback")]
+    if logs_at(ctx, i + 1):
+        messages.append((torch.empty(2, device=ctx.device), "md-gan/stats"))
+    got = rounds.collect(workers, messages, i)
+    for r, (F_n, *_) in got.items():
+        feedback[assigned(ctx, ctx.worker_of(r))[0]] += F_n
+    losses = [rest[0] for _, *rest in got.values() if rest]
+    mean = torch.stack(losses).mean(0).tolist() if losses else None
+    return feedback, ({"loss_d": mean[0], "loss_g": mean[1]} if mean else {}), sorted(got)
+
+
+def control(ctx: RankContext, r: int, value: float, i: int) -> None:
+    """With a deadline, each iteration starts with its number (STOP ends the run) on `md-gan/control`."""
+    try:
+        ctx.transport.send(torch.tensor([float(value)], device=ctx.device), r, "md-gan/control")
+    except PeerGone as e:
+        ctx.lose(r, i, e)
 
 
 def send_batches(ctx: RankContext, X: torch.Tensor, workers: list[int], i: int) -> None:
@@ -176,16 +219,21 @@ def gather_stats(ctx: RankContext, i: int) -> dict[str, float]:
     return {"loss_d": mean[0], "loss_g": mean[1]}
 
 
-def send_swap_plan(ctx: RankContext, swap_rng: torch.Generator, i: int) -> None:
-    """Draw a random derangement of the live workers; tell each whom to send to and receive from."""
-    workers = ctx.live_workers()
-    if len(workers) < 2:
-        return
+def send_swap_plan(ctx: RankContext, swap_rng: torch.Generator, i: int, on_time: list[int],
+                   rounds: Rounds | None) -> None:
+    """Draw a random derangement of the workers that sent feedback in time; tell each whom to send to and
+    receive from. A late worker is told to keep its D ([-1, -1]), posted to wait until it is free."""
+    workers = [r for r in on_time if r not in ctx.dead]
     order = [workers[j] for j in torch.randperm(len(workers), generator=swap_rng).tolist()]
-    for j, r in enumerate(order):  # a cycle through a random order: nobody keeps its own D
-        plan = torch.tensor([order[(j + 1) % len(order)], order[j - 1]], dtype=torch.float32, device=ctx.device)
+    plans = {r: (order[(j + 1) % len(order)], order[j - 1]) if len(order) > 1 else (-1, -1)
+             for j, r in enumerate(order)}  # a cycle through a random order: nobody keeps its own D
+    if len(order) < 2 and rounds is None:
+        return
+    for r in [r for r, late in rounds.busy.items() if late.step == i - 1] if rounds else ():  # late at i - 1
+        rounds.owe(r, ctx.transport.isend(torch.tensor([-1.0, -1.0], device=ctx.device), r, "md-gan/swap-plan"))
+    for r, plan in plans.items():
         try:
-            ctx.transport.send(plan, r, "md-gan/swap-plan")
+            ctx.transport.send(torch.tensor(plan, dtype=torch.float32, device=ctx.device), r, "md-gan/swap-plan")
         except PeerGone as e:
             ctx.lose(r, i, e)
 
@@ -198,7 +246,13 @@ def worker(ctx: RankContext) -> None:
     i = restore(ctx, gan, real, None)  # a worker draws no noise: X_g and X_d come from the server
     shape = (cfg.batch_size, *ctx.dataset.sample_shape)
     X_g, X_d = torch.empty(shape, device=ctx.device), torch.empty(shape, device=ctx.device)
-    while i < cfg.steps:
+    deadline, header = ctx.options.round_deadline > 0, torch.empty(1, device=ctx.device)
+    while deadline or i < cfg.steps:
+        if deadline:  # the server names the iteration: this worker may have sat some out
+            t.recv(header, 0, "md-gan/control")
+            if header.item() == STOP:
+                break
+            i = int(header.item())
         ctx.crash_point(i)
         t.recv(X_g, 0, "md-gan/X_g")
         t.recv(X_d, 0, "md-gan/X_d")
@@ -238,6 +292,8 @@ def swap_discriminator(ctx: RankContext, gan) -> None:
     plan = torch.empty(2, device=ctx.device)
     ctx.transport.recv(plan, 0, "md-gan/swap-plan")
     send_to, receive_from = (int(v) for v in plan.tolist())
+    if send_to < 0:  # late for this swap, or alone: keep D
+        return
     carry = ctx.options.swap_adam == "carry"
     theta = float_state(gan.D) + (adam_moments(gan) if carry else [])
     try:
@@ -261,6 +317,7 @@ def adam_moments(gan) -> list[torch.Tensor]:
 SPEC = MethodSpec(
     name="md-gan", summary="MD-GAN (Hardy, Le Merrer, Sericola 2019): one G on a server, one D per worker, "
     "error feedback, D swaps", train=train, has_server=True, on_worker_death=DROP,
-    kinds=("md-gan/X_g", "md-gan/X_d", "md-gan/feedback", "md-gan/swap", "md-gan/swap-plan", "md-gan/stats"),
+    kinds=("md-gan/X_g", "md-gan/X_d", "md-gan/feedback", "md-gan/swap", "md-gan/swap-plan", "md-gan/stats",
+           "md-gan/control"),
     step_definition="one MD-GAN iteration: one G update on the server from all workers' feedback",
     options=Options)

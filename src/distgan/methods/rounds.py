@@ -35,6 +35,11 @@ class Rounds:
         self.ctx, self.deadline_s, self.min_workers = ctx, deadline_s, min_workers
         self.busy: dict[int, Pending] = {}
         self.late: list[dict] = []
+        self.owed: dict[int, list] = {}  # sends posted to a busy worker, waited for once it is free
+
+    def owe(self, r: int, sent) -> None:
+        """Keep a send to busy worker `r` (a transport Pending) until its late update has landed."""
+        self.owed.setdefault(r, []).append(sent)
 
     def available(self, step: int, block: bool = False) -> list[int]:
         """Live workers not still busy with a late round; `block` waits for every late one first."""
@@ -43,17 +48,18 @@ class Rounds:
                 if all(self.ctx.transport.wait_for(x, None if block else 0.0) for x in pending.incoming):
                     self._record(r, pending, step)
                     del self.busy[r]
+                    for sent in self.owed.pop(r, []):
+                        sent.wait()
             except PeerGone as e:
                 del self.busy[r]
                 self.ctx.lose(r, step, e)
         return [r for r in self.ctx.live_workers() if r not in self.busy]
 
-    def collect(self, S_r: list[int], shapes: list[torch.Tensor], step: int, kind: str) -> dict[int, list]:
-        """Receive one message of each shape from every worker in S_r, up to the deadline; past it, keep
-        waiting for whichever comes first until `min_workers` have arrived. The rest are late."""
+    def collect(self, S_r: list[int], messages: list[tuple[torch.Tensor, str]], step: int) -> dict[int, list]:
+        """Receive one message like each (tensor, kind) from every worker in S_r, up to the deadline; past
+        it, keep waiting for whichever comes first until `min_workers` have arrived. The rest are late."""
         t = self.ctx.transport
-        pending = {r: [t.irecv(torch.empty_like(s), r, f"{kind}/{name}") for s, name in
-                       zip(shapes, ("params", "stats"))] for r in S_r}
+        pending = {r: [t.irecv(torch.empty_like(like), r, kind) for like, kind in messages] for r in S_r}
         deadline = time.monotonic() + self.deadline_s
         arrived: dict[int, list] = {}
         for r in list(pending):
