@@ -44,6 +44,8 @@ HELP = {
                          "that is late but beating is never dropped",
     "worker_timeout": "seconds the rendezvous and collectives (sync-dp) wait, and a worker waits on a silent "
                       "server; not a liveness test for server methods (see --heartbeat-timeout)",
+    "rejoin": "server methods on processes: when a worker is lost (killed, or dropped as hung and woken), "
+              "restart the group from the last checkpoint with every worker, so that it rejoins",
     "master_addr": "rendezvous address of our launcher; loopback unless DISTGAN_BIND_ALL=1",
     "threads": "torch threads per process; 0 shares the cores among processes",
     "progress": "show a progress bar",

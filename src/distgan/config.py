@@ -55,6 +55,7 @@ class RunConfig:
     slow: list[str] = field(default_factory=list)  # "RANK:FACTOR": that rank computes FACTOR times slower
     heartbeat_timeout: float = 30.0  # a peer silent this long (no heartbeat) is hung; a late one is only slow
     worker_timeout: float = 60.0  # the rendezvous and collectives (sync-dp) time out after this
+    rejoin: bool = False  # a server method's lost worker comes back: the group restarts from its checkpoint
     master_addr: str = "127.0.0.1"
     master_port: int = 0  # 0: a free port
     threads: int = 0  # torch threads per process; 0: share the cores
@@ -149,6 +150,10 @@ class RunConfig:
                                "method (see `distgan methods`)")
         self._validate_options(spec)
         self._validate_fail()
+        if self.rejoin and (self.backend != "process" or spec.on_worker_death != "drop"):
+            raise DistganError("--rejoin applies to server methods (md-gan, fl-gan, fe-gan, async-ps) on "
+                               "--backend process; sync-dp restarts without it, and the simulation has no "
+                               "processes to restart")
         if self.master_addr not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("DISTGAN_BIND_ALL"):
             raise DistganError(f"--master-addr {self.master_addr} listens beyond loopback; torch.distributed has "
                                "no authentication, so set DISTGAN_BIND_ALL=1 to confirm the network is trusted")

@@ -129,3 +129,38 @@ def test_md_gan_round_deadline_skips_a_late_worker_and_its_swap(tmp_path):
     sent = {r: summary["bytes"]["per_rank"][r]["sent"] for r in ("1", "2")}
     assert 0 < sent["2"]["md-gan/swap"] < sent["1"]["md-gan/swap"]  # rank 2 kept its D at the swap it was late for
     assert sent["2"]["md-gan/feedback"] < sent["1"]["md-gan/feedback"]  # and sat out iterations while late
+
+
+@pytest.mark.slow
+def test_a_dropped_md_gan_worker_rejoins_with_a_peers_d(tmp_path):
+    """Rank 2 hangs before the first checkpoint and is dropped; woken, it exits, and --rejoin restarts the
+    group from the server's checkpoint with all three workers: rank 2, with no checkpoint, takes a peer's D."""
+    cmd = [sys.executable, "-m", "distgan", "train", "--method", "md-gan", "--workers", "3", "--dataset", "digits",
+           "--steps", "100", "--batch-size", "16", "--log-every", "5", "--checkpoint-every", "20",
+           "--eval-samples", "200", "--no-progress", "--no-tensorboard", "--heartbeat-timeout", str(HEARTBEAT),
+           "--rejoin", "--out", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid = None
+    try:
+        for step in (5, 45):
+            deadline = time.time() + 300
+            while time.time() < deadline and _last_step(tmp_path) < step:
+                assert proc.poll() is None, proc.communicate()[1][-3000:]
+                time.sleep(0.1)
+            if pid is None:
+                pid = json.loads((tmp_path / "pids.json").read_text())["2"]
+                os.kill(pid, signal.SIGSTOP)
+    finally:
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    (restart,) = summary["failures"]
+    assert restart["rank"] == 2 and "code 18" in restart["what"] and "rejoined" in restart["what"], restart
+    assert restart["step"] >= 40 and summary["workers"] == 3 and summary["g_updates"] == 100
+    per_rank = summary["bytes"]["per_rank"]
+    assert per_rank["2"]["recv"]["md-gan/rejoin"] > 0  # it took a D from a peer
+    given = sum(per_rank[r]["sent"].get("md-gan/rejoin", 0) for r in ("1", "3"))
+    assert given == per_rank["2"]["recv"]["md-gan/rejoin"]
+    assert per_rank["2"]["sent"]["md-gan/feedback"] > 0  # and trained on to the end

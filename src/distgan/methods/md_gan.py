@@ -34,6 +34,7 @@ dropped with its shard and D.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -44,16 +45,19 @@ from distgan.context import RankContext
 from distgan.methods.common import (
     build_gan,
     d_loss_on,
+    flatten,
     float_state,
     noise,
     restore,
     train_state,
+    unflatten_into,
     worker_batches,
 )
 from distgan.methods.registry import DROP, MethodSpec, check, one_of, option, positive_int
 from distgan.methods.rounds import Rounds
 from distgan.transport.base import PeerGone
 
+log = logging.getLogger(__name__)
 STOP = -1.0  # on md-gan/control (only with --round-deadline): the run is over
 
 
@@ -123,6 +127,8 @@ def server(ctx: RankContext) -> None:
     z_rng, swap_rng = ctx.rng("noise"), ctx.rng("swap")
     K, b = num_batches(ctx), cfg.batch_size
     i = restore(ctx, gan, None, z_rng)
+    if cfg.resume:
+        plan_rejoin(ctx)
     options = ctx.options
     rounds = Rounds(ctx, options.round_deadline, options.min_workers) if options.round_deadline else None
     while i < cfg.steps:
@@ -244,6 +250,9 @@ def worker(ctx: RankContext) -> None:
     gan = build_gan(ctx, with_G=False)  # the server holds the only generator
     real = worker_batches(ctx)
     i = restore(ctx, gan, real, None)  # a worker draws no noise: X_g and X_d come from the server
+    if cfg.resume:
+        i = ctx.start_step
+        rejoin(ctx, gan, stale=ctx.resumed is None or bool(ctx.resumed.get("stale")))
     shape = (cfg.batch_size, *ctx.dataset.sample_shape)
     X_g, X_d = torch.empty(shape, device=ctx.device), torch.empty(shape, device=ctx.device)
     deadline, header = ctx.options.round_deadline > 0, torch.empty(1, device=ctx.device)
@@ -307,6 +316,61 @@ def swap_discriminator(ctx: RankContext, gan) -> None:
         gan.opt_D.state.clear()
 
 
+# --- a worker that rejoins (--rejoin restarts the group from a checkpoint older than its own state) ------
+def plan_rejoin(ctx: RankContext) -> None:
+    """Each worker whose checkpoint is behind the server's (it was lost) takes D from a peer that is not."""
+    stale, flag = [], torch.empty(1, device=ctx.device)
+    for r in ctx.live_workers():  # bookkeeping, like the resume step: sent uncounted
+        try:
+            ctx.transport.recv_uncounted(flag, r)
+        except PeerGone as e:
+            ctx.lose(r, ctx.start_step, e)
+            continue
+        if flag.item():
+            stale.append(r)
+    fresh = [r for r in ctx.live_workers() if r not in stale]
+    plans = {r: [-1.0, -1.0] for r in ctx.live_workers()}
+    for taker, giver in zip(stale, fresh):  # one D each; with more stale than fresh, the rest keep theirs
+        plans[giver][0], plans[taker][1] = taker, giver
+        log.info("rank %d rejoins with the D of rank %d", taker, giver)
+    for r, plan in plans.items():
+        control_plan(ctx, r, plan)
+
+
+def control_plan(ctx: RankContext, r: int, plan: list[float]) -> None:
+    try:
+        ctx.transport.send_uncounted(torch.tensor(plan, device=ctx.device), r)
+    except PeerGone as e:
+        ctx.lose(r, ctx.start_step, e)
+
+
+def rejoin(ctx: RankContext, gan, stale: bool) -> None:
+    """Tell the server whether this worker's D is behind; give or take a D (with Adam's state) as told."""
+    t = ctx.transport
+    t.send_uncounted(torch.tensor([float(stale)], device=ctx.device), 0)
+    plan = torch.empty(2, device=ctx.device)
+    t.recv_uncounted(plan, 0)
+    send_to, receive_from = (int(v) for v in plan.tolist())
+    state = d_state(gan)
+    if send_to >= 0:
+        t.send(flatten([x.detach() for x in state]), send_to, "md-gan/rejoin")
+    if receive_from >= 0:
+        incoming = torch.empty(sum(x.numel() for x in state), device=ctx.device)
+        t.recv(incoming, receive_from, "md-gan/rejoin")
+        with torch.no_grad():
+            unflatten_into(incoming, state)
+
+
+def d_state(gan) -> list[torch.Tensor]:
+    """D's weights and float buffers, Adam's moments and step counts: all a D needs to go on elsewhere."""
+    for p in gan.D.parameters():
+        if not gan.opt_D.state[p]:  # no step taken yet: the state Adam would create, to be overwritten
+            gan.opt_D.state[p].update(step=torch.tensor(0.0), exp_avg=torch.zeros_like(p),
+                                      exp_avg_sq=torch.zeros_like(p))
+    steps = [gan.opt_D.state[p]["step"] for p in gan.D.parameters()]
+    return float_state(gan.D) + adam_moments(gan) + steps
+
+
 def adam_moments(gan) -> list[torch.Tensor]:
     """D's Adam moments (exp_avg, exp_avg_sq) per parameter; every worker has taken the same number of
     D steps, so the step count needs no sending."""
@@ -318,6 +382,6 @@ SPEC = MethodSpec(
     name="md-gan", summary="MD-GAN (Hardy, Le Merrer, Sericola 2019): one G on a server, one D per worker, "
     "error feedback, D swaps", train=train, has_server=True, on_worker_death=DROP,
     kinds=("md-gan/X_g", "md-gan/X_d", "md-gan/feedback", "md-gan/swap", "md-gan/swap-plan", "md-gan/stats",
-           "md-gan/control"),
+           "md-gan/control", "md-gan/rejoin"),
     step_definition="one MD-GAN iteration: one G update on the server from all workers' feedback",
     options=Options)
