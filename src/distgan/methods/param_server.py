@@ -77,9 +77,16 @@ def server(ctx: RankContext) -> None:
         ctx.sweep_hung(v)
         n = t.recv_any(header, ctx.live_workers(), "async-ps/control")
         if header[0].item() == PULL:
-            reply_to_pull(ctx, gan, n, v)
+            try:
+                reply_to_pull(ctx, gan, n, v)
+            except PeerGone as e:
+                ctx.lose(n, v, e)
             continue
-        g = receive_gradients(ctx, gan, n)
+        try:
+            g = receive_gradients(ctx, gan, n)
+        except PeerGone as e:  # it hung, or died, between its header and its gradients
+            ctx.lose(n, v, e)
+            continue
         stale.append(v - int(header[1].item()))
         applied[n] += 1
         apply_gradients(gan, g)
