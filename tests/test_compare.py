@@ -35,6 +35,13 @@ def test_mdgan_paper_preset():
     assert by_label["md-gan k=1"][0].name == "md-gan-k1_w1_s0"
 
 
+def test_stragglers_preset_sweeps_the_slow_factor_of_one_worker():
+    cells = plan(preset("stragglers"))
+    assert {(c.config.method, tuple(c.config.slow)) for c in cells} == {
+        (m, s) for m in ("fl-gan", "md-gan", "async-ps") for s in ((), ("2:4",), ("2:16",))}
+    assert {c.workers for c in cells} == {3}
+
+
 @pytest.mark.parametrize("changes, needle", [
     ({"methods": ["gossip"]}, "unknown method 'gossip'"),
     ({"workers": [0]}, "--workers must be positive"),

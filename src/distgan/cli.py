@@ -40,7 +40,14 @@ HELP = {
     "eval_every": "evaluate FID/KID/score (or modes for 2-D) every this many steps; 0: only at the end",
     "eval_samples": "generated samples per evaluation; 1,000 for images, 2,500 for 2-D points (VEEGAN/PacGAN)",
     "fail": "fault injection: RANK@STEP makes that rank exit hard at that step (repeatable)",
-    "worker_timeout": "seconds before a silent peer counts as dead",
+    "hang": "fault injection: RANK@STEP:SECONDS freezes that rank (SIGSTOP, heartbeat included) that long",
+    "slow": "straggler: RANK:FACTOR makes that rank's compute FACTOR times slower (it idles, still beating)",
+    "heartbeat_timeout": "seconds without a heartbeat before a worker counts as hung and is dropped; a worker "
+                         "that is late but beating is never dropped",
+    "worker_timeout": "seconds the rendezvous and collectives (sync-dp) wait, and a worker waits on a silent "
+                      "server; not a liveness test for server methods (see --heartbeat-timeout)",
+    "rejoin": "server methods on processes: when a worker is lost (killed, or dropped as hung and woken), "
+              "restart the group from the last checkpoint with every worker, so that it rejoins",
     "master_addr": "rendezvous address of our launcher; loopback unless DISTGAN_BIND_ALL=1",
     "threads": "torch threads per process; 0 shares the cores among processes",
     "progress": "show a progress bar",
@@ -108,7 +115,8 @@ def _add_flag(p: Any, name: str, kind: type, default: Any, text: str) -> None:
     if kind is bool:
         p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
     elif kind is list:
-        p.add_argument(flag, action="append", default=None, metavar="RANK@STEP", help=help_text)
+        metavar = {"hang": "RANK@STEP:SECONDS", "slow": "RANK:FACTOR"}.get(name, "RANK@STEP")
+        p.add_argument(flag, action="append", default=None, metavar=metavar, help=help_text)
     else:
         p.add_argument(flag, type=kind, default=None, help=help_text, metavar=name.upper().replace("_", "-"))
 
@@ -176,7 +184,8 @@ def _add_compare(sub: Any) -> None:
                        "Flags override --preset, which overrides the default study.")
     p.add_argument("--preset", metavar="NAME", help="start from a preset study. mdgan-paper: "
                    "standalone b=10 and b=100, FL-GAN E=1, MD-GAN k=1 and k=log, N in "
-                   f"{','.join(map(str, c.PAPER_WORKERS))}, mnist5k, iid, {c.PAPER_STEPS} steps")
+                   f"{','.join(map(str, c.PAPER_WORKERS))}, mnist5k, iid, {c.PAPER_STEPS} steps. stragglers: "
+                   "fl-gan, md-gan, async-ps with worker rank 2 slowed x1, x4, x16 (--slow), 3 workers, digits")
     p.add_argument("--methods", metavar="LIST", help="comma list of methods (default: "
                    f"{','.join(c.DEFAULT_METHODS)}); with --preset, its labels too (e.g. 'md-gan k=log')")
     p.add_argument("--workers", metavar="N[,N...]", help=f"worker counts, e.g. 4 or 1,2,4,8 (default: "

@@ -53,7 +53,11 @@ class RunConfig:
     options: dict[str, Any] = field(default_factory=dict)  # the method's own settings (its Options)
     # faults and the launcher
     fail: list[str] = field(default_factory=list)  # "RANK@STEP": that rank exits hard at that step
-    worker_timeout: float = 60.0
+    hang: list[str] = field(default_factory=list)  # "RANK@STEP:SECONDS": that rank freezes (SIGSTOP) that long
+    slow: list[str] = field(default_factory=list)  # "RANK:FACTOR": that rank computes FACTOR times slower
+    heartbeat_timeout: float = 30.0  # a peer silent this long (no heartbeat) is hung; a late one is only slow
+    worker_timeout: float = 60.0  # the rendezvous and collectives (sync-dp) time out after this
+    rejoin: bool = False  # a server method's lost worker comes back: the group restarts from its checkpoint
     master_addr: str = "127.0.0.1"
     master_port: int = 0  # 0: a free port
     threads: int = 0  # torch threads per process; 0: share the cores
@@ -86,6 +90,15 @@ class RunConfig:
     def failures(self) -> dict[int, int]:
         """`--fail` as {rank: step}."""
         return {int(r): int(s) for r, s in (f.split("@") for f in self.fail)}
+
+    def hangs(self) -> dict[tuple[int, int], float]:
+        """`--hang` as {(rank, step): seconds}."""
+        parsed = (re.fullmatch(r"([0-9]+)@([0-9]+):([0-9.]+)", h).groups() for h in self.hang)
+        return {(int(r), int(s)): float(sec) for r, s, sec in parsed}
+
+    def slowdowns(self) -> dict[int, float]:
+        """`--slow` as {rank: factor}."""
+        return {int(r): float(f) for r, f in (s.split(":") for s in self.slow)}
 
     def resolved(self, dataset: Any) -> RunConfig:
         """Check this config against its dataset and fill every setting left to the data or the method.
@@ -128,7 +141,7 @@ class RunConfig:
         for name in ("batch_size", "eval_samples", "z_dim", "width"):
             if getattr(self, name) is not None:
                 _check_positive(name, getattr(self, name))
-        for name in ("lr_g", "lr_d", "worker_timeout"):
+        for name in ("lr_g", "lr_d", "worker_timeout", "heartbeat_timeout"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise DistganError(f"--{_flag(name)} must be > 0, got {getattr(self, name)}")
         for name in ("beta1", "beta2", "g_ema"):
@@ -139,6 +152,10 @@ class RunConfig:
                                "method (see `distgan methods`)")
         self._validate_options(spec)
         self._validate_fail()
+        if self.rejoin and (self.backend != "process" or spec.on_worker_death != "drop"):
+            raise DistganError("--rejoin applies to server methods (md-gan, fl-gan, fe-gan, async-ps) on "
+                               "--backend process; sync-dp restarts without it, and the simulation has no "
+                               "processes to restart")
         if self.master_addr not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("DISTGAN_BIND_ALL"):
             raise DistganError(f"--master-addr {self.master_addr} listens beyond loopback; torch.distributed has "
                                "no authentication, so set DISTGAN_BIND_ALL=1 to confirm the network is trusted")
@@ -160,12 +177,21 @@ class RunConfig:
         options.validate(self.workers)
 
     def _validate_fail(self) -> None:
-        for spec in self.fail:
-            if not re.fullmatch(r"[0-9]+@[0-9]+", spec):
-                raise DistganError(f"--fail expects RANK@STEP (e.g. 2@100), got {spec!r}")
-        for rank in self.failures():
+        for flag, specs, pattern, example in (("fail", self.fail, r"[0-9]+@[0-9]+", "RANK@STEP (e.g. 2@100)"),
+                                              ("hang", self.hang, r"[0-9]+@[0-9]+:[0-9]+(\.[0-9]*)?",
+                                               "RANK@STEP:SECONDS (e.g. 2@100:90)"),
+                                              ("slow", self.slow, r"[0-9]+:[0-9]+(\.[0-9]*)?",
+                                               "RANK:FACTOR (e.g. 2:20)")):
+            for spec in specs:
+                if not re.fullmatch(pattern, spec):
+                    raise DistganError(f"--{flag} expects {example}, got {spec!r}")
+        ranks = [("fail", r) for r in self.failures()] + [("hang", r) for r, _ in self.hangs()]
+        for flag, rank in ranks + [("slow", r) for r in self.slowdowns()]:
             if rank == 0 or rank >= self.world_size:
-                raise DistganError(f"--fail rank {rank} is not a worker rank; use 1..{self.world_size - 1}")
+                raise DistganError(f"--{flag} rank {rank} is not a worker rank; use 1..{self.world_size - 1}")
+        for rank, factor in self.slowdowns().items():
+            if factor < 1:
+                raise DistganError(f"--slow {rank}:{factor}: the factor must be >= 1 (1 is full speed)")
 
 
 def _flag(name: str) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from distgan import run_folder
 from distgan.checkpoint import load_checkpoint, save_checkpoint
 from distgan.config import RunConfig
 from distgan.data.dataset import Dataset
-from distgan.transport.base import Transport
+from distgan.transport.base import PeerGone, Transport
 
 log = logging.getLogger(__name__)
 CRASH_EXIT = 17  # exit code of a rank stopped by --fail
@@ -98,19 +100,50 @@ class RankContext:
         return built
 
     def crash_point(self, step: int) -> None:
-        """Exit hard here if `--fail RANK@STEP` names this rank and step."""
+        """Exit hard here if `--fail RANK@STEP` names this rank and step; freeze if `--hang` does."""
         if self.config.failures().get(self.rank) == step:
             log.warning("rank %d: --fail says exit at step %d", self.rank, step)
             if self.simulated:
                 raise WorkerCrash()
             os._exit(CRASH_EXIT)
+        seconds = self.config.hangs().get((self.rank, step))
+        if seconds:
+            log.warning("rank %d: --hang says freeze for %g s at step %d", self.rank, seconds, step)
+            self.transport.freeze(seconds)
 
-    def drop(self, rank: int, step: int, reason: str, wall_s: float) -> None:
-        """Record a dead worker; server methods then carry on without it."""
+    @contextlib.contextmanager
+    def compute(self):
+        """Around a worker's compute: with `--slow RANK:FACTOR` this rank then idles FACTOR - 1 times as
+        long as the compute took, so it runs FACTOR times slower while its heartbeat goes on."""
+        factor = self.config.slowdowns().get(self.rank, 1.0)
+        started = time.perf_counter()
+        yield
+        if factor > 1:
+            self.transport.pause((factor - 1) * (time.perf_counter() - started))
+
+    def lose(self, rank: int, step: int, error: PeerGone) -> None:
+        """Drop worker `rank` after the transport gave up on it (`error.kind`: dead or hung)."""
+        self.drop(rank, step, error.reason, self.recorder.wall_s(), kind=error.kind, silent_s=error.silent_s,
+                  at_unix_s=error.at_unix_s)
+
+    def sweep_hung(self, step: int) -> None:
+        """Drop every worker the heartbeat declared hung, even one this server is not waiting on now."""
+        for rank, lost in self.transport.hung_peers().items():
+            if rank in self.worker_ranks and rank not in self.dead:
+                self.drop(rank, step, lost.reason(self.config.heartbeat_timeout), self.recorder.wall_s(),
+                          kind="hung", silent_s=lost.silent_s, at_unix_s=lost.at_unix_s)
+
+    def drop(self, rank: int, step: int, reason: str, wall_s: float, kind: str = "dead",
+             silent_s: float | None = None, at_unix_s: float | None = None) -> None:
+        """Record a dead or hung worker; server methods then carry on without it."""
         if rank in self.dead:
             return
         self.dead.add(rank)
-        self.failures.append({"rank": rank, "step": step, "detected_at_s": round(wall_s, 2), "what": reason})
+        failure = {"rank": rank, "step": step, "detected_at_s": round(wall_s, 2), "what": reason, "kind": kind,
+                   "at_unix_s": round(at_unix_s or time.time(), 3)}
+        if silent_s is not None:
+            failure["silent_s"] = silent_s
+        self.failures.append(failure)
         log.warning("rank %d lost at step %d (%s); continuing with %d workers", rank, step, reason,
                     len(self.live_workers()))
 

@@ -23,7 +23,7 @@ from distgan.data.dataset import Dataset
 from distgan.errors import DistganError
 from distgan.methods.registry import RESTART
 from distgan.runner import make_shards, run_rank
-from distgan.transport.sim import SimAborted, SimHub, SimTransport
+from distgan.transport.sim import SimAborted, SimDropped, SimHub, SimTransport
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ def run_simulated(config: RunConfig, dataset: Dataset, evaluator) -> None:
 def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int | None, float]:
     device = resolve_device(config.device)
     hub = SimHub(config.world_size, config.seed)
+    hub.start_heartbeats(config.heartbeat_timeout)
     shards = make_shards(config, dataset)
     shared: dict = {}
     errors: list[BaseException] = []
@@ -82,7 +83,7 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
             crashed.append(rank)
             if config.spec.on_worker_death == RESTART:
                 hub.abort()  # a collective cannot go on without this rank
-        except SimAborted:
+        except (SimAborted, SimDropped):
             return
         except BaseException as e:  # noqa: BLE001 - handed to the main thread, which re-raises it
             errors.append(e)
@@ -96,6 +97,7 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
         t.start()
     for t in threads:
         t.join()
+    hub.stop_heartbeats()
     if errors:
         raise errors[0]
     return (crashed[0] if crashed else None), time.monotonic() - start
@@ -116,8 +118,11 @@ def run_processes(config: RunConfig) -> list[int]:
     """
     while True:
         codes, crashed, when = _spawn_and_watch(config)
-        if crashed is None or config.spec.on_worker_death != RESTART:
+        if crashed is None:
             return codes
+        if config.spec.on_worker_death != RESTART:  # --rejoin: the lost worker comes back with the group
+            config = _restart_with_all(config, crashed, codes[crashed], when)
+            continue
         config = _restart_without(config, crashed, codes[crashed], when)
 
 
@@ -149,9 +154,10 @@ def _spawn_and_watch(config: RunConfig) -> tuple[list[int], int | None, float]:
 
 def _watch(procs: list[subprocess.Popen], config: RunConfig) -> int | None:
     """Wait for the ranks; return the rank of a sync-dp worker that died (the rest are then stopped)."""
+    restarts = config.spec.on_worker_death == RESTART or config.rejoin
     while procs[0].poll() is None:
         dead = [r for r, p in enumerate(procs) if p.poll() not in (None, 0)]
-        if dead and config.spec.on_worker_death == RESTART:
+        if dead and restarts:
             time.sleep(1.0)  # let the survivors fail their collective and exit on their own
             for p in procs:
                 if p.poll() is None:
@@ -167,18 +173,34 @@ def _watch(procs: list[subprocess.Popen], config: RunConfig) -> int | None:
     return None
 
 
-def _restart_without(config: RunConfig, crashed: int, code: int, after_s: float) -> RunConfig:
+def _restart_with_all(config: RunConfig, lost: int, code: int, after_s: float) -> RunConfig:
+    """`--rejoin`: gloo cannot add a process to a running group, so the whole group restarts from rank 0's
+    last checkpoint with every worker, the lost one included (torchrun's elastic restart does the same)."""
+    step = _note_restart(config, lost, code, after_s, "rejoined: the group restarted from checkpoint step "
+                         "{step} with all %d workers" % config.workers)
+    log.warning("%s rank %d exited (code %d): restarting all %d workers from step %d so that it rejoins",
+                config.method, lost, code, config.workers, step)
+    return dataclasses.replace(config, fail=[], hang=[], resume=step > 0)
+
+
+def _note_restart(config: RunConfig, rank: int, code: int, after_s: float, what: str) -> int:
+    """Add a restart to restarts.json (listed among the run's failures); return the checkpoint's step."""
     out = Path(config.out)
-    if config.workers <= 1:
-        raise DistganError(f"{config.method} lost its only worker (rank {crashed}, exit code {code}); "
-                           "nothing to restart")
     step = load_checkpoint(out / run_folder.CHECKPOINT)["step"] if (out / run_folder.CHECKPOINT).is_file() else 0
     restarts_file = out / run_folder.RESTARTS
     restarts = json.loads(restarts_file.read_text()) if restarts_file.is_file() else []
-    restarts.append({"rank": crashed, "step": step, "detected_at_s": round(after_s, 2),
-                     "what": f"worker exited (code {code}); restarted from checkpoint step {step} "
-                             f"with {config.workers - 1} workers"})
+    restarts.append({"rank": rank, "step": step, "detected_at_s": round(after_s, 2), "kind": "restart",
+                     "what": f"worker exited (code {code}); " + what.format(step=step)})
     atomic_write_json(restarts_file, restarts)
+    return step
+
+
+def _restart_without(config: RunConfig, crashed: int, code: int, after_s: float) -> RunConfig:
+    if config.workers <= 1:
+        raise DistganError(f"{config.method} lost its only worker (rank {crashed}, exit code {code}); "
+                           "nothing to restart")
+    step = _note_restart(config, crashed, code, after_s,
+                         "restarted from checkpoint step {step} with %d workers" % (config.workers - 1))
     log.warning("%s rank %d died (exit code %d): restarting from step %d with %d workers",
                 config.method, crashed, code, step, config.workers - 1)
     return dataclasses.replace(config, workers=config.workers - 1, fail=[], resume=step > 0)

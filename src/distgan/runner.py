@@ -156,6 +156,18 @@ def _write_trace(ctx: RankContext, report: dict[int, dict[str, Any]]) -> None:
         f.write("\n".join(lines) + ("\n" if lines else ""))
 
 
+def liveness(ctx: RankContext) -> dict[str, Any]:
+    """Each worker as the server saw it: alive, slow (waited on past the heartbeat timeout, or past a round
+    deadline, yet beating), hung (no heartbeat for the timeout) or dead (connection closed)."""
+    lost = {f["rank"]: f.get("kind", "dead") for f in ctx.failures}
+    slow = ctx.transport.slow
+    late = {e["rank"] for e in ctx.recorder.extra.get("late", [])}
+    states = {str(r): lost.get(r) or ("slow" if r in slow or r in late else "alive")
+              for r in ctx.worker_ranks if r != ctx.rank}
+    return {"heartbeat_timeout_s": ctx.config.heartbeat_timeout, "workers": states,
+            "slow_waits": {str(r): w for r, w in sorted(slow.items())}}
+
+
 def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, Any]]) -> dict[str, Any]:
     cfg, rec = ctx.config, ctx.recorder
     wall = rec.wall_s()
@@ -176,5 +188,6 @@ def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, A
         "peak_rss_mb": {str(r): round(v["peak_rss_mb"], 1) for r, v in sorted(report.items())},
         "threads": torch.get_num_threads(),
         "failures": ctx.failures,
+        "liveness": liveness(ctx),
         "command": " ".join(sys.argv),
     }

@@ -69,7 +69,7 @@ def run_this_rank(config: RunConfig) -> None:
         torch.cuda.set_device(device)
     from distgan.transport.process import ProcessTransport
 
-    transport = ProcessTransport(device, config.worker_timeout)
+    transport = ProcessTransport(device, config.worker_timeout, config.heartbeat_timeout)
     try:
         evaluator = make_evaluator_for(config, dataset) if transport.rank == 0 else None
         run_rank(config, dataset, transport, device, evaluator)

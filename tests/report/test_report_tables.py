@@ -58,3 +58,31 @@ def test_folder_without_runs_is_refused(tmp_path):
         build_report(tmp_path)
     with pytest.raises(DistganError, match="no such folder"):
         build_report(tmp_path / "missing")
+
+
+def test_report_shows_updates_that_missed_the_round_deadline(tmp_path):
+    run = write_run(tmp_path, "fl-gan_w2_s0", method="fl-gan")
+    summary = json.loads((run / "summary.json").read_text())
+    summary["late"] = [{"rank": 2, "step": 3, "late_s": 1.9}, {"rank": 2, "step": 9, "late_s": 4.25}]
+    (run / "summary.json").write_text(json.dumps(summary))
+    html = build_report(tmp_path).read_text()
+    assert ("fl-gan N=2 seed 0: 2 update(s) missed the round deadline and were discarded (ranks 2; the latest, "
+            "rank 2 at step 9, 4.2 s late)") in html
+
+
+def test_a_study_that_sweeps_the_straggler_factor_gets_a_time_to_target_plot(tmp_path):
+    for slow, fid in (([], 100.0), (["2:5"], 100.0), (["2:20"], 300.0)):
+        run = write_run(tmp_path, f"fl-gan-x{len(slow) and slow[0][2:]}_w2_s0", method="fl-gan",
+                        final={"fid": fid, "kid": 1.0, "num_classes": 10})
+        config = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**config, "slow": slow}))
+    html = build_report(tmp_path, target=150.0).read_text()
+    assert "Time to target against the straggler factor" in html
+    assert (tmp_path / "stragglers.png").is_file()
+    assert "Never met the target, so not shown: fl-gan x20 seed 0." in html
+
+
+def test_no_straggler_plot_without_a_sweep(tmp_path):
+    write_run(tmp_path, "fl-gan_w2_s0", method="fl-gan")
+    build_report(tmp_path, target=150.0)
+    assert not (tmp_path / "stragglers.png").exists()

@@ -74,7 +74,7 @@ def server(ctx: RankContext) -> None:
             ctx.transport.recv(c_n, r, "fe-gan/labels")
             counts[r] = c_n.cpu().double()
         except PeerGone as e:
-            ctx.drop(r, 0, e.reason, ctx.recorder.wall_s())
+            ctx.lose(r, 0, e)
     scores = kl_scores(counts)
     rng = ctx.rng("clients")
     sampler = BalancedSampler(counts, ctx.resumed)

@@ -36,6 +36,7 @@ from distgan.methods.common import (
     worker_batches,
 )
 from distgan.methods.registry import DROP, MethodSpec, check, option, positive_int
+from distgan.methods.rounds import Rounds
 from distgan.transport.base import PeerGone
 
 TRAIN, STOP = 1.0, 0.0
@@ -46,9 +47,16 @@ class Options:
     local_steps: int = option(20, "fl-gan, fe-gan: s, local steps per round on every selected worker")
     local_epochs: float = option(0.0, "fl-gan, fe-gan: E, local epochs per round (overrides --local-steps when > 0)")
     client_fraction: float = option(1.0, "fl-gan, fe-gan: C, fraction of the workers selected per round")
+    round_deadline: float = option(0.0, "fl-gan, fe-gan: seconds the server waits for a round's updates; late "
+                                        "ones are discarded (0: wait for all)")
+    min_workers: int = option(1, "fl-gan, fe-gan: with --round-deadline, the updates a round needs before it "
+                                 "goes on")
 
     def validate(self, workers: int) -> None:
         positive_int("local_steps", self.local_steps)
+        check(self.round_deadline >= 0, f"--round-deadline must be >= 0 seconds, got {self.round_deadline}")
+        check(isinstance(self.min_workers, int) and 1 <= self.min_workers <= workers,
+              f"--min-workers must be in 1..{workers} (the workers), got {self.min_workers}")
         check(self.local_epochs >= 0, f"--local-epochs must be >= 0, got {self.local_epochs}")
         check(0 < self.client_fraction <= 1, f"--client-fraction must be in (0, 1], got {self.client_fraction}")
 
@@ -80,27 +88,24 @@ def server(ctx: RankContext, kind: str, select: Callable[[], list[int]],
            sampler_state: Callable[[], dict] | None = None) -> None:
     """The round loop of a federated GAN; `select` picks S_r and `weigh` gives each client's p_n
     (FeGAN reuses it with its own two). `sampler_state()` is saved with the checkpoint if given."""
-    cfg, t = ctx.config, ctx.transport
+    cfg = ctx.config
     gan = build_gan(ctx)
     step = restore(ctx, gan, None, rng)
+    options = ctx.options
+    rounds = Rounds(ctx, options.round_deadline, options.min_workers) if options.round_deadline else None
     while step < cfg.steps:
         s_r = min(local_steps(ctx), cfg.steps - step)
         ctx.trace.begin(step + 1, s_r)
         w = flatten([p.detach() for p in model_state(gan)])
-        S_r = select()
+        ctx.sweep_hung(step)
+        free = rounds.available(step) if rounds else None
+        S_r = [r for r in select() if free is None or r in free]  # a worker still on a late round sits out
         for r in S_r:
             send(ctx, kind, r, torch.tensor([TRAIN, step, s_r], device=w.device), w, step)
         ctx.trace.phase("server average")
         p = weigh(ctx, S_r)
         total, weight, losses = torch.zeros_like(w), 0.0, []
-        for r in S_r:
-            w_n, stats = torch.empty_like(w), torch.empty(2, device=w.device)
-            try:
-                t.recv(w_n, r, f"{kind}/params")
-                t.recv(stats, r, f"{kind}/stats")
-            except PeerGone as e:
-                ctx.drop(r, step, e.reason, ctx.recorder.wall_s())
-                continue
+        for r, (w_n, stats) in receive_round(ctx, kind, rounds, S_r, w, step).items():
             total += p[r] * w_n
             weight += p[r]
             losses.append(stats)
@@ -116,8 +121,29 @@ def server(ctx: RankContext, kind: str, select: Callable[[], list[int]],
         if round_ends_at_checkpoint(ctx, step, done):
             ctx.save(done, {**train_state(ctx, gan, None, rng), **(sampler_state() if sampler_state else {})})
         step = done
+    if rounds:
+        rounds.available(step, block=True)  # the late updates still out land (and are discarded) first
+        ctx.recorder.extra["late"] = rounds.late
     for r in ctx.live_workers():
         send(ctx, kind, r, torch.tensor([STOP, step, 0], device=ctx.device), None, step)
+
+
+def receive_round(ctx: RankContext, kind: str, rounds: Rounds | None, S_r: list[int], w: torch.Tensor,
+                  step: int) -> dict[int, list[torch.Tensor]]:
+    """Each selected worker's (w_n, stats): all of them, or those in by the round's deadline."""
+    if rounds is not None:
+        return rounds.collect(S_r, [(w, f"{kind}/params"), (torch.empty(2, device=w.device), f"{kind}/stats")], step)
+    received = {}
+    for r in S_r:
+        w_n, stats = torch.empty_like(w), torch.empty(2, device=w.device)
+        try:
+            ctx.transport.recv(w_n, r, f"{kind}/params")
+            ctx.transport.recv(stats, r, f"{kind}/stats")
+        except PeerGone as e:
+            ctx.lose(r, step, e)
+            continue
+        received[r] = [w_n, stats]
+    return received
 
 
 def sample_clients(ctx: RankContext, rng: torch.Generator) -> list[int]:
@@ -141,7 +167,7 @@ def send(ctx: RankContext, kind: str, r: int, control: torch.Tensor, w: torch.Te
         if w is not None:
             ctx.transport.send(w, r, f"{kind}/params")
     except PeerGone as e:
-        ctx.drop(r, step, e.reason, ctx.recorder.wall_s())
+        ctx.lose(r, step, e)
 
 
 # --- a worker ----------------------------------------------------------------------------------------
@@ -183,7 +209,8 @@ def local_round(ctx: RankContext, kind: str, gan, moments, real, z_rng, step: in
     ctx.trace.phase("worker local steps")
     for _ in range(s_r):
         ctx.crash_point(local_step)
-        loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, ctx.device))
+        with ctx.compute():
+            loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, ctx.device))
         local_step += 1
     t.send(flatten([p.detach() for p in state]), 0, f"{kind}/params")
     t.send(torch.stack([loss_D, loss_G]), 0, f"{kind}/stats")

@@ -34,6 +34,7 @@ dropped with its shard and D.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -44,14 +45,20 @@ from distgan.context import RankContext
 from distgan.methods.common import (
     build_gan,
     d_loss_on,
+    flatten,
     float_state,
     noise,
     restore,
     train_state,
+    unflatten_into,
     worker_batches,
 )
 from distgan.methods.registry import DROP, MethodSpec, check, one_of, option, positive_int
+from distgan.methods.rounds import Rounds
 from distgan.transport.base import PeerGone
+
+log = logging.getLogger(__name__)
+STOP = -1.0  # on md-gan/control (only with --round-deadline): the run is over
 
 
 @dataclass(kw_only=True)
@@ -61,6 +68,9 @@ class Options:
     swap_every: float = option(1.0, "md-gan: E, epochs between discriminator swaps among workers")
     swap_adam: str = option("carry", "md-gan: carry (Adam's moments travel with D, 3|theta| floats) | "
                                      "reset (fresh moments)")
+    round_deadline: float = option(0.0, "md-gan: seconds the server waits for an iteration's feedback; late "
+                                        "feedback is discarded (0: wait for all)")
+    min_workers: int = option(1, "md-gan: with --round-deadline, the feedbacks an iteration needs")
 
     def resolved_k(self, N: int) -> int:
         if self.k == "log":  # the paper's ceil(log N), log to base 2 (its section II)
@@ -75,6 +85,9 @@ class Options:
         positive_int("disc_steps", self.disc_steps)
         check(self.swap_every > 0, f"--swap-every must be > 0 epochs, got {self.swap_every}")
         one_of("swap_adam", self.swap_adam, ("carry", "reset"))
+        check(self.round_deadline >= 0, f"--round-deadline must be >= 0 seconds, got {self.round_deadline}")
+        check(isinstance(self.min_workers, int) and 1 <= self.min_workers <= workers,
+              f"--min-workers must be in 1..{workers} (the workers), got {self.min_workers}")
 
 
 def num_batches(ctx: RankContext) -> int:
@@ -114,19 +127,22 @@ def server(ctx: RankContext) -> None:
     z_rng, swap_rng = ctx.rng("noise"), ctx.rng("swap")
     K, b = num_batches(ctx), cfg.batch_size
     i = restore(ctx, gan, None, z_rng)
+    if cfg.resume:
+        plan_rejoin(ctx)
+    options = ctx.options
+    rounds = Rounds(ctx, options.round_deadline, options.min_workers) if options.round_deadline else None
     while i < cfg.steps:
         ctx.trace.begin(i + 1)
         ctx.trace.phase("server generate")
         X = gan.G(noise(gan, K * b, z_rng, device)).view(K, b, *ctx.dataset.sample_shape)
-        workers = ctx.live_workers()
+        ctx.sweep_hung(i)
+        workers = rounds.available(i) if rounds else ctx.live_workers()
+        if rounds:
+            for r in workers:  # workers that sat out iterations learn which one this is
+                control(ctx, r, i, i)
         send_batches(ctx, X, workers, i)
-
-        feedback = torch.zeros_like(X)
-        for r in workers:
-            F_n = torch.empty_like(X[0])
-            if receive(ctx, F_n, r, "md-gan/feedback", i):
-                feedback[assigned(ctx, ctx.worker_of(r))[0]] += F_n
-        N = len(ctx.live_workers())
+        feedback, stats, arrived = receive_feedback(ctx, rounds, X, workers, i)
+        N = len(arrived)
         if N == 0:
             raise PeerGone(-1, "every worker is dead; nothing left to train against")
         ctx.trace.phase("server G step")
@@ -135,14 +151,48 @@ def server(ctx: RankContext) -> None:
         gan.opt_G.step()
 
         i += 1
-        stats = gather_stats(ctx, i) if logs_at(ctx, i) else {}
         if is_swap(ctx, i):
-            send_swap_plan(ctx, swap_rng, i)
+            send_swap_plan(ctx, swap_rng, i, arrived, rounds)
         k = ctx.options.resolved_k(ctx.config.workers)
         ctx.recorder.after_step(i, gan.G, real=N * ctx.options.disc_steps * b, fake=k * b, **stats)
         if ctx.checkpoint_due(i):
             ctx.save(i, {**train_state(ctx, gan, None, z_rng), "swap_rng": swap_rng.get_state(),
                          "dead": torch.tensor(sorted(ctx.dead), dtype=torch.long)})
+    if rounds:
+        rounds.available(i, block=True)  # late feedback still out lands (and is discarded) first
+        ctx.recorder.extra["late"] = rounds.late
+        for r in ctx.live_workers():
+            control(ctx, r, STOP, i)
+
+
+def receive_feedback(ctx: RankContext, rounds: Rounds | None, X: torch.Tensor, workers: list[int], i: int):
+    """Sum each worker's F_n into the gradient of its X_g; with a deadline, only the feedback in time.
+    Returns the summed feedback, the mean losses when due, and the workers that sent feedback."""
+    feedback = torch.zeros_like(X)
+    if rounds is None:
+        for r in workers:
+            F_n = torch.empty_like(X[0])
+            if receive(ctx, F_n, r, "md-gan/feedback", i):
+                feedback[assigned(ctx, ctx.worker_of(r))[0]] += F_n
+        arrived = ctx.live_workers()
+        return feedback, (gather_stats(ctx, i + 1) if logs_at(ctx, i + 1) else {}), arrived
+    messages = [(X[0].detach(), "md-gan/feedback")]
+    if logs_at(ctx, i + 1):
+        messages.append((torch.empty(2, device=ctx.device), "md-gan/stats"))
+    got = rounds.collect(workers, messages, i)
+    for r, (F_n, *_) in got.items():
+        feedback[assigned(ctx, ctx.worker_of(r))[0]] += F_n
+    losses = [rest[0] for _, *rest in got.values() if rest]
+    mean = torch.stack(losses).mean(0).tolist() if losses else None
+    return feedback, ({"loss_d": mean[0], "loss_g": mean[1]} if mean else {}), sorted(got)
+
+
+def control(ctx: RankContext, r: int, value: float, i: int) -> None:
+    """With a deadline, each iteration starts with its number (STOP ends the run) on `md-gan/control`."""
+    try:
+        ctx.transport.send(torch.tensor([float(value)], device=ctx.device), r, "md-gan/control")
+    except PeerGone as e:
+        ctx.lose(r, i, e)
 
 
 def send_batches(ctx: RankContext, X: torch.Tensor, workers: list[int], i: int) -> None:
@@ -151,7 +201,7 @@ def send_batches(ctx: RankContext, X: torch.Tensor, workers: list[int], i: int) 
             try:
                 ctx.transport.send(X[assigned(ctx, ctx.worker_of(r))[which]].detach(), r, kind)
             except PeerGone as e:
-                ctx.drop(r, i, e.reason, ctx.recorder.wall_s())
+                ctx.lose(r, i, e)
 
 
 def receive(ctx: RankContext, tensor: torch.Tensor, r: int, kind: str, i: int) -> bool:
@@ -162,7 +212,7 @@ def receive(ctx: RankContext, tensor: torch.Tensor, r: int, kind: str, i: int) -
         ctx.transport.recv(tensor, r, kind)
         return True
     except PeerGone as e:
-        ctx.drop(r, i, e.reason, ctx.recorder.wall_s())
+        ctx.lose(r, i, e)
         return False
 
 
@@ -178,18 +228,23 @@ def gather_stats(ctx: RankContext, i: int) -> dict[str, float]:
     return {"loss_d": mean[0], "loss_g": mean[1]}
 
 
-def send_swap_plan(ctx: RankContext, swap_rng: torch.Generator, i: int) -> None:
-    """Draw a random derangement of the live workers; tell each whom to send to and receive from."""
-    workers = ctx.live_workers()
-    if len(workers) < 2:
-        return
+def send_swap_plan(ctx: RankContext, swap_rng: torch.Generator, i: int, on_time: list[int],
+                   rounds: Rounds | None) -> None:
+    """Draw a random derangement of the workers that sent feedback in time; tell each whom to send to and
+    receive from. A late worker is told to keep its D ([-1, -1]), posted to wait until it is free."""
+    workers = [r for r in on_time if r not in ctx.dead]
     order = [workers[j] for j in torch.randperm(len(workers), generator=swap_rng).tolist()]
-    for j, r in enumerate(order):  # a cycle through a random order: nobody keeps its own D
-        plan = torch.tensor([order[(j + 1) % len(order)], order[j - 1]], dtype=torch.float32, device=ctx.device)
+    plans = {r: (order[(j + 1) % len(order)], order[j - 1]) if len(order) > 1 else (-1, -1)
+             for j, r in enumerate(order)}  # a cycle through a random order: nobody keeps its own D
+    if len(order) < 2 and rounds is None:
+        return
+    for r in [r for r, late in rounds.busy.items() if late.step == i - 1] if rounds else ():  # late at i - 1
+        rounds.owe(r, ctx.transport.isend(torch.tensor([-1.0, -1.0], device=ctx.device), r, "md-gan/swap-plan"))
+    for r, plan in plans.items():
         try:
-            ctx.transport.send(plan, r, "md-gan/swap-plan")
+            ctx.transport.send(torch.tensor(plan, dtype=torch.float32, device=ctx.device), r, "md-gan/swap-plan")
         except PeerGone as e:
-            ctx.drop(r, i, e.reason, ctx.recorder.wall_s())
+            ctx.lose(r, i, e)
 
 
 # --- a worker ----------------------------------------------------------------------------------------
@@ -198,26 +253,24 @@ def worker(ctx: RankContext) -> None:
     gan = build_gan(ctx, with_G=False)  # the server holds the only generator
     real = worker_batches(ctx)
     i = restore(ctx, gan, real, None)  # a worker draws no noise: X_g and X_d come from the server
+    if cfg.resume:
+        i = ctx.start_step
+        rejoin(ctx, gan, stale=ctx.resumed is None or bool(ctx.resumed.get("stale")))
     shape = (cfg.batch_size, *ctx.dataset.sample_shape)
     X_g, X_d = torch.empty(shape, device=ctx.device), torch.empty(shape, device=ctx.device)
-    while i < cfg.steps:
+    deadline, header = ctx.options.round_deadline > 0, torch.empty(1, device=ctx.device)
+    while deadline or i < cfg.steps:
+        if deadline:  # the server names the iteration: this worker may have sat some out
+            t.recv(header, 0, "md-gan/control")
+            if header.item() == STOP:
+                break
+            i = int(header.item())
         ctx.trace.begin(i + 1)
         ctx.crash_point(i)
         t.recv(X_g, 0, "md-gan/X_g")
         t.recv(X_d, 0, "md-gan/X_d")
-        ctx.trace.phase("worker D steps")
-        for _ in range(ctx.options.disc_steps):
-            loss_D = d_loss_on(gan, real.next(), X_d)
-            gan.opt_D.zero_grad(set_to_none=True)
-            loss_D.backward()
-            gan.opt_D.step()
-        gan.opt_D.zero_grad(set_to_none=True)  # no gradient is kept between iterations: memory at scale
-
-        ctx.trace.phase("worker feedback")
-        X_g.requires_grad_(True)
-        loss_G = gan.g_loss(gan.D(X_g))
-        (F_n,) = torch.autograd.grad(loss_G, X_g)
-        X_g = X_g.detach()
+        with ctx.compute():
+            loss_D, loss_G, F_n = worker_step(ctx, gan, real, X_g, X_d)
         t.send(F_n, 0, "md-gan/feedback")
 
         i += 1
@@ -229,6 +282,22 @@ def worker(ctx: RankContext) -> None:
             ctx.save(i, train_state(ctx, gan, real, None))
 
 
+def worker_step(ctx: RankContext, gan, real, X_g: torch.Tensor, X_d: torch.Tensor):
+    """L steps of D_n on real data against X_d, then the error feedback F_n on X_g."""
+    ctx.trace.phase("worker D steps")
+    for _ in range(ctx.options.disc_steps):
+        loss_D = d_loss_on(gan, real.next(), X_d)
+        gan.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        gan.opt_D.step()
+    gan.opt_D.zero_grad(set_to_none=True)  # no gradient is kept between iterations: memory at scale
+    ctx.trace.phase("worker feedback")
+    X_g = X_g.detach().requires_grad_(True)
+    loss_G = gan.g_loss(gan.D(X_g))
+    (F_n,) = torch.autograd.grad(loss_G, X_g)
+    return loss_D, loss_G, F_n
+
+
 def swap_discriminator(ctx: RankContext, gan) -> None:
     """Send D_n to the peer the server named and take the one received in its place.
 
@@ -238,6 +307,8 @@ def swap_discriminator(ctx: RankContext, gan) -> None:
     plan = torch.empty(2, device=ctx.device)
     ctx.transport.recv(plan, 0, "md-gan/swap-plan")
     send_to, receive_from = (int(v) for v in plan.tolist())
+    if send_to < 0:  # late for this swap, or alone: keep D
+        return
     carry = ctx.options.swap_adam == "carry"
     theta = float_state(gan.D) + (adam_moments(gan) if carry else [])
     try:
@@ -251,6 +322,61 @@ def swap_discriminator(ctx: RankContext, gan) -> None:
         gan.opt_D.state.clear()
 
 
+# --- a worker that rejoins (--rejoin restarts the group from a checkpoint older than its own state) ------
+def plan_rejoin(ctx: RankContext) -> None:
+    """Each worker whose checkpoint is behind the server's (it was lost) takes D from a peer that is not."""
+    stale, flag = [], torch.empty(1, device=ctx.device)
+    for r in ctx.live_workers():  # bookkeeping, like the resume step: sent uncounted
+        try:
+            ctx.transport.recv_uncounted(flag, r)
+        except PeerGone as e:
+            ctx.lose(r, ctx.start_step, e)
+            continue
+        if flag.item():
+            stale.append(r)
+    fresh = [r for r in ctx.live_workers() if r not in stale]
+    plans = {r: [-1.0, -1.0] for r in ctx.live_workers()}
+    for taker, giver in zip(stale, fresh):  # one D each; with more stale than fresh, the rest keep theirs
+        plans[giver][0], plans[taker][1] = taker, giver
+        log.info("rank %d rejoins with the D of rank %d", taker, giver)
+    for r, plan in plans.items():
+        control_plan(ctx, r, plan)
+
+
+def control_plan(ctx: RankContext, r: int, plan: list[float]) -> None:
+    try:
+        ctx.transport.send_uncounted(torch.tensor(plan, device=ctx.device), r)
+    except PeerGone as e:
+        ctx.lose(r, ctx.start_step, e)
+
+
+def rejoin(ctx: RankContext, gan, stale: bool) -> None:
+    """Tell the server whether this worker's D is behind; give or take a D (with Adam's state) as told."""
+    t = ctx.transport
+    t.send_uncounted(torch.tensor([float(stale)], device=ctx.device), 0)
+    plan = torch.empty(2, device=ctx.device)
+    t.recv_uncounted(plan, 0)
+    send_to, receive_from = (int(v) for v in plan.tolist())
+    state = d_state(gan)
+    if send_to >= 0:
+        t.send(flatten([x.detach() for x in state]), send_to, "md-gan/rejoin")
+    if receive_from >= 0:
+        incoming = torch.empty(sum(x.numel() for x in state), device=ctx.device)
+        t.recv(incoming, receive_from, "md-gan/rejoin")
+        with torch.no_grad():
+            unflatten_into(incoming, state)
+
+
+def d_state(gan) -> list[torch.Tensor]:
+    """D's weights and float buffers, Adam's moments and step counts: all a D needs to go on elsewhere."""
+    for p in gan.D.parameters():
+        if not gan.opt_D.state[p]:  # no step taken yet: the state Adam would create, to be overwritten
+            gan.opt_D.state[p].update(step=torch.tensor(0.0), exp_avg=torch.zeros_like(p),
+                                      exp_avg_sq=torch.zeros_like(p))
+    steps = [gan.opt_D.state[p]["step"] for p in gan.D.parameters()]
+    return float_state(gan.D) + adam_moments(gan) + steps
+
+
 def adam_moments(gan) -> list[torch.Tensor]:
     """D's Adam moments (exp_avg, exp_avg_sq) per parameter; every worker has taken the same number of
     D steps, so the step count needs no sending."""
@@ -261,6 +387,7 @@ def adam_moments(gan) -> list[torch.Tensor]:
 SPEC = MethodSpec(
     name="md-gan", summary="MD-GAN (Hardy, Le Merrer, Sericola 2019): one G on a server, one D per worker, "
     "error feedback, D swaps", train=train, has_server=True, on_worker_death=DROP,
-    kinds=("md-gan/X_g", "md-gan/X_d", "md-gan/feedback", "md-gan/swap", "md-gan/swap-plan", "md-gan/stats"),
+    kinds=("md-gan/X_g", "md-gan/X_d", "md-gan/feedback", "md-gan/swap", "md-gan/swap-plan", "md-gan/stats",
+           "md-gan/control", "md-gan/rejoin"),
     step_definition="one MD-GAN iteration: one G update on the server from all workers' feedback",
     options=Options)

@@ -75,11 +75,19 @@ def server(ctx: RankContext) -> None:
     header = torch.empty(HEADER, dtype=torch.float64)
     while v < cfg.steps:
         ctx.trace.begin(v + 1)  # pulls served at version v belong to the record of the push that makes v + 1
+        ctx.sweep_hung(v)
         n = t.recv_any(header, ctx.live_workers(), "async-ps/control")
         if header[0].item() == PULL:
-            reply_to_pull(ctx, gan, n, v)
+            try:
+                reply_to_pull(ctx, gan, n, v)
+            except PeerGone as e:
+                ctx.lose(n, v, e)
             continue
-        g = receive_gradients(ctx, gan, n)
+        try:
+            g = receive_gradients(ctx, gan, n)
+        except PeerGone as e:  # it hung, or died, between its header and its gradients
+            ctx.lose(n, v, e)
+            continue
         stale.append(v - int(header[1].item()))
         applied[n] += 1
         ctx.trace.phase("server apply")
@@ -134,7 +142,7 @@ def stop_workers(ctx: RankContext, gan, v: int) -> None:
                     break
                 receive_gradients(ctx, gan, n)  # a late push: discarded
             except PeerGone as e:
-                ctx.drop(n, v, e.reason, ctx.recorder.wall_s())
+                ctx.lose(n, v, e)
                 break
 
 
@@ -170,8 +178,9 @@ def worker(ctx: RankContext) -> None:
         ctx.trace.phase("worker D and G step")
         kept: list[torch.Tensor] = []
         # D step then G step on the replica, as in standalone; `sync` keeps each gradient for the push
-        loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device),
-                                  sync=lambda model, kept=kept: kept.append(flatten(grads(model))))
+        with ctx.compute():
+            loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device),
+                                      sync=lambda model, kept=kept: kept.append(flatten(grads(model))))
         pushed = torch.cat(kept)  # [g_D, g_G]: gan_step syncs D first
         accumulated = pushed if accumulated is None else accumulated + pushed
         step += 1

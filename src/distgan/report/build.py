@@ -7,7 +7,7 @@ from pathlib import Path
 
 from distgan.checkpoint import atomic_write_bytes
 from distgan.errors import DistganError
-from distgan.report import claims, content, html, markdown, plots, verdicts
+from distgan.report import claims, content, html, markdown, plots, stragglers, verdicts
 from distgan.report.aggregate import Group, group_runs
 from distgan.report.content import Figure, Report
 from distgan.report.load import Run, load_failures, load_runs, load_study
@@ -15,7 +15,7 @@ from distgan.report.table import is_points, table
 
 log = logging.getLogger(__name__)
 PLOT_FILES = ("fid_vs_updates.png", "fid_vs_wall.png", "fid_vs_bytes.png", "modes_vs_updates.png",
-              "modes_vs_wall.png", "modes_vs_bytes.png", "scaling.png")
+              "modes_vs_wall.png", "modes_vs_bytes.png", "scaling.png", "stragglers.png")
 CURVES = (("g_updates", "updates", "against generator updates"), ("wall_s", "wall", "against wall-clock time"),
           ("bytes", "bytes", "against bytes moved"))
 
@@ -63,6 +63,8 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
                                             " (2x the real-vs-real FID floor, the default)"))
         report.time_header, report.time_rows = verdicts.time_table(groups, goal)
         report.time_verdicts = verdicts.time_verdicts(groups, reference, goal)
+        if stragglers.sweeps(runs):
+            report.figures.append(_straggler_figure(runs, goal, root))
     (root / "fid_vs_projected.png").unlink(missing_ok=True)
     (root / "modes_vs_projected.png").unlink(missing_ok=True)
     if network is not None and any(g.finished for g in groups):
@@ -111,6 +113,16 @@ def _figures(groups: list[Group], root: Path, points: bool, floor: float | None)
                               f"Generator updates per second and {quality} against workers N (error bars: ± one "
                               "standard deviation over seeds). Dotted lines: methods run at one worker count only."))
     return figures
+
+
+def _straggler_figure(runs: list[Run], goal: verdicts.Target, root: Path) -> Figure:
+    path = root / "stragglers.png"
+    missed = stragglers.straggler_plot(runs, goal, path)
+    caption = (f"Wall time to {goal.describe()} against the straggler factor of the slowest worker "
+               "(--slow RANK:FACTOR); mean over seeds.")
+    if missed:
+        caption += f" Never met the target, so not shown: {', '.join(missed)}."
+    return Figure("Time to target against the straggler factor", path, caption)
 
 
 def real_fid_floor(runs: list[Run]) -> float | None:

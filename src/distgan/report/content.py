@@ -87,7 +87,19 @@ def failures(groups: list[Group], failed_cells: list[dict[str, Any]], root: Path
                 lines.append(f"{g.name} seed {run.seed}: rank {f.get('rank', '?')} failed at step "
                              f"{f.get('step', '?')} ({f.get('what', 'no reason recorded')}); the run went on "
                              f"without it{_detected(f)}")
+            lines += late_updates(f"{g.name} seed {run.seed}", (run.summary or {}).get("late", []))
     return lines
+
+
+def late_updates(label: str, late: list[dict[str, Any]]) -> list[str]:
+    """One line per run that had updates in past its round deadline (`--round-deadline`)."""
+    if not late:
+        return []
+    worst = max(late, key=lambda e: e.get("late_s", 0))
+    ranks = sorted({e.get("rank") for e in late})
+    return [f"{label}: {len(late)} update(s) missed the round deadline and were discarded (ranks "
+            f"{', '.join(map(str, ranks))}; the latest, rank {worst.get('rank')} at step {worst.get('step')}, "
+            f"{worst.get('late_s', 0):.1f} s late)"]
 
 
 def _detected(failure: dict[str, Any]) -> str:

@@ -5,6 +5,8 @@ Methods only ever move tensors. Bytes are counted here, once, so both transports
 
 from __future__ import annotations
 
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -16,12 +18,17 @@ from distgan.transport.trace import NULL_TRACE, Trace
 
 
 class PeerGone(Exception):
-    """A peer died or stopped answering; server-based methods drop it and carry on."""
+    """A peer died (`kind` "dead": its connection closed) or hung ("hung": it stopped beating for the
+    heartbeat timeout); server-based methods drop it and carry on."""
 
-    def __init__(self, rank: int, reason: str):
+    def __init__(self, rank: int, reason: str, kind: str = "dead", silent_s: float | None = None,
+                 at_unix_s: float | None = None):
         super().__init__(f"rank {rank}: {reason}")
         self.rank = rank
         self.reason = reason
+        self.kind = kind
+        self.silent_s = silent_s  # a hung peer: how long it had been silent when declared
+        self.at_unix_s = at_unix_s if at_unix_s is not None else time.time()
 
 
 class Pending:
@@ -34,6 +41,22 @@ class Pending:
         wait, self._wait = self._wait, None
         if wait is not None:
             wait()
+
+
+class Incoming:
+    """A receive posted ahead (`Transport.irecv`), completed by a helper thread, so a server can wait for
+    it up to a deadline and go on without it. `arrived_at` is when it landed (time.monotonic())."""
+
+    def __init__(self, tensor: torch.Tensor, src: int, kind: str):
+        self.tensor, self.src, self.kind = tensor, src, kind
+        self.done = threading.Event()
+        self.error: PeerGone | None = None
+        self.arrived_at: float | None = None
+        self.counted = False
+
+    def finish(self, error: PeerGone | None = None) -> None:
+        self.error, self.arrived_at = error, time.monotonic()
+        self.done.set()
 
 
 class ByteCounter:
@@ -65,6 +88,8 @@ class Transport(ABC):
         self.world_size = world_size
         self.bytes = ByteCounter()
         self.trace: Trace = NULL_TRACE  # the runner gives each rank a real one (docs/run-format.md, trace.jsonl)
+        self.heartbeat_timeout: float | None = None  # set where peers beat: a hung peer is then reported
+        self.slow: dict[int, dict[str, float]] = {}  # peers waited on past the heartbeat timeout, yet beating
 
     # --- point to point -------------------------------------------------------------------------
     def send(self, tensor: torch.Tensor, dst: int, kind: str) -> None:
@@ -95,11 +120,59 @@ class Transport(ABC):
         return pending
 
     def recv(self, tensor: torch.Tensor, src: int, kind: str) -> None:
-        """Receive into `tensor` from `src`; raises PeerGone if `src` is dead."""
-        start = perf_counter()
+        """Receive into `tensor` from `src`; raises PeerGone if `src` is dead or hung."""
+        started, start = time.monotonic(), perf_counter()
         self._recv(tensor, src)
+        self._note_wait(src, time.monotonic() - started)
         self.bytes.recv[kind] += nbytes(tensor)
         self.trace.note("r", kind, src, nbytes(tensor), start)
+
+    def irecv(self, tensor: torch.Tensor, src: int, kind: str) -> Incoming:
+        """Post a receive from `src` and return at once; `wait_for` it, with or without a deadline."""
+        incoming = Incoming(tensor, src, kind)
+        self._irecv(incoming)
+        return incoming
+
+    def wait_for(self, incoming: Incoming, timeout_s: float | None = None) -> bool:
+        """Wait until `incoming` lands (True) or `timeout_s` passes (False, still pending). Raises PeerGone
+        if its sender died or hung; a pending one may be waited for again later."""
+        started, start = time.monotonic(), perf_counter()
+        if not self._wait_incoming(incoming, timeout_s):
+            return False
+        if incoming.error is not None:
+            raise incoming.error
+        if not incoming.counted:
+            incoming.counted = True
+            self._note_wait(incoming.src, time.monotonic() - started)
+            self.bytes.recv[incoming.kind] += nbytes(incoming.tensor)
+            self.trace.note("r", incoming.kind, incoming.src, nbytes(incoming.tensor), start)
+        return True
+
+    def _irecv(self, incoming: Incoming) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no posted receives")
+
+    def _wait_incoming(self, incoming: Incoming, timeout_s: float | None) -> bool:
+        return incoming.done.wait(timeout_s)
+
+    def _note_wait(self, src: int, waited_s: float) -> None:
+        """A wait longer than the heartbeat timeout on a peer that kept beating: it is slow, not hung."""
+        if self.heartbeat_timeout is None or waited_s <= self.heartbeat_timeout:
+            return
+        seen = self.slow.setdefault(src, {"waits": 0, "longest_s": 0.0})
+        seen["waits"] += 1
+        seen["longest_s"] = round(max(seen["longest_s"], waited_s), 2)
+
+    def hung_peers(self) -> dict:
+        """Peers declared hung so far: rank -> heartbeat.Lost (how long silent, and when declared)."""
+        return {}
+
+    def pause(self, seconds: float) -> None:
+        """Idle for `seconds` as a slower machine would (a straggler): beating, but not computing."""
+        time.sleep(seconds)
+
+    def freeze(self, seconds: float) -> None:
+        """Stop this rank, heartbeat and all, for `seconds`, as SIGSTOP would (`--hang`)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot freeze a rank")
 
     def send_control(self, tensor: torch.Tensor, dst: int, kind: str) -> None:
         """Send a small control tensor that `dst` takes with `recv_any` or `recv_control`, and wait for it."""
@@ -121,8 +194,9 @@ class Transport(ABC):
 
     def recv_control(self, tensor: torch.Tensor, src: int, kind: str) -> None:
         """Receive a control tensor from `src` alone; raises PeerGone at once if `src` is dead."""
-        start = perf_counter()
+        started, start = time.monotonic(), perf_counter()
         self._recv_control(tensor, src)
+        self._note_wait(src, time.monotonic() - started)
         self.bytes.recv[kind] += nbytes(tensor)
         self.trace.note("r", kind, src, nbytes(tensor), start)
 

@@ -8,20 +8,28 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import signal
+import subprocess
+import threading
+import time
 from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
 
-from distgan.transport.base import PeerGone, Pending, Transport
+from distgan.transport.base import Incoming, PeerGone, Pending, Transport
+from distgan.transport.heartbeat import Lost, StoreHeartbeat
 
 CONTROL_TAG = 1  # small control messages, received from any source; payloads use tag 0
+FOREVER = datetime.timedelta(days=30)  # a point-to-point wait never times out: gloo would close every pair
 
 
 class ProcessTransport(Transport):
     """Joins the process group described by the torchrun environment (RANK, WORLD_SIZE, MASTER_*)."""
 
-    def __init__(self, device: torch.device, timeout_s: float):
+    def __init__(self, device: torch.device, timeout_s: float, heartbeat_s: float | None = None):
+        """`timeout_s` bounds the rendezvous and collectives; with `heartbeat_s`, point-to-point waits never
+        time out, and a peer that stops beating for `heartbeat_s` seconds is reported as hung instead."""
         rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
         super().__init__(rank, world_size)
         self.device = device
@@ -30,12 +38,20 @@ class ProcessTransport(Transport):
                                 timeout=datetime.timedelta(seconds=timeout_s))
         # recv from any source exists only in gloo, so NCCL runs keep a gloo group for control messages.
         self._control_group = dist.new_group(backend="gloo") if backend == "nccl" else None
+        self.heartbeat: StoreHeartbeat | None = None
+        self._abandoned: list = []  # waits given up on a hung peer: never waited on again, kept alive
+        if heartbeat_s:
+            self.heartbeat_timeout = heartbeat_s
+            store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                                  timeout=datetime.timedelta(seconds=max(timeout_s, heartbeat_s)))
+            self.heartbeat = StoreHeartbeat(store, rank, heartbeat_s, authority=rank == 0,
+                                            server_timeout_s=max(timeout_s, heartbeat_s))
 
     def _send_many(self, messages: Sequence[tuple[torch.Tensor, int]]) -> None:
         lost, works = None, []
         for t, dst in messages:  # post and wait for every send, so one dead peer does not strand the others
             try:
-                works.append((_guard(dst, dist.isend, t.contiguous(), dst), dst))
+                works.append((self._guard(dst, dist.isend, t.contiguous(), dst), dst))
             except PeerGone as e:
                 lost = lost or e
         for work, dst in works:
@@ -49,10 +65,10 @@ class ProcessTransport(Transport):
     def _isend(self, tensor: torch.Tensor, dst: int, control: bool) -> Pending:
         if control:
             buffer = tensor.cpu()
-            work = _guard(dst, dist.isend, buffer, dst, group=self._control_group, tag=CONTROL_TAG)
+            work = self._guard(dst, dist.isend, buffer, dst, group=self._control_group, tag=CONTROL_TAG)
         else:
             buffer = tensor.contiguous()
-            work = _guard(dst, dist.isend, buffer, dst)
+            work = self._guard(dst, dist.isend, buffer, dst)
 
         def wait(buffer: torch.Tensor = buffer) -> None:  # the default keeps the buffer alive until sent
             self._wait(work, dst)
@@ -60,30 +76,67 @@ class ProcessTransport(Transport):
         return Pending(wait)
 
     def _recv(self, tensor: torch.Tensor, src: int) -> None:
-        self._wait(_guard(src, dist.irecv, tensor, src), src)
+        self._wait(self._guard(src, dist.irecv, tensor, src), src)
+
+    def _irecv(self, incoming: Incoming) -> None:
+        src = incoming.src
+        try:
+            work = self._guard(src, dist.irecv, incoming.tensor, src)
+        except PeerGone as e:
+            incoming.finish(e)
+            return
+        if self.heartbeat is not None:
+            self.heartbeat.watch(src)
+
+        def wait() -> None:
+            errors: list = []
+            _wait_forever(work, threading.Event(), errors)
+            incoming.finish(PeerGone(src, _first_line(errors[0])) if errors else None)
+
+        incoming.work = work  # kept alive with the Incoming, even if it is never waited for again
+        threading.Thread(target=wait, daemon=True).start()
+
+    def _wait_incoming(self, incoming: Incoming, timeout_s: float | None) -> bool:
+        """Wait up to `timeout_s`; a sender declared hung meanwhile ends the wait with PeerGone."""
+        end = None if timeout_s is None else time.monotonic() + timeout_s
+        while not incoming.done.wait(0.05 if end is None else max(0.0, min(0.05, end - time.monotonic()))):
+            lost = self.heartbeat.lost.get(incoming.src) if self.heartbeat else None
+            if lost is not None:
+                self._abandoned.append(incoming)
+                incoming.finish(PeerGone(incoming.src, lost.reason(self.heartbeat_timeout), kind="hung",
+                                         silent_s=lost.silent_s, at_unix_s=lost.at_unix_s))
+                return True
+            if end is not None and time.monotonic() >= end:
+                return False
+        return True
 
     def _recv_control(self, tensor: torch.Tensor, src: int) -> None:
         buffer = tensor.cpu() if tensor.device.type != "cpu" else tensor
-        self._wait(_guard(src, dist.irecv, buffer, src, group=self._control_group, tag=CONTROL_TAG), src)
+        self._wait(self._guard(src, dist.irecv, buffer, src, group=self._control_group, tag=CONTROL_TAG), src)
         if buffer is not tensor:
             tensor.copy_(buffer)
 
     def _recv_any(self, tensor: torch.Tensor, sources: Sequence[int]) -> int:
         buffer = tensor.cpu() if tensor.device.type != "cpu" else tensor
-        try:
-            src = dist.recv(buffer, src=None, group=self._control_group, tag=CONTROL_TAG)
-        except RuntimeError as e:
-            raise PeerGone(-1, _first_line(e)) from None
+        while True:
+            try:
+                work = dist.irecv(buffer, src=None, group=self._control_group, tag=CONTROL_TAG)
+            except RuntimeError as e:
+                raise PeerGone(-1, _first_line(e)) from None
+            self._wait(work, -1, watching=sources)
+            src = work._source_rank()
+            if self.heartbeat is None or src not in self.heartbeat.lost:
+                break  # a message from a rank declared hung is a late one: ignored, never acted on
         if buffer is not tensor:
             tensor.copy_(buffer)
         return src
 
     def _exchange(self, send: torch.Tensor, dst: int, recv: torch.Tensor, src: int) -> None:
         try:
-            sending = _guard(dst, dist.isend, send.contiguous(), dst)
+            sending = self._guard(dst, dist.isend, send.contiguous(), dst)
         except PeerGone:
             sending = None  # the receiver died; we may still receive
-        self._wait(_guard(src, dist.irecv, recv, src), src)
+        self._wait(self._guard(src, dist.irecv, recv, src), src)
         try:
             if sending is not None:
                 self._wait(sending, dst)
@@ -100,15 +153,59 @@ class ProcessTransport(Transport):
         dist.barrier()
 
     def close(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         if dist.is_initialized():
             dist.destroy_process_group()
 
-    @staticmethod
-    def _wait(work: dist.Work, peer: int) -> None:
-        try:
-            work.wait()
-        except RuntimeError as e:
-            raise PeerGone(peer, _first_line(e)) from None
+    def hung_peers(self) -> dict[int, Lost]:
+        return dict(self.heartbeat.lost) if self.heartbeat else {}
+
+    def freeze(self, seconds: float) -> None:
+        """Stop this whole process, heartbeat included, for `seconds` (SIGSTOP; a child sends SIGCONT)."""
+        subprocess.Popen(["/bin/sh", "-c", f"sleep {seconds}; kill -CONT {os.getpid()}"])
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+    def _wait(self, work: dist.Work, peer: int, watching: Sequence[int] = ()) -> None:
+        """Wait for `work` with `peer` (or, for peer -1, any of `watching`); raise PeerGone if it dies, or
+        if it stops beating. The wait runs in a helper thread, so a hung peer's wait can be abandoned
+        without a timeout, which on gloo would close every pair of this process."""
+        if self.heartbeat is None:
+            try:
+                work.wait()
+            except RuntimeError as e:
+                raise PeerGone(peer, _first_line(e)) from None
+            return
+        peers = [peer] if peer >= 0 else list(watching)
+        for p in peers:
+            self.heartbeat.watch(p)
+        done, errors = threading.Event(), []
+        threading.Thread(target=_wait_forever, args=(work, done, errors), daemon=True).start()
+        while not done.wait(0.05):
+            lost = [p for p in peers if p in self.heartbeat.lost]
+            if lost and len(lost) == len(peers):
+                self._abandoned.append(work)
+                found = self.heartbeat.lost[lost[0]]
+                raise PeerGone(lost[0], found.reason(self.heartbeat_timeout), kind="hung",
+                               silent_s=found.silent_s, at_unix_s=found.at_unix_s)
+        if errors:
+            raise PeerGone(peer, _first_line(errors[0])) from None
+
+    def _guard(self, peer: int, post, *args, **kwargs) -> dist.Work:
+        """Post a point-to-point operation; never with a rank declared hung (its late messages would match)."""
+        lost = self.heartbeat.lost.get(peer) if self.heartbeat else None
+        if lost is not None:
+            raise PeerGone(peer, lost.reason(self.heartbeat_timeout), kind="hung", silent_s=lost.silent_s,
+                           at_unix_s=lost.at_unix_s)
+        return _guard(peer, post, *args, **kwargs)
+
+
+def _wait_forever(work: dist.Work, done: threading.Event, errors: list) -> None:
+    try:
+        work.wait(FOREVER)
+    except RuntimeError as e:
+        errors.append(e)
+    done.set()
 
 
 def _guard(peer: int, post, *args, **kwargs) -> dist.Work:

@@ -14,18 +14,24 @@ import contextlib
 import queue
 import random
 import threading
+import time
 from collections.abc import Sequence
 
 import torch
 
-from distgan.transport.base import PeerGone, Pending, Transport
+from distgan.transport.base import Incoming, PeerGone, Pending, Transport
+from distgan.transport.heartbeat import Lost, beat_interval
 
 SWAP_TAG = 2
-GONE, ABORTED = object(), object()  # what wakes a waiting reader when its sender exits, or the run aborts
+GONE, ABORTED, HUNG = object(), object(), object()  # wake a reader: its sender exited / hung, or the run aborted
 
 
 class SimAborted(Exception):
     """Another simulated rank failed, so this one stops too."""
+
+
+class SimDropped(BaseException):
+    """A frozen simulated rank woke up to find itself declared hung: it stops, as its process would."""
 
 
 class SimHub:
@@ -41,6 +47,34 @@ class SimHub:
         self.aborted = threading.Event()
         self.schedule = random.Random(seed)
         self.turn = threading.Lock()  # held by the one rank that computes now
+        # heartbeats: a simulated rank beats unless frozen (`--hang`), as a process's thread beats until SIGSTOP
+        self.heartbeat_timeout: float | None = None
+        self.frozen: dict[int, float] = {}  # rank -> when it froze (time.monotonic())
+        self.hung: dict[int, Lost] = {}
+        self._stop_beats = threading.Event()
+
+    def start_heartbeats(self, timeout_s: float) -> None:
+        """Watch every rank's (virtual) beats from one thread, as the store watchers of processes do."""
+        self.heartbeat_timeout = timeout_s
+        threading.Thread(target=self._watch, args=(timeout_s,), name="sim-heartbeat", daemon=True).start()
+
+    def stop_heartbeats(self) -> None:
+        self._stop_beats.set()
+
+    def _watch(self, timeout_s: float) -> None:
+        while not self._stop_beats.wait(beat_interval(timeout_s)):
+            now = time.monotonic()
+            for rank, since in list(self.frozen.items()):
+                if rank not in self.hung and now - since > timeout_s:
+                    self.mark_hung(rank, Lost(round(now - since, 2), time.time()))
+
+    def mark_hung(self, rank: int, lost: Lost) -> None:
+        """Every mailbox from `rank` ends with HUNG: its readers give up on it, after what it sent before."""
+        with self.lock:
+            self.hung[rank] = lost
+            for (src, _, _), box in self.mailboxes.items():
+                if src == rank:
+                    box.put(HUNG)
 
     def mailbox(self, src: int, dst: int, tag: int) -> queue.Queue:
         """The queue from src to dst; one reader each, so a sentinel in it wakes exactly that reader."""
@@ -48,6 +82,8 @@ class SimHub:
             box = self.mailboxes.get((src, dst, tag))
             if box is None:
                 box = self.mailboxes[src, dst, tag] = queue.Queue()
+                if src in self.hung:
+                    box.put(HUNG)
                 if src in self.gone:
                     box.put(GONE)
                 if self.aborted.is_set():
@@ -75,6 +111,8 @@ class SimTransport(Transport):
         super().__init__(rank, hub.world_size)
         self.hub = hub
         self.in_turns = False
+        self.heartbeat_timeout = hub.heartbeat_timeout
+        self._posted: dict[int, Incoming] = {}  # the last receive posted from each source
 
     def _send_many(self, messages: Sequence[tuple[torch.Tensor, int]]) -> None:
         for tensor, dst in messages:
@@ -98,10 +136,40 @@ class SimTransport(Transport):
         if item is GONE:
             box.put(GONE)  # for any later receive from the same exited rank
             raise PeerGone(src, "simulated worker exited")
+        if item is HUNG:
+            box.put(HUNG)
+            lost = self.hub.hung[src]
+            raise PeerGone(src, lost.reason(self.hub.heartbeat_timeout), kind="hung", silent_s=lost.silent_s,
+                           at_unix_s=lost.at_unix_s)
         return item
 
     def _recv(self, tensor: torch.Tensor, src: int) -> None:
         tensor.copy_(self._take(src, 0))
+
+    def _irecv(self, incoming: Incoming) -> None:
+        before = self._posted.get(incoming.src)  # receives from one source land in the order posted
+        self._posted[incoming.src] = incoming
+
+        def take() -> None:  # a helper thread: it moves one tensor and needs no turn
+            if before is not None:
+                before.done.wait()
+            box = self.hub.mailbox(incoming.src, self.rank, 0)
+            item = box.get()
+            if item is GONE or item is HUNG or item is ABORTED:
+                box.put(item)
+                incoming.finish(PeerGone(incoming.src, "simulated worker exited" if item is GONE else "hung",
+                                         kind="hung" if item is HUNG else "dead"))
+                return
+            incoming.tensor.copy_(item)
+            incoming.finish()
+
+        threading.Thread(target=take, daemon=True).start()
+
+    def _wait_incoming(self, incoming: Incoming, timeout_s: float | None) -> bool:
+        if incoming.done.is_set():
+            return True
+        with self.waiting():
+            return incoming.done.wait(timeout_s)
 
     def _recv_control(self, tensor: torch.Tensor, src: int) -> None:
         tensor.copy_(self._take(src, 1))
@@ -143,6 +211,24 @@ class SimTransport(Transport):
                 self.hub.barrier.wait()
         except threading.BrokenBarrierError:
             raise SimAborted() from None
+
+    def hung_peers(self) -> dict[int, Lost]:
+        return {r: lost for r, lost in self.hub.hung.items() if r != self.rank}
+
+    def pause(self, seconds: float) -> None:
+        with self.waiting():  # a slower machine: the others compute meanwhile
+            time.sleep(seconds)
+
+    def freeze(self, seconds: float) -> None:
+        """Stop beating and computing for `seconds`; if declared hung meanwhile, stop for good."""
+        self.hub.frozen[self.rank] = time.monotonic()
+        try:
+            with self.waiting():
+                time.sleep(seconds)
+        finally:
+            del self.hub.frozen[self.rank]
+        if self.rank in self.hub.hung:
+            raise SimDropped()
 
     def take_turn(self) -> None:
         """Compute only in turns from now on (the launcher's ranks do; a bare transport need not)."""
