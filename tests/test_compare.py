@@ -25,12 +25,14 @@ def test_mdgan_paper_preset():
     for c in cells:
         by_label.setdefault(c.label, []).append(c)
     assert {k: [c.workers for c in v] for k, v in by_label.items()} == {
-        "standalone b=10": [1], "standalone b=100": [1], "fl-gan E=1": [1, 2, 4, 8], "md-gan k=1": [1, 2, 4, 8],
-        "md-gan k=log": [4, 8]}  # ceil(ln N) is 1 below 4: those cells would repeat k=1
+        "standalone b=10": [1] * 3, "standalone b=100": [1] * 3, "fl-gan E=1": [1] * 3 + [2] * 3 + [4] * 3 + [8] * 3
+        + [10] * 3, "md-gan k=1": [1] * 3 + [2] * 3 + [4] * 3 + [8] * 3 + [10] * 3,
+        "md-gan k=log": [4] * 3 + [8] * 3 + [10] * 3}  # ceil(log2 N) is 1 below 4: those cells would repeat k=1
+    assert {c.seed for c in cells} == {0, 1, 2} and {c.config.backend for c in cells} == {"sim"}
     assert by_label["standalone b=100"][0].config.batch_size == 100
     assert by_label["standalone b=10"][0].config.batch_size == 10
     assert all(c.config.options["local_epochs"] == 1 for c in by_label["fl-gan E=1"])
-    assert [c.config.method_options().resolved_k(c.workers) for c in by_label["md-gan k=log"]] == [2, 3]
+    assert [c.config.method_options().resolved_k(c.workers) for c in by_label["md-gan k=log"]][::3] == [2, 3, 4]
     assert {c.config.dataset for c in cells} == {"mnist5k"} and {c.config.steps for c in cells} == {1000}
     assert by_label["md-gan k=1"][0].name == "md-gan-k1_w1_s0"
 
@@ -60,7 +62,7 @@ def test_bad_studies_are_refused_before_anything_runs(tmp_path, changes, needle)
 
 def test_compare_writes_run_folders_and_skips_finished_cells(tmp_path):
     study = Study(methods=["standalone", "md-gan"], workers=[2], dataset="ring8", steps=30, batch_size=16,
-                  backend="sim", out=str(tmp_path), progress=False)
+                  backend="sim", out=str(tmp_path), progress=False, seeds=1)
     report = compare(study)
     assert report == tmp_path / "report.html" and (tmp_path / "report.md").is_file()
     assert json.loads((tmp_path / "failures.json").read_text()) == []
@@ -87,7 +89,7 @@ def test_a_failing_cell_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch)
 
     monkeypatch.setattr(distgan.training, "train", train)
     study = Study(methods=["md-gan", "standalone"], workers=[2], dataset="ring8", steps=20, batch_size=16,
-                  backend="sim", out=str(tmp_path), progress=False)
+                  backend="sim", out=str(tmp_path), progress=False, seeds=1)
     html = compare(study).read_text()
     failures = json.loads((tmp_path / "failures.json").read_text())
     assert [(f["cell"], f["error"]) for f in failures] == [("md-gan_w2_s0", "rank 0 exited with code 1; its log "
@@ -100,7 +102,7 @@ def test_a_folder_that_is_not_a_run_is_not_deleted(tmp_path):
     (tmp_path / "standalone_w1_s0").mkdir()
     (tmp_path / "standalone_w1_s0" / "precious.txt").write_text("keep me")
     study = Study(methods=["standalone"], dataset="ring8", steps=10, backend="sim", out=str(tmp_path),
-                  progress=False)
+                  progress=False, seeds=1)
     with pytest.raises(DistganError, match="is not a distgan run folder"):
         compare(study)
     assert (tmp_path / "standalone_w1_s0" / "precious.txt").read_text() == "keep me"

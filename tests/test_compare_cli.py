@@ -10,8 +10,8 @@ from helpers import run_cli
 
 def test_ring8_study_reports_modes_and_quality_and_scales(tmp_path, capsys):
     code, err = run_cli(capsys, "compare", "--dataset", "ring8", "--methods", "standalone,md-gan", "--steps", "30",
-                        "--workers", "1,2", "--backend", "sim", "--batch-size", "16", "--out", str(tmp_path),
-                        "--no-progress")
+                        "--workers", "1,2", "--backend", "sim", "--batch-size", "16", "--seeds", "1",
+                        "--out", str(tmp_path), "--no-progress")
     assert code == 0, err
     md = (tmp_path / "report.md").read_text()
     header = next(line for line in md.splitlines() if line.startswith("| method |"))

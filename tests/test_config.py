@@ -47,3 +47,13 @@ def test_mapping_refuses_unknown_keys_and_wrong_types():
     with pytest.raises(DistganError, match="'steps' must be a int"):
         config_from_mapping({"steps": "many"}, "f.toml")
     assert config_from_mapping({"batch-size": 32}, "f.toml").batch_size == 32
+
+
+@pytest.mark.parametrize("dataset, lr", [("ring8", 1e-3), ("digits", 4e-4), ("mnist5k", 2e-4)])
+def test_learning_rates_resolve_by_data_and_flags_win(dataset, lr):
+    from distgan.data.registry import load_dataset
+
+    data = load_dataset(dataset)
+    resolved = RunConfig(dataset=dataset).validate().resolved(data)
+    assert (resolved.lr_g, resolved.lr_d) == (lr, lr)
+    assert RunConfig(dataset=dataset, lr_d=3e-4).validate().resolved(data).lr_d == 3e-4

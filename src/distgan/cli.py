@@ -28,8 +28,8 @@ HELP = {
     "seed": "seed of data partition, model init, noise and schedules; same seed, same numbers",
     "out": "run folder: config.json, metrics.jsonl, samples/, checkpoint.pt, summary.json",
     "device": "auto (CUDA when present) | cpu | cuda",
-    "lr_g": "Adam learning rate of G; 1e-3 for 2-D points, 2e-4 for images",
-    "lr_d": "Adam learning rate of D; 1e-3 for 2-D points, 2e-4 for images",
+    "lr_g": "Adam learning rate of G; 1e-3 for 2-D points, 4e-4 for 8x8 images (docs/recipe.md), 2e-4 for larger",
+    "lr_d": "Adam learning rate of D; 1e-3 for 2-D points, 4e-4 for 8x8 images (docs/recipe.md), 2e-4 for larger",
     "loss": "bce (non-saturating) | hinge | lsgan",
     "g_ema": "decay of an exponential moving average of G's weights, kept on the rank that holds G and used for "
              "samples and evaluations (e.g. 0.999); 0 turns it off",

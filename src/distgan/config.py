@@ -32,7 +32,7 @@ class RunConfig:
     out: str = "runs/run"
     device: str = "auto"
     loss: str = "bce"
-    lr_g: float | None = None  # None: 1e-3 for 2-D points, 2e-4 for images (DCGAN)
+    lr_g: float | None = None  # None: 1e-3 for 2-D points, 4e-4 for 8x8 images, 2e-4 for larger (DCGAN)
     lr_d: float | None = None
     g_ema: float = 0.0  # decay of an EMA of G's weights, kept where G lives and used to evaluate; 0: off
     spectral_norm: bool = False  # spectral normalisation on every layer of D (Miyato et al. 2018)
@@ -108,7 +108,7 @@ class RunConfig:
         (the VEEGAN/PacGAN protocol).
         """
         from distgan.data.partition import parse_partition
-        from distgan.models import default_z_dim
+        from distgan.models import default_lr, default_z_dim
 
         if self.is_resolved:
             return self
@@ -120,7 +120,7 @@ class RunConfig:
         return dataclasses.replace(
             self, options=dataclasses.asdict(self.method_options()),
             batch_size=self.batch_size or (256 if points else 64),
-            lr_g=self.lr_g or (1e-3 if points else 2e-4), lr_d=self.lr_d or (1e-3 if points else 2e-4),
+            lr_g=self.lr_g or default_lr(dataset.sample_shape), lr_d=self.lr_d or default_lr(dataset.sample_shape),
             z_dim=self.z_dim or default_z_dim(dataset.sample_shape),
             eval_samples=self.eval_samples or (2500 if points else 1000), is_resolved=True)
 
