@@ -18,14 +18,14 @@ import common
 from distgan.compare import Study, compare
 
 CANDIDATES = {
-    "standalone base": {},  # today's defaults: BCE, Adam 2e-4 / 2e-4, betas (0.5, 0.999)
+    "standalone base": {"lr_g": 2e-4, "lr_d": 2e-4},  # the defaults before the ablation: BCE, Adam 2e-4, (0.5, 0.999)
     "standalone ttur": {"lr_g": 1e-4, "lr_d": 4e-4},  # Heusel et al. 2017
-    "standalone hinge-sn": {"loss": "hinge", "spectral_norm": True},  # Miyato et al. 2018
-    "standalone ema": {"g_ema": 0.999},
+    "standalone hinge-sn": {"lr_g": 2e-4, "lr_d": 2e-4, "loss": "hinge", "spectral_norm": True},  # Miyato 2018
+    "standalone ema": {"lr_g": 2e-4, "lr_d": 2e-4, "g_ema": 0.999},
     "standalone lr4e-4": {"lr_g": 4e-4, "lr_d": 4e-4},
     "standalone lr4e-4-ema": {"lr_g": 4e-4, "lr_d": 4e-4, "g_ema": 0.999},
     "standalone lr8e-4-ema": {"lr_g": 8e-4, "lr_d": 8e-4, "g_ema": 0.999},
-    "standalone width64-ema": {"width": 64, "g_ema": 0.999},
+    "standalone width64-ema": {"lr_g": 2e-4, "lr_d": 2e-4, "width": 64, "g_ema": 0.999},
 }
 
 
