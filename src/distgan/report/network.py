@@ -87,10 +87,12 @@ def crossover_lines(groups: list[Group], projections: dict[Path, Callable[[Profi
     if target is None:
         return ["No crossover: there is no target to reach (give --target)."]
     curves: dict[str, list[float | None]] = {}
+    seeds: dict[str, int] = {}
     for g in groups:
         runs = [r for r in g.finished if r.path in projections and any(target.reached(e) for e in r.evals)]
         if not runs:
             continue
+        seeds[g.name] = len(runs)
         curve = []
         for bps in GRID:
             times = [time_to_target(r, projections[r.path], scaled(profile, bps), target) for r in runs]
@@ -104,7 +106,9 @@ def crossover_lines(groups: list[Group], projections: dict[Path, Callable[[Profi
     span = f"from {rate_text(GRID[0])} to {rate_text(GRID[-1])}, {profile.link.latency_s * 1e3:g} ms latency"
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            lines.append(_crossing(a, b, curves[a], curves[b], target, span))
+            n = min(seeds[a], seeds[b])
+            lines.append(_crossing(a, b, curves[a], curves[b], target,
+                                   f"{span}; {'1 seed' if n == 1 else f'means over {n} or more seeds'}"))
     return lines
 
 
