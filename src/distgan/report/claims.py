@@ -69,10 +69,11 @@ def worker_compute_s(run: Run) -> float | None:
 
 
 def _compute(md: Group, fl: Group) -> str:
-    diffs = _paired(md, fl, worker_compute_s)
+    seconds = {r.path: worker_compute_s(r) for r in md.finished + fl.finished}  # each trace read once
+    diffs = _paired(md, fl, lambda r: seconds[r.path])
     if not diffs:
         return f"{md.name} against {fl.name}: not measured (the runs have no trace.jsonl; --no-trace was given)."
-    ratios = _paired(md, fl, lambda r: math.log(worker_compute_s(r) or math.nan))
+    ratios = _paired(md, fl, lambda r: math.log(seconds[r.path] or math.nan))
     ratio = math.exp(sum(ratios) / len(ratios)) if ratios else math.nan
     return (verdict_line(md.name, fl.name, [d * 1000 for d in diffs], True,
                   "needs less compute per worker per generator update (ms) than",
