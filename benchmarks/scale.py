@@ -46,6 +46,8 @@ def one(method: str, workers: int, args: argparse.Namespace) -> None:
                           batch_size=args.batch, log_every=1, sample_every=args.steps, checkpoint_every=args.steps,
                           progress=False, tensorboard=False, out=str(out), seed=args.seed, **own).validate()
     dataset = load_dataset(config.dataset)
+    kind = "md-gan" if method == "md-gan" else "fl-gan"
+    before = worker_compute_s(kind, args)  # timed before and after the run, in its process: load drifts
     start = time.perf_counter()
     run_simulated(config.resolved(dataset), dataset, None)
     elapsed = time.perf_counter() - start
@@ -53,14 +55,20 @@ def one(method: str, workers: int, args: argparse.Namespace) -> None:
     walls = common.read_train_walls(out)
     last = args.steps - 1  # the last iteration also writes every rank's checkpoint: left out
     per_iter = (walls[last] - walls[1]) / (last - 1)
-    alone = worker_compute_s("md-gan" if method == "md-gan" else "fl-gan", args)  # same process, same load
+    alone = median(before + worker_compute_s(kind, args))
     print(json.dumps({"method": method, "workers": workers, "s_per_iteration": per_iter, "worker_alone_s": alone,
                       "wall_s": summary["wall_s"], "run_s": elapsed, "peak_rss_mb": summary["peak_rss_mb"]["0"],
                       "bytes_total_sent": summary["bytes"]["total_sent"]}))
 
 
-def worker_compute_s(method: str, args: argparse.Namespace, repeats: int = 30) -> float:
-    """One worker's compute per iteration, timed alone (median of `repeats`), one thread."""
+def worker_compute_s(method: str, args: argparse.Namespace, repeats: int = 30, pool: int = 32) -> list[float]:
+    """One worker's compute per iteration, timed alone, one thread: `repeats` timings.
+
+    md-gan: L = 1 D step and the feedback on b images, cycling over `pool` distinct discriminators with
+    their own Adam state, since in a run each of N workers steps its own D, which is no longer in the
+    cache when its turn comes. fl-gan: one local step (D then G) of a client, on the one pair of models
+    a run's clients borrow in turn. Batches are gathered from random training indices, as a worker does.
+    """
     import torch
 
     from distgan.data.registry import load_dataset
@@ -72,17 +80,21 @@ def worker_compute_s(method: str, args: argparse.Namespace, repeats: int = 30) -
     shape, b = dataset.sample_shape, args.batch
     z_dim = default_z_dim(shape)
     d_loss, g_loss = get_losses("bce")
-    real = dataset.train_x[:b]
-    _, D_n = build_models(shape, z_dim, with_G=False)  # an md-gan worker keeps its D and Adam across iterations
-    opt = torch.optim.Adam(D_n.parameters(), 2e-4, betas=(0.5, 0.999))
-    G, D_c = build_models(shape, z_dim)  # a federated client's pair
+    data = dataset.train_x
+    rng = torch.Generator().manual_seed(0)
+    discriminators = []
+    for _ in range(pool if method == "md-gan" else 0):
+        _, D_n = build_models(shape, z_dim, with_G=False)
+        discriminators.append((D_n, torch.optim.Adam(D_n.parameters(), 2e-4, betas=(0.5, 0.999))))
+    G, D_c = build_models(shape, z_dim)  # a federated client's borrowed pair
     opt_G = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(D_c.parameters(), 2e-4, betas=(0.5, 0.999))
     times = []
-    for _ in range(repeats):
+    for i in range(repeats + pool):  # the first pass over the pool builds Adam's state: left out
         start = time.perf_counter()
+        real = data[torch.randint(len(data), (b,), generator=rng)]
         if method == "md-gan":  # L = 1 D step on X_d, then the feedback F_n on X_g
-            D = D_n
+            D, opt = discriminators[i % pool]
             X_d, X_g = torch.randn(b, *shape), torch.randn(b, *shape).requires_grad_(True)
             loss = d_loss(D(real), D(X_d))
             opt.zero_grad(set_to_none=True)
@@ -90,7 +102,7 @@ def worker_compute_s(method: str, args: argparse.Namespace, repeats: int = 30) -
             opt.step()
             opt.zero_grad(set_to_none=True)
             torch.autograd.grad(g_loss(D(X_g)), X_g)
-        else:  # a selected client: one local step (D then G) on G_n and D_n built once, as a client's round
+        else:
             fake = G(torch.randn(b, z_dim))
             loss = d_loss(D_c(real), D_c(fake.detach()))
             opt_D.zero_grad(set_to_none=True)
@@ -100,9 +112,14 @@ def worker_compute_s(method: str, args: argparse.Namespace, repeats: int = 30) -
             opt_G.zero_grad(set_to_none=True)
             loss.backward()
             opt_G.step()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
+        if i >= pool:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
 
 
 def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:

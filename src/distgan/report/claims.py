@@ -14,7 +14,7 @@ from distgan import run_folder
 from distgan.report import fmt
 from distgan.report.aggregate import Group
 from distgan.report.load import Run
-from distgan.report.verdicts import is_number, verdict_line
+from distgan.report.verdicts import paired_differences, pairs_by_seed, verdict_line
 from distgan.transport.trace import RECORD_PHASE, read_trace
 
 FLOAT32 = 4
@@ -36,16 +36,9 @@ def paper_claims(groups: list[Group], points: bool) -> list[str]:
     return lines
 
 
-def _paired(md: Group, fl: Group, value) -> list[float]:
-    """md-gan's value minus fl-gan's, seed by seed, over the seeds where both have one."""
-    a = {r.seed: value(r) for r in md.finished}
-    b = {r.seed: value(r) for r in fl.finished}
-    return [a[s] - b[s] for s in sorted(a) if s in b and is_number(a[s]) and is_number(b[s])]
-
-
 def _quality(md: Group, fl: Group, points: bool) -> str:
     key = "hq_pct" if points else "fid"
-    diffs = _paired(md, fl, lambda r: (r.summary or {}).get("final_eval", {}).get(key))
+    diffs = paired_differences(md, fl, lambda r: (r.summary or {}).get("final_eval", {}).get(key))
     if points:
         return verdict_line(md.name, fl.name, diffs, False, "reaches a higher high-quality share than",
                      "reaches a lower high-quality share than", "final high-quality share")
@@ -70,10 +63,10 @@ def worker_compute_s(run: Run) -> float | None:
 
 def _compute(md: Group, fl: Group) -> str:
     seconds = {r.path: worker_compute_s(r) for r in md.finished + fl.finished}  # each trace read once
-    diffs = _paired(md, fl, lambda r: seconds[r.path])
+    diffs = paired_differences(md, fl, lambda r: seconds[r.path])
     if not diffs:
         return f"{md.name} against {fl.name}: not measured (the runs have no trace.jsonl; --no-trace was given)."
-    ratios = _paired(md, fl, lambda r: math.log(seconds[r.path] or math.nan))
+    ratios = paired_differences(md, fl, lambda r: math.log(seconds[r.path] or math.nan))
     ratio = math.exp(sum(ratios) / len(ratios)) if ratios else math.nan
     return (verdict_line(md.name, fl.name, [d * 1000 for d in diffs], True,
                   "needs less compute per worker per generator update (ms) than",
@@ -110,11 +103,11 @@ def crossover_batch_size(md: Run, fl: Run) -> float | None:
 
 
 def _bytes(md: Group, fl: Group) -> str:
-    diffs = _paired(md, fl, _per_update)
+    diffs = paired_differences(md, fl, _per_update)
     line = verdict_line(md.name, fl.name, [d / 1e6 for d in diffs], True,
                  "moves fewer MB per worker per generator update than",
                  "moves more MB per worker per generator update than", "MB per worker per update")
-    crossings = [c for c in (crossover_batch_size(m, f) for m, f in _pairs_by_seed(md, fl)) if c]
+    crossings = [c for c in (crossover_batch_size(m, f) for m, f in pairs_by_seed(md, fl)) if c]
     if not crossings:
         return line
     b = md.finished[0].config.get("batch_size")
@@ -122,8 +115,3 @@ def _bytes(md: Group, fl: Group) -> str:
     side = "below" if b < crossover else "above"
     return (line + f" Per message, an md-gan worker receives less in an iteration than an fl-gan worker in a round "
             f"for b below {fmt.number(crossover)} (paper, MNIST: 550); this study's b = {b} is {side} it.")
-
-
-def _pairs_by_seed(md: Group, fl: Group) -> list[tuple[Run, Run]]:
-    theirs = {r.seed: r for r in fl.finished}
-    return [(r, theirs[r.seed]) for r in md.finished if r.seed in theirs]

@@ -8,7 +8,7 @@ interval over those paired differences.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from distgan.report import fmt
 from distgan.report.aggregate import Group
@@ -79,16 +79,26 @@ def quality_verdicts(groups: list[Group], reference: str, points: bool) -> list[
     for g in groups:
         if g is ref:
             continue
-        a = {r.seed: (r.summary or {}).get("final_eval", {}).get(key) for r in g.finished}
-        b = {r.seed: (r.summary or {}).get("final_eval", {}).get(key) for r in ref.finished}
-        seeds = sorted(s for s in a if s in b and is_number(a[s]) and is_number(b[s]))
-        diffs = [a[s] - b[s] for s in seeds]
+        diffs = paired_differences(g, ref, lambda r: (r.summary or {}).get("final_eval", {}).get(key))
         if points:
             better, worse = "reaches a higher high-quality share than", "reaches a lower high-quality share than"
         else:
             better, worse = "reaches lower FID than", "reaches higher FID than"
         lines.append(verdict_line(g.name, ref.name, diffs, lower_better, better, worse, f"final {name}"))
     return lines
+
+
+def paired_differences(a: Group, b: Group, value: Callable[[Run], Any]) -> list[float]:
+    """value(a's run) - value(b's run), seed by seed, over the seeds where both have a number."""
+    theirs = {r.seed: value(r) for r in b.finished}
+    ours = {r.seed: value(r) for r in a.finished}
+    return [ours[s] - theirs[s] for s in sorted(ours) if s in theirs and is_number(ours[s]) and is_number(theirs[s])]
+
+
+def pairs_by_seed(a: Group, b: Group) -> list[tuple[Run, Run]]:
+    """(a's run, b's run) for every seed both finished: seed s gave both the same data, init and noise."""
+    theirs = {r.seed: r for r in b.finished}
+    return [(r, theirs[r.seed]) for r in a.finished if r.seed in theirs]
 
 
 def time_verdicts(groups: list[Group], reference: str, target: Target) -> list[str]:
