@@ -184,7 +184,7 @@ def _add_compare(sub: Any) -> None:
                        "Flags override --preset, which overrides the default study.")
     p.add_argument("--preset", metavar="NAME", help="start from a preset study. mdgan-paper: "
                    "standalone b=10 and b=100, FL-GAN E=1, MD-GAN k=1 and k=log, N in "
-                   f"{','.join(map(str, c.PAPER_WORKERS))}, mnist5k, iid, {c.PAPER_STEPS} steps. stragglers: "
+                   f"{','.join(map(str, c.PAPER_WORKERS))}, digits, iid, b=10, {c.PAPER_STEPS} steps. stragglers: "
                    "fl-gan, md-gan, async-ps with worker rank 2 slowed x1, x4, x16 (--slow), 3 workers, digits")
     p.add_argument("--methods", metavar="LIST", help="comma list of methods (default: "
                    f"{','.join(c.DEFAULT_METHODS)}); with --preset, its labels too (e.g. 'md-gan k=log')")
