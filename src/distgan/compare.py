@@ -42,11 +42,12 @@ EVALS_PER_RUN = 5  # eval_every = steps // EVALS_PER_RUN unless the study sets i
 
 # The MD-GAN paper's comparison (Hardy et al. 2019, MNIST) scaled to a 2-core machine: workers use b=10 as
 # in the paper, N runs to 10 as in the paper, and every cell gets PAPER_STEPS generator updates. The data is
-# scikit-learn's 8x8 digits, not MNIST: on mnist5k the DCGAN pair is still at 30x its FID floor after 1,000
-# updates at b=10, and a budget where it flattens would take days here; on digits standalone b=10 flattens
-# by about 2,500 updates (docs/results.md). Its cells run on the simulated transport: 11 processes would oversubscribe 2 cores, and
-# simulated ranks compute in turns, with the same numbers as processes for fl-gan and md-gan. Three paired
-# seeds, as every published comparison has; the study resumes, so it can be run in parts.
+# scikit-learn's 8x8 digits, not MNIST: on mnist5k the DCGAN pair is still at 26 to 39x its FID floor after
+# 1,000 updates at b=10, and a budget where it flattens would take days here; on digits standalone b=10
+# flattens by about 2,500 updates (docs/recipe.md). Its cells run on the simulated transport: 11 processes
+# would oversubscribe 2 cores, and simulated ranks compute in turns, with the same numbers as processes for
+# fl-gan and md-gan. Three paired seeds, as every published comparison has; the study resumes, so it can be
+# run in parts.
 PAPER_STEPS = 3000
 PAPER_WORKERS = (1, 2, 4, 8, 10)
 PAPER_SEEDS = 3
@@ -90,7 +91,8 @@ class Cell:
 
 
 def mdgan_paper(**changes: Any) -> Study:
-    """The MD-GAN paper's comparison on digits (the paper: MNIST): standalone b=10 and b=100, FL-GAN E=1, MD-GAN k=1 and k=log."""
+    """The MD-GAN paper's comparison on digits (the paper: MNIST): standalone b=10 and b=100, FL-GAN E=1,
+    MD-GAN k=1 and k=log."""
     md_gan_options = REGISTRY["md-gan"].options(k="log")
     log_k_workers = [n for n in PAPER_WORKERS if md_gan_options.resolved_k(n) > 1]
     study = Study(
