@@ -26,6 +26,9 @@ CANDIDATES = {
     "standalone lr4e-4-ema": {"lr_g": 4e-4, "lr_d": 4e-4, "g_ema": 0.999},
     "standalone lr8e-4-ema": {"lr_g": 8e-4, "lr_d": 8e-4, "g_ema": 0.999},
     "standalone width64-ema": {"lr_g": 2e-4, "lr_d": 2e-4, "width": 64, "g_ema": 0.999},
+    "standalone lr4e-4-ema-now": {"lr_g": 4e-4, "lr_d": 4e-4, "g_ema": 0.999},  # the same, on today's split
+    "standalone deepg-ema": {"lr_g": 4e-4, "lr_d": 4e-4, "g_ema": 0.999, "g_depth": 1},
+    "standalone deepg": {"lr_g": 4e-4, "lr_d": 4e-4, "g_depth": 1},
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
 from distgan import api
@@ -54,3 +55,24 @@ def test_width_reaches_the_models_of_a_run(tmp_path):
     summary = api.train(small_config(tmp_path, width=8, steps=2))
     _, D = build_models((1, 8, 8), width=8)
     assert summary["params"]["D"] == sum(p.numel() for p in D.parameters())
+
+
+def test_g_depth_adds_conv_blocks_to_the_8x8_G_and_leaves_D_and_the_default_alone():
+    torch.manual_seed(0)
+    G0, D0 = build_models((1, 8, 8))
+    torch.manual_seed(0)
+    G1, D1 = build_models((1, 8, 8), g_depth=1)
+    convs = [sum(isinstance(m, torch.nn.Conv2d) for m in G.modules()) for G in (G0, G1)]
+    assert convs[1] == convs[0] + 1
+    assert sum(p.numel() for p in G1.parameters()) - sum(p.numel() for p in G0.parameters()) == 32 * 32 * 9 + 2 * 32
+    assert all(torch.equal(a, b) for a, b in zip(D0.state_dict().values(), D1.state_dict().values()))
+    assert build_models((1, 8, 8), g_depth=0)[0].state_dict().keys() == G0.state_dict().keys()
+
+
+def test_g_depth_on_other_data_is_a_clear_error():
+    from distgan.config import RunConfig
+    from distgan.data.registry import load_dataset
+    from distgan.errors import DistganError
+
+    with pytest.raises(DistganError, match="--g-depth applies to the 8x8 conv pair only"):
+        RunConfig(dataset="ring8", g_depth=1).validate().resolved(load_dataset("ring8"))

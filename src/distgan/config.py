@@ -40,6 +40,7 @@ class RunConfig:
     beta2: float = 0.999
     z_dim: int | None = None  # None: 8 for 2-D points, 64 for images
     width: int | None = None  # None: the model's own (128 hidden units for points, 32 channels 8x8, 64 larger)
+    g_depth: int = 0  # extra 3x3 conv blocks in the 8x8 G at full resolution (docs/recipe.md)
     log_every: int = 50
     sample_every: int = 500
     eval_every: int = 0  # 0: evaluate only at the end
@@ -117,6 +118,9 @@ class RunConfig:
             raise DistganError(f"--workers {self.workers} exceeds the {len(dataset.train_x)} training samples of "
                                f"{self.dataset}; use fewer workers")
         points = dataset.kind == "points"
+        if self.g_depth and tuple(dataset.sample_shape)[-1:] != (8,):
+            raise DistganError(f"--g-depth applies to the 8x8 conv pair only (digits), not to {self.dataset}; "
+                               "leave it at 0")
         return dataclasses.replace(
             self, options=dataclasses.asdict(self.method_options()),
             batch_size=self.batch_size or (256 if points else 64),
@@ -135,7 +139,7 @@ class RunConfig:
         _check_choice("loss", self.loss, LOSSES)
         for name in ("steps", "workers", "log_every", "sample_every", "checkpoint_every"):
             _check_positive(name, getattr(self, name))
-        for name in ("eval_every", "seed", "master_port", "threads"):
+        for name in ("eval_every", "seed", "master_port", "threads", "g_depth"):
             if getattr(self, name) < 0:
                 raise DistganError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
         for name in ("batch_size", "eval_samples", "z_dim", "width"):

@@ -45,7 +45,7 @@ def build_gan(ctx: RankContext, with_G: bool = True) -> Gan:
     """
     cfg = ctx.config
     G, D = ctx.build(lambda: build_models(ctx.dataset.sample_shape, cfg.z_dim, with_G, cfg.spectral_norm,
-                                          cfg.width))
+                                          cfg.width, cfg.g_depth))
     G = G.to(ctx.device) if with_G else None
     D = D.to(ctx.device)
     betas = (cfg.beta1, cfg.beta2)

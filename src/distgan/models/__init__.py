@@ -23,13 +23,15 @@ def default_lr(sample_shape: tuple[int, ...]) -> float:
 
 
 def build_models(sample_shape: tuple[int, ...], z_dim: int = 0, with_G: bool = True,
-                 spectral_norm: bool = False, width: int | None = None) -> tuple[nn.Module | None, nn.Module]:
+                 spectral_norm: bool = False, width: int | None = None,
+                 g_depth: int = 0) -> tuple[nn.Module | None, nn.Module]:
     """Return (G, D) for samples of `sample_shape`: (2,), (C, 8, 8), (C, 28, 28) or (C, 32, 32).
 
     D is built first, so under one seed a rank that needs D alone (`with_G=False`) gets the same D.
-    `spectral_norm` normalises every layer of D (Miyato et al. 2018); `width` overrides each model's own.
+    `spectral_norm` normalises every layer of D (Miyato et al. 2018); `width` overrides each model's own;
+    `g_depth` adds 3x3 conv blocks to the 8x8 G at full resolution (docs/recipe.md).
     """
-    G, D = _build(sample_shape, z_dim or default_z_dim(sample_shape), with_G, width)
+    G, D = _build(sample_shape, z_dim or default_z_dim(sample_shape), with_G, width, g_depth)
     if spectral_norm:
         for layer in list(D.modules()):
             if isinstance(layer, (nn.Conv2d, nn.Linear)):
@@ -38,7 +40,10 @@ def build_models(sample_shape: tuple[int, ...], z_dim: int = 0, with_G: bool = T
 
 
 def _build(sample_shape: tuple[int, ...], z_dim: int, with_G: bool,
-           width: int | None) -> tuple[nn.Module | None, nn.Module]:
+           width: int | None, g_depth: int = 0) -> tuple[nn.Module | None, nn.Module]:
+    if g_depth and (len(sample_shape) == 1 or sample_shape[-1] != 8):
+        raise DistganError(f"--g-depth applies to the 8x8 conv pair only (digits), not to samples of shape "
+                           f"{tuple(sample_shape)}; leave it at 0")
     if len(sample_shape) == 1:
         hidden = {"hidden": width} if width else {}
         D = MLPDiscriminator(sample_shape[0], **hidden)
@@ -50,7 +55,7 @@ def _build(sample_shape: tuple[int, ...], z_dim: int, with_G: bool,
                            "1- or 3-channel images of 8x8, 28x28 or 32x32")
     if height == 8:
         D = Conv8Discriminator(channels, **width)
-        return (Conv8Generator(z_dim, channels, **width) if with_G else None), D
+        return (Conv8Generator(z_dim, channels, **width, depth=g_depth) if with_G else None), D
     D = DCGANDiscriminator(channels, height, **width)
     return (DCGANGenerator(z_dim, channels, height, **width) if with_G else None), D
 

@@ -5,14 +5,18 @@ from torch import nn
 
 
 class Conv8Generator(nn.Module):
-    def __init__(self, z_dim: int, channels: int, width: int = 32):
+    def __init__(self, z_dim: int, channels: int, width: int = 32, depth: int = 0):
+        """`depth`: extra 3x3 conv blocks (conv, BatchNorm, ReLU) at 8x8 before the output layer."""
         super().__init__()
         self.z_dim = z_dim
         self.width = width
         self.project = nn.Sequential(nn.Linear(z_dim, width * 2 * 4 * 4, bias=False), nn.BatchNorm1d(width * 2 * 4 * 4),
                                      nn.ReLU())
+        extra = [layer for _ in range(depth)
+                 for layer in (nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())]
         self.net = nn.Sequential(
             nn.ConvTranspose2d(width * 2, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),  # 8x8
+            *extra,
             nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh(),
         )
 
