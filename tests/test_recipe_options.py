@@ -52,9 +52,10 @@ def test_width_sets_the_channels_of_both_models_for_every_data_shape():
 
 
 def test_width_reaches_the_models_of_a_run(tmp_path):
-    summary = api.train(small_config(tmp_path, width=8, steps=2))
-    _, D = build_models((1, 8, 8), width=8)
+    summary = api.train(small_config(tmp_path, width=8, g_depth=1, steps=2))
+    G, D = build_models((1, 8, 8), width=8, g_depth=1)
     assert summary["params"]["D"] == sum(p.numel() for p in D.parameters())
+    assert summary["params"]["G"] == sum(p.numel() for p in G.parameters())
 
 
 def test_g_depth_adds_conv_blocks_to_the_8x8_G_and_leaves_D_and_the_default_alone():

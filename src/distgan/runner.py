@@ -171,7 +171,8 @@ def liveness(ctx: RankContext) -> dict[str, Any]:
 def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, Any]]) -> dict[str, Any]:
     cfg, rec = ctx.config, ctx.recorder
     wall = rec.wall_s()
-    G, D = build_models(ctx.dataset.sample_shape, cfg.z_dim, spectral_norm=cfg.spectral_norm, width=cfg.width)
+    G, D = build_models(ctx.dataset.sample_shape, cfg.z_dim, spectral_norm=cfg.spectral_norm, width=cfg.width,
+                        g_depth=cfg.g_depth)
     per_rank = {str(r): {"sent": v["sent"], "recv": v["recv"]} for r, v in sorted(report.items())}
     total_sent = sum(sum(v["sent"].values()) for v in report.values())
     total_recv = sum(sum(v["recv"].values()) for v in report.values())
