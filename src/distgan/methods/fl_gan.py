@@ -106,7 +106,7 @@ def server(ctx: RankContext, kind: str, select: Callable[[], list[int]],
         p = weigh(ctx, S_r)
         total, weight, losses = torch.zeros_like(w), 0.0, []
         for r, (w_n, stats) in receive_round(ctx, kind, rounds, S_r, w, step).items():
-            total.add_(w_n, alpha=p[r])
+            total += p[r] * w_n
             weight += p[r]
             losses.append(stats)
         if not losses:
