@@ -29,6 +29,7 @@ CANDIDATES = {
     "standalone lr4e-4-ema-now": {"lr_g": 4e-4, "lr_d": 4e-4, "g_ema": 0.999},  # the same, on today's split
     "standalone deepg-ema": {"lr_g": 4e-4, "lr_d": 4e-4, "g_ema": 0.999, "g_depth": 1},
     "standalone deepg": {"lr_g": 4e-4, "lr_d": 4e-4, "g_depth": 1},
+    "standalone deepg2-ema": {"lr_g": 4e-4, "lr_d": 4e-4, "g_ema": 0.999, "g_depth": 2},
 }
 
 
