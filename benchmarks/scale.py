@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -55,7 +56,7 @@ def one(method: str, workers: int, args: argparse.Namespace) -> None:
     walls = common.read_train_walls(out)
     last = args.steps - 1  # the last iteration also writes every rank's checkpoint: left out
     per_iter = (walls[last] - walls[1]) / (last - 1)
-    alone = median(before + worker_compute_s(kind, args))
+    alone = statistics.median_high(before + worker_compute_s(kind, args))
     print(json.dumps({"method": method, "workers": workers, "s_per_iteration": per_iter, "worker_alone_s": alone,
                       "wall_s": summary["wall_s"], "run_s": elapsed, "peak_rss_mb": summary["peak_rss_mb"]["0"],
                       "bytes_total_sent": summary["bytes"]["total_sent"]}))
@@ -115,11 +116,6 @@ def worker_compute_s(method: str, args: argparse.Namespace, repeats: int = 30, p
         if i >= pool:
             times.append(time.perf_counter() - start)
     return times
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
 
 
 def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:

@@ -109,7 +109,7 @@ class RunConfig:
         (the VEEGAN/PacGAN protocol).
         """
         from distgan.data.partition import parse_partition
-        from distgan.models import default_lr, default_z_dim
+        from distgan.models import check_g_depth, default_lr, default_z_dim
 
         if self.is_resolved:
             return self
@@ -118,9 +118,7 @@ class RunConfig:
             raise DistganError(f"--workers {self.workers} exceeds the {len(dataset.train_x)} training samples of "
                                f"{self.dataset}; use fewer workers")
         points = dataset.kind == "points"
-        if self.g_depth and tuple(dataset.sample_shape)[-1:] != (8,):
-            raise DistganError(f"--g-depth applies to the 8x8 conv pair only (digits), not to {self.dataset}; "
-                               "leave it at 0")
+        check_g_depth(dataset.sample_shape, self.g_depth)  # before any rank starts
         return dataclasses.replace(
             self, options=dataclasses.asdict(self.method_options()),
             batch_size=self.batch_size or (256 if points else 64),

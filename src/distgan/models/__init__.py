@@ -39,11 +39,16 @@ def build_models(sample_shape: tuple[int, ...], z_dim: int = 0, with_G: bool = T
     return G, D
 
 
-def _build(sample_shape: tuple[int, ...], z_dim: int, with_G: bool,
-           width: int | None, g_depth: int = 0) -> tuple[nn.Module | None, nn.Module]:
-    if g_depth and (len(sample_shape) == 1 or sample_shape[-1] != 8):
+def check_g_depth(sample_shape: tuple[int, ...], g_depth: int) -> None:
+    """`g_depth` deepens the 8x8 G only; any other model refuses it."""
+    if g_depth and tuple(sample_shape)[-1:] != (8,):
         raise DistganError(f"--g-depth applies to the 8x8 conv pair only (digits), not to samples of shape "
                            f"{tuple(sample_shape)}; leave it at 0")
+
+
+def _build(sample_shape: tuple[int, ...], z_dim: int, with_G: bool,
+           width: int | None, g_depth: int = 0) -> tuple[nn.Module | None, nn.Module]:
+    check_g_depth(sample_shape, g_depth)
     if len(sample_shape) == 1:
         hidden = {"hidden": width} if width else {}
         D = MLPDiscriminator(sample_shape[0], **hidden)

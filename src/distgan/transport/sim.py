@@ -113,27 +113,13 @@ class SimTransport(Transport):
         self.in_turns = False
         self.heartbeat_timeout = hub.heartbeat_timeout
         self._posted: dict[int, Incoming] = {}  # the last receive posted from each source
-        self._last_copy: tuple[torch.Tensor, int, int, torch.Tensor] | None = None  # tensor, version, data, copy
-
-    def _copy(self, tensor: torch.Tensor) -> torch.Tensor:
-        """The message's own copy; one tensor sent unchanged to many (a server's w) is copied once.
-
-        Receivers only read a message (they copy it into their buffer), so one copy can serve them all; a
-        tensor changed in place since has a new version and is copied again.
-        """
-        last = self._last_copy
-        if last is not None and last[0] is tensor and last[1:3] == (tensor._version, tensor.data_ptr()):
-            return last[3]
-        copy = tensor.detach().clone()
-        self._last_copy = (tensor, tensor._version, tensor.data_ptr(), copy)
-        return copy
 
     def _send_many(self, messages: Sequence[tuple[torch.Tensor, int]]) -> None:
         for tensor, dst in messages:
-            self.hub.mailbox(self.rank, dst, 0).put(self._copy(tensor))
+            self.hub.mailbox(self.rank, dst, 0).put(tensor.detach().clone())
 
     def _isend(self, tensor: torch.Tensor, dst: int, control: bool) -> Pending:
-        self.hub.mailbox(self.rank, dst, 1 if control else 0).put(self._copy(tensor))
+        self.hub.mailbox(self.rank, dst, 1 if control else 0).put(tensor.detach().clone())
         return Pending()  # a mailbox takes the message at once
 
     def _take(self, src: int, tag: int) -> torch.Tensor:
