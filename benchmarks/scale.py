@@ -4,7 +4,9 @@
     .venv/bin/python benchmarks/scale.py --workers 1,2,4,8,16,32,64,128,256,1000 --steps 5
 
 md-gan runs without swaps (--swap-every 1e9), so every iteration is the same work at every N; fl-gan
-and fe-gan select a fraction `--client-fraction` of the workers per round, one local step each. One worker's
+and fe-gan select a fraction `--client-fraction` of the workers per round, one local step each, with
+clients that keep their Adam moments between rounds (the default) or start each round fresh
+(`fl-gan:fresh`). One worker's
 compute is also timed alone, right after each run in its process, with one thread (md-gan: L D steps and
 the feedback on b images; fl-gan: one local step, D then G, on models built once), so that the fitted cost
 per worker splits into compute and the framework's own overhead (messages, loading w, Adam's moments).
@@ -40,14 +42,15 @@ def one(method: str, workers: int, args: argparse.Namespace) -> None:
     from distgan.data.registry import load_dataset
     from distgan.launch import run_simulated
 
-    out = Path(args.runs) / f"{method}-n{workers}"
-    own = ({"local_steps": 1, "client_fraction": args.client_fraction} if method in ("fl-gan", "fe-gan")
-           else {"swap_every": 1e9})
-    config = RunConfig.of(method=method, workers=workers, backend="sim", dataset=args.dataset, steps=args.steps,
+    out = Path(args.runs) / f"{method.replace(':', '-')}-n{workers}"
+    name, _, client_optimizer = method.partition(":")
+    own = ({"local_steps": 1, "client_fraction": args.client_fraction,
+            "client_optimizer": client_optimizer or "keep"} if name in ("fl-gan", "fe-gan") else {"swap_every": 1e9})
+    config = RunConfig.of(method=name, workers=workers, backend="sim", dataset=args.dataset, steps=args.steps,
                           batch_size=args.batch, log_every=1, sample_every=args.steps, checkpoint_every=args.steps,
                           progress=False, tensorboard=False, out=str(out), seed=args.seed, **own).validate()
     dataset = load_dataset(config.dataset)
-    kind = "md-gan" if method == "md-gan" else "fl-gan"
+    kind = "md-gan" if name == "md-gan" else "fl-gan"
     before = worker_compute_s(kind, args)  # timed before and after the run, in its process: load drifts
     start = time.perf_counter()
     run_simulated(config.resolved(dataset), dataset, None)
@@ -58,7 +61,9 @@ def one(method: str, workers: int, args: argparse.Namespace) -> None:
     per_iter = (walls[last] - walls[1]) / (last - 1)
     alone = statistics.median_high(before + worker_compute_s(kind, args))
     print(json.dumps({"method": method, "workers": workers, "s_per_iteration": per_iter, "worker_alone_s": alone,
-                      "wall_s": summary["wall_s"], "run_s": elapsed, "peak_rss_mb": summary["peak_rss_mb"]["0"],
+                      "wall_s": summary["wall_s"], "run_s": elapsed,
+                      "iteration_s": [round(walls[i + 1] - walls[i], 3) for i in range(1, last)],
+                      "peak_rss_mb": summary["peak_rss_mb"]["0"],
                       "bytes_total_sent": summary["bytes"]["total_sent"]}))
 
 
@@ -130,7 +135,8 @@ def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="1,2,4,8,16,32,64,128,256,1000")
-    parser.add_argument("--methods", default="md-gan,fl-gan,fe-gan")
+    parser.add_argument("--methods", default="md-gan,fl-gan,fe-gan,fl-gan:fresh,fe-gan:fresh",
+                        help="METHOD or METHOD:fresh (fl-gan, fe-gan with --client-optimizer fresh)")
     parser.add_argument("--client-fraction", type=float, default=0.02, help="fl-gan and fe-gan: C")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch", type=int, default=16)

@@ -1,4 +1,4 @@
-"""The recipe's options: an EMA of G for evaluation, spectral norm on D."""
+"""The recipe: its defaults by data, and its options (an EMA of G for evaluation, spectral norm on D, a deeper G)."""
 
 from __future__ import annotations
 
@@ -37,9 +37,52 @@ def test_g_ema_is_saved_and_resumes_exactly(tmp_path):
 
 
 def test_g_ema_changes_what_is_evaluated(tmp_path):
-    plain = api.train(small_config(tmp_path / "plain", steps=8))
+    plain = api.train(small_config(tmp_path / "plain", steps=8, g_ema=0.0))
     ema = api.train(small_config(tmp_path / "ema", steps=8, g_ema=0.9))
     assert plain["final_eval"]["fid"] != ema["final_eval"]["fid"]
+
+
+def test_the_ema_warm_up_follows_G_early_and_reaches_the_decay_later():
+    from distgan.recorder import ema_decay
+
+    assert ema_decay(0.999, True, 1) == pytest.approx(0.1)  # (1 + 0) / (10 + 0): the EMA is almost G
+    assert ema_decay(0.999, True, 100) == pytest.approx(100 / 109)
+    assert ema_decay(0.999, True, 100_000) == 0.999
+    assert ema_decay(0.999, False, 1) == 0.999
+
+
+def test_a_round_of_k_updates_moves_the_ema_as_k_single_updates(tmp_path):
+    """fl-gan records a round of s local steps at once; the EMA must be where s single steps leave it."""
+    from distgan.recorder import Recorder
+
+    G = torch.nn.Linear(2, 2)
+    ema_of = {}
+    for name, rounds in (("single", [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]), ("round", [(0, 1), (1, 5)])):
+        recorder = Recorder.__new__(Recorder)
+        recorder.config, recorder.ema, recorder.ema_state = small_config(tmp_path, g_ema=0.99), None, None
+        for step_from, step_to in rounds:
+            with torch.no_grad():
+                G.weight.copy_(torch.full((2, 2), float(step_to)))
+            ema = recorder._update_ema(G, step_from, step_to)
+        ema_of[name] = ema.weight.clone()
+    # the round's G is weighed by 1 - the product of the decays of updates 2..5 (single steps see the Gs between)
+    kept = 1.0
+    for t in range(2, 6):
+        kept *= min(0.99, t / (9 + t))
+    assert torch.allclose(ema_of["round"], kept * torch.ones(2, 2) + (1 - kept) * 5 * torch.ones(2, 2))
+    assert not torch.allclose(ema_of["round"], ema_of["single"])
+
+
+def test_the_recipe_fills_depth_ema_and_budget_by_data_and_a_given_flag_wins():
+    from distgan.config import RunConfig
+    from distgan.data.registry import load_dataset
+
+    digits = RunConfig(dataset="digits").validate().resolved(load_dataset("digits"))
+    assert (digits.g_depth, digits.g_ema, digits.steps, digits.lr_g) == (2, 0.999, 10_000, 4e-4)
+    ring = RunConfig(dataset="ring8").validate().resolved(load_dataset("ring8"))
+    assert (ring.g_depth, ring.g_ema, ring.steps) == (0, 0.0, 2000)
+    mine = RunConfig(dataset="digits", g_depth=0, g_ema=0.0, steps=300).validate().resolved(load_dataset("digits"))
+    assert (mine.g_depth, mine.g_ema, mine.steps) == (0, 0.0, 300)
 
 
 def test_width_sets_the_channels_of_both_models_for_every_data_shape():

@@ -23,7 +23,8 @@ HELP = {
     "partition": "how data is spread over workers: iid | dirichlet:ALPHA (label skew) | shards:K (McMahan)",
     "workers": "N workers that hold data; server methods add rank 0 as the server (N+1 processes)",
     "backend": "process: one OS process per rank over torch.distributed | sim: all ranks in this process",
-    "steps": "training budget in generator updates (see the README for what a step is per method)",
+    "steps": "training budget in generator updates (see the README for what a step is per method); 10,000 for "
+             "8x8 images (digits), 2,000 otherwise (docs/recipe.md)",
     "batch_size": "b, samples per batch per worker; 256 for 2-D points, 64 for images",
     "seed": "seed of data partition, model init, noise and schedules; same seed, same numbers",
     "out": "run folder: config.json, metrics.jsonl, samples/, checkpoint.pt, summary.json",
@@ -32,13 +33,15 @@ HELP = {
     "lr_d": "Adam learning rate of D; 1e-3 for 2-D points, 4e-4 for 8x8 images (docs/recipe.md), 2e-4 for larger",
     "loss": "bce (non-saturating) | hinge | lsgan",
     "g_ema": "decay of an exponential moving average of G's weights, kept on the rank that holds G and used for "
-             "samples and evaluations (e.g. 0.999); 0 turns it off",
+             "samples and evaluations; 0.999 for 8x8 images, 0 (off) otherwise",
+    "g_ema_warmup": "the EMA's decay at update t is min(--g-ema, (1+t)/(10+t)), so it follows G early in a run "
+                    "instead of lagging behind its random start",
     "spectral_norm": "spectral normalisation on every layer of D (Miyato et al. 2018)",
     "z_dim": "latent size; 8 for 2-D points, 64 for images",
     "width": "width of G and D: hidden units of the 2-D MLPs (128), base channels of the 8x8 conv pair (32) "
              "and of the 28x28/32x32 DCGAN (64)",
-    "g_depth": "extra 3x3 conv blocks (conv, BatchNorm, ReLU) in G at 8x8, before its output layer; the 8x8 conv "
-               "pair only (docs/recipe.md)",
+    "g_depth": "extra 3x3 conv blocks (conv, BatchNorm, ReLU) in G at 8x8, before its output layer; 2 for the 8x8 "
+               "conv pair (digits), which alone takes it (docs/recipe.md)",
     "eval_every": "evaluate FID/KID/score (or modes for 2-D) every this many steps; 0: only at the end",
     "eval_samples": "generated samples per evaluation; 1,000 for images, 2,500 for 2-D points (VEEGAN/PacGAN)",
     "fail": "fault injection: RANK@STEP makes that rank exit hard at that step (repeatable)",

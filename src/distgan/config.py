@@ -26,7 +26,7 @@ class RunConfig:
     partition: str = "iid"
     workers: int = 1
     backend: str = "process"
-    steps: int = 2000
+    steps: int | None = None  # None: 10,000 for 8x8 images (digits), 2,000 otherwise (distgan.recipe)
     batch_size: int | None = None  # None: 256 for 2-D points, 64 for images
     seed: int = 0
     out: str = "runs/run"
@@ -34,13 +34,15 @@ class RunConfig:
     loss: str = "bce"
     lr_g: float | None = None  # None: 1e-3 for 2-D points, 4e-4 for 8x8 images, 2e-4 for larger (DCGAN)
     lr_d: float | None = None
-    g_ema: float = 0.0  # decay of an EMA of G's weights, kept where G lives and used to evaluate; 0: off
+    g_ema: float | None = None  # decay of an EMA of G's weights, kept where G lives and used to evaluate;
+    # 0: off; None: 0.999 for 8x8 images, off otherwise
+    g_ema_warmup: bool = True  # the EMA's decay is min(g_ema, (1 + t) / (10 + t)) at update t
     spectral_norm: bool = False  # spectral normalisation on every layer of D (Miyato et al. 2018)
     beta1: float = 0.5
     beta2: float = 0.999
     z_dim: int | None = None  # None: 8 for 2-D points, 64 for images
     width: int | None = None  # None: the model's own (128 hidden units for points, 32 channels 8x8, 64 larger)
-    g_depth: int = 0  # extra 3x3 conv blocks in the 8x8 G at full resolution (docs/recipe.md)
+    g_depth: int | None = None  # extra 3x3 conv blocks in the 8x8 G at full resolution; None: 2 for 8x8
     log_every: int = 50
     sample_every: int = 500
     eval_every: int = 0  # 0: evaluate only at the end
@@ -105,11 +107,13 @@ class RunConfig:
         """Check this config against its dataset and fill every setting left to the data or the method.
 
         The one place that does so, before any rank starts; `config.json` holds what it returns.
-        2-D points get larger batches and learning rates, a smaller z, and 2,500 evaluation samples
+        The base recipe (distgan.recipe, docs/recipe.md) sets the budget, learning rates, G's depth and
+        EMA by kind of data; 2-D points also get larger batches, a smaller z, and 2,500 evaluation samples
         (the VEEGAN/PacGAN protocol).
         """
+        from distgan import recipe
         from distgan.data.partition import parse_partition
-        from distgan.models import check_g_depth, default_lr, default_z_dim
+        from distgan.models import check_g_depth, default_z_dim
 
         if self.is_resolved:
             return self
@@ -118,12 +122,16 @@ class RunConfig:
             raise DistganError(f"--workers {self.workers} exceeds the {len(dataset.train_x)} training samples of "
                                f"{self.dataset}; use fewer workers")
         points = dataset.kind == "points"
-        check_g_depth(dataset.sample_shape, self.g_depth)  # before any rank starts
+        shape = dataset.sample_shape
+        g_depth = recipe.default_g_depth(shape) if self.g_depth is None else self.g_depth
+        check_g_depth(shape, g_depth)  # before any rank starts
         return dataclasses.replace(
             self, options=dataclasses.asdict(self.method_options()),
+            steps=self.steps or recipe.default_steps(shape), g_depth=g_depth,
+            g_ema=recipe.default_g_ema(shape) if self.g_ema is None else self.g_ema,
             batch_size=self.batch_size or (256 if points else 64),
-            lr_g=self.lr_g or default_lr(dataset.sample_shape), lr_d=self.lr_d or default_lr(dataset.sample_shape),
-            z_dim=self.z_dim or default_z_dim(dataset.sample_shape),
+            lr_g=self.lr_g or recipe.default_lr(shape), lr_d=self.lr_d or recipe.default_lr(shape),
+            z_dim=self.z_dim or default_z_dim(shape),
             eval_samples=self.eval_samples or (2500 if points else 1000), is_resolved=True)
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,19 +143,19 @@ class RunConfig:
         _check_choice("backend", self.backend, BACKENDS)
         _check_choice("device", self.device, DEVICES)
         _check_choice("loss", self.loss, LOSSES)
-        for name in ("steps", "workers", "log_every", "sample_every", "checkpoint_every"):
+        for name in ("workers", "log_every", "sample_every", "checkpoint_every"):
             _check_positive(name, getattr(self, name))
         for name in ("eval_every", "seed", "master_port", "threads", "g_depth"):
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise DistganError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
-        for name in ("batch_size", "eval_samples", "z_dim", "width"):
+        for name in ("steps", "batch_size", "eval_samples", "z_dim", "width"):
             if getattr(self, name) is not None:
                 _check_positive(name, getattr(self, name))
         for name in ("lr_g", "lr_d", "worker_timeout", "heartbeat_timeout"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise DistganError(f"--{_flag(name)} must be > 0, got {getattr(self, name)}")
         for name in ("beta1", "beta2", "g_ema"):
-            if not 0 <= getattr(self, name) < 1:
+            if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
                 raise DistganError(f"--{_flag(name)} must be in [0, 1), got {getattr(self, name)}")
         if self.method == "standalone" and self.workers != 1:
             raise DistganError("--method standalone runs one process; drop --workers or pick a distributed "
@@ -212,7 +220,8 @@ def _check_positive(name: str, value: int) -> None:
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 # fields whose default None means "by data"
-OPTIONAL_TYPES = {"batch_size": int, "lr_g": float, "lr_d": float, "eval_samples": int, "z_dim": int, "width": int}
+OPTIONAL_TYPES = {"steps": int, "batch_size": int, "lr_g": float, "lr_d": float, "eval_samples": int, "z_dim": int,
+                  "width": int, "g_depth": int, "g_ema": float}
 
 
 def field_type(name: str) -> type:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ class Recorder:
         self.seen["fake_samples"] += fake
         self.progress.update(step_to - step_from)
         if cfg.g_ema:
-            G = self._update_ema(G, step_to - step_from)
+            G = self._update_ema(G, step_from, step_to)
         last = step_to == cfg.steps
 
         def crossed(every: int) -> bool:
@@ -99,15 +100,17 @@ class Recorder:
             self.evaluate(step_to, G)
 
     @torch.no_grad()
-    def _update_ema(self, G: nn.Module, updates: int) -> nn.Module:
-        """ema <- beta^k ema + (1 - beta^k) G after k generator updates; return the EMA, which is what
-        samples and evaluations then show. It lives on rank 0, beside the G it follows."""
+    def _update_ema(self, G: nn.Module, step_from: int, step_to: int) -> nn.Module:
+        """ema <- beta_t ema + (1 - beta_t) G for each generator update t in step_from+1..step_to; return the
+        EMA, which is what samples and evaluations then show. It lives on rank 0, beside the G it follows."""
         if self.ema is None:
             self.ema = copy.deepcopy(G)
             if self.ema_state is None:
                 return self.ema  # it starts as G
             self.ema.load_state_dict(self.ema_state)  # resuming: the EMA as saved, then this update
-        weight = 1 - self.config.g_ema ** updates
+        kept = math.prod(ema_decay(self.config.g_ema, self.config.g_ema_warmup, t)
+                         for t in range(step_from + 1, step_to + 1))
+        weight = 1 - kept
         for mine, theirs in zip(self.ema.parameters(), G.parameters()):
             mine.lerp_(theirs, weight)
         for mine, theirs in zip(self.ema.buffers(), G.buffers()):
@@ -174,3 +177,10 @@ def open_board(out: Path, title: str) -> Any:
     except ImportError as e:
         log.warning("no TensorBoard event file (%s); install tensorboard, or pass --no-tensorboard", e)
         return None
+
+
+def ema_decay(decay: float, warmup: bool, update: int) -> float:
+    """The EMA's decay at generator update `update` (1, 2, ...). With the warm-up it is
+    min(decay, (1 + t) / (10 + t)) for t = update - 1 (TensorFlow's ExponentialMovingAverage with
+    num_updates), so early in a run the EMA follows G instead of averaging over its random start."""
+    return min(decay, update / (9 + update)) if warmup else decay

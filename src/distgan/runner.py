@@ -185,6 +185,7 @@ def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, A
         "params": {"G": count_parameters(G), "D": count_parameters(D)},
         "final_eval": rec.last_eval,
         "real_fid_floor": getattr(rec.evaluator, "real_fid_floor", None),
+        "metrics_classifier": getattr(rec.evaluator, "classifier_fingerprint", None),
         "bytes": {"total_sent": total_sent, "total_recv": total_recv, "per_rank": per_rank},
         "peak_rss_mb": {str(r): round(v["peak_rss_mb"], 1) for r, v in sorted(report.items())},
         "threads": torch.get_num_threads(),

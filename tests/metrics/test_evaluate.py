@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 
@@ -70,6 +71,16 @@ def test_real_fid_floor_is_cached(
     assert floor > 0
     monkeypatch.setattr(evaluate, "real_fid_floor", lambda *a: pytest.fail("floor recomputed"))
     assert labelled_evaluator.real_fid_floor == floor
+
+
+def test_the_classifier_fingerprint_names_its_weights(labelled_evaluator: evaluate.Evaluator) -> None:
+    fingerprint = labelled_evaluator.classifier_fingerprint
+    assert len(fingerprint) == 16
+    other = copy.copy(labelled_evaluator)
+    other.__dict__.pop("classifier_fingerprint", None)  # the cached value goes with the old classifier
+    other.classifier = SmallCNN(1, 8, 10)
+    assert other.classifier_fingerprint != fingerprint
+    assert make_evaluator(points_dataset(ring_modes(8), 0.02), "ring").classifier_fingerprint is None
 
 
 def test_wrong_sample_shape_raises(labelled_evaluator: evaluate.Evaluator) -> None:

@@ -37,7 +37,7 @@ def test_each_claim_has_a_line_with_the_paired_seeds(study_dir):
 
 def test_the_crossover_is_the_papers_formula_on_measured_bytes(study_dir):
     runs = {(r.method, r.seed): r for r in load_runs(study_dir)}
-    G, D = build_models((1, 8, 8))
+    G, D = build_models((1, 8, 8), g_depth=runs["fl-gan", 0].config["g_depth"])
     w_and_theta = sum(t.numel() for t in float_state(G) + float_state(D))
     d = 64
     # md-gan's worker receives X_g and X_d, 2 b d floats an iteration; fl-gan's receives w and theta a round

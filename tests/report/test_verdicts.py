@@ -64,3 +64,18 @@ def test_without_standalone_the_first_method_is_the_reference(tmp_path):
     build_report(tmp_path)
     md = (tmp_path / "report.md").read_text()
     assert "fl-gan N=2 reaches higher FID than fe-gan N=2" in md
+
+
+def test_runs_scored_by_different_classifiers_do_not_pair(tmp_path):
+    import json
+
+    study(tmp_path, [50, 70, 90], [55, 75.5, 94.5])
+    for seed in range(3):  # standalone seed 2 was scored on another machine, by another classifier
+        standalone = "aaaa" if seed < 2 else "bbbb"
+        for name, classifier in ((f"md-gan_w2_s{seed}", "aaaa"), (f"standalone_w1_s{seed}", standalone)):
+            path = tmp_path / name / "summary.json"
+            path.write_text(json.dumps({**json.loads(path.read_text()), "metrics_classifier": classifier}))
+    (line,) = quality_verdicts(group_runs(load_runs(tmp_path)), "standalone", points=False)
+    assert "2 seeds" in line and "3 seeds" not in line
+    build_report(tmp_path)
+    assert "scored by 2 different metrics classifiers" in (tmp_path / "report.md").read_text()

@@ -23,6 +23,7 @@ class Gan:
     z_dim: int
     d_loss: Any
     g_loss: Any
+    flat: torch.Tensor | None = None  # a lent pair's float state as one buffer; G's and D's tensors are its views
 
     def state(self) -> dict[str, Any]:
         state = {"D": self.D.state_dict(), "opt_D": self.opt_D.state_dict()}
@@ -71,7 +72,8 @@ class SparePair:
         with self._lock:
             gan = self._spare.pop() if self._spare else None
         if gan is None:
-            return build_gan(ctx)
+            gan = build_gan(ctx)
+            gan.flat = views_of_one_buffer(float_state(gan.G) + float_state(gan.D))
         for opt in (gan.opt_G, gan.opt_D):
             opt.state.clear()
         return gan
@@ -165,6 +167,17 @@ def gan_step(gan: Gan, x: torch.Tensor, z: torch.Tensor, sync=None) -> tuple[tor
 
 def flatten(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def views_of_one_buffer(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Move `tensors` into one flat buffer and make each a view of its slice: receiving into the buffer
+    then loads them all, and the buffer is what to send, with no copy either way."""
+    flat = flatten([t.detach() for t in tensors])
+    offset = 0
+    for t in tensors:
+        t.data = flat[offset: offset + t.numel()].view_as(t)
+        offset += t.numel()
+    return flat
 
 
 def unflatten_into(flat: torch.Tensor, tensors: list[torch.Tensor]) -> None:

@@ -9,7 +9,9 @@
 One step of the budget is one local step on every selected worker, so a round of s local steps
 counts s generator updates, and the last round stops where the budget does. Evaluation uses the
 server's averaged G, so an evaluation interval that ends inside a round is recorded at the round's end.
-A worker keeps its Adam moments from one round to the next (at N = 1 this is exactly standalone).
+A worker keeps its Adam moments from one round to the next (at N = 1 this is exactly standalone), or with
+`--client-optimizer fresh` starts each round with a fresh Adam, as FedAvg clients usually do, so that
+clients between rounds hold nothing at all.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from distgan.methods.common import (
     unflatten_into,
     worker_batches,
 )
-from distgan.methods.registry import DROP, MethodSpec, check, option, positive_int
+from distgan.methods.registry import DROP, MethodSpec, check, one_of, option, positive_int
 from distgan.methods.rounds import Rounds
 from distgan.transport.base import PeerGone
 
@@ -51,6 +53,10 @@ class Options:
                                         "ones are discarded (0: wait for all)")
     min_workers: int = option(1, "fl-gan, fe-gan: with --round-deadline, the updates a round needs before it "
                                  "goes on")
+    client_optimizer: str = option("keep", "fl-gan, fe-gan: keep (a client's Adam moments persist from one of its "
+                                           "rounds to the next: at N = 1 this is standalone; memory grows with "
+                                           "the clients ever selected) | fresh (a fresh Adam every round, as "
+                                           "FedAvg clients usually start: memory bounded by the clients selected)")
 
     def validate(self, workers: int) -> None:
         positive_int("local_steps", self.local_steps)
@@ -59,6 +65,7 @@ class Options:
               f"--min-workers must be in 1..{workers} (the workers), got {self.min_workers}")
         check(self.local_epochs >= 0, f"--local-epochs must be >= 0, got {self.local_epochs}")
         check(0 < self.client_fraction <= 1, f"--client-fraction must be in (0, 1], got {self.client_fraction}")
+        one_of("client_optimizer", self.client_optimizer, ("keep", "fresh"))
 
 
 def local_steps(ctx: RankContext) -> int:
@@ -174,7 +181,7 @@ def send(ctx: RankContext, kind: str, r: int, control: torch.Tensor, w: torch.Te
 def worker(ctx: RankContext, kind: str) -> None:
     """A client holds models only while it trains a round: each round loads the server's w into models it
     borrows for the round (`SparePair`). Between rounds it keeps just its Adam moments (2 floats per
-    parameter, and none until it is first selected), so 1,000 simulated clients cost what the selected few cost."""
+    parameter, none until it is first selected, and none with `--client-optimizer fresh`)."""
     t, device = ctx.transport, ctx.device
     spare = ctx.shared.setdefault("spare_pair", SparePair())
     real = worker_batches(ctx)
@@ -191,6 +198,8 @@ def worker(ctx: RankContext, kind: str) -> None:
         gan = spare.borrow(ctx)
         try:
             local_step, moments = local_round(ctx, kind, gan, moments, real, z_rng, step, s_r, local_step)
+            if ctx.options.client_optimizer == "fresh":
+                moments = None
         finally:
             spare.give_back(gan)
 
@@ -199,11 +208,8 @@ def local_round(ctx: RankContext, kind: str, gan, moments, real, z_rng, step: in
                 local_step: int) -> tuple[int, dict]:
     """w_n <- w; s_r local steps; send w_n. Returns the local step count and Adam's moments to keep."""
     cfg, t = ctx.config, ctx.transport
-    state = model_state(gan)
-    w = torch.empty(sum(p.numel() for p in state), device=ctx.device)
+    w = gan.flat  # G's and D's parameters and statistics are views of it: receiving w loads them
     t.recv(w, 0, f"{kind}/params")
-    with torch.no_grad():
-        unflatten_into(w, state)
     if moments is not None:
         put_moments(gan, moments)
     ctx.trace.phase("worker local steps")
@@ -212,7 +218,7 @@ def local_round(ctx: RankContext, kind: str, gan, moments, real, z_rng, step: in
         with ctx.compute():
             loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, ctx.device))
         local_step += 1
-    t.send(flatten([p.detach() for p in state]), 0, f"{kind}/params")
+    t.send(w, 0, f"{kind}/params")  # w_n: the models trained in place
     t.send(torch.stack([loss_D, loss_G]), 0, f"{kind}/stats")
     if round_ends_at_checkpoint(ctx, step, step + s_r):
         ctx.save(step + s_r, train_state(ctx, gan, real, z_rng))
@@ -220,11 +226,14 @@ def local_round(ctx: RankContext, kind: str, gan, moments, real, z_rng, step: in
 
 
 def restore_client(ctx: RankContext, real, z_rng: torch.Generator) -> dict | None:
-    """A resuming client's batch order, noise stream and Adam moments (None if it has none yet)."""
+    """A resuming client's batch order, noise stream and Adam moments (None if it has none yet, or if
+    every round starts a fresh Adam)."""
     if ctx.resumed is None:
         return None
     real.load(ctx.resumed["batches"])
     z_rng.set_state(ctx.resumed["z_rng"])
+    if ctx.options.client_optimizer == "fresh":
+        return None
     gan = build_gan(ctx)
     gan.opt_G.load_state_dict(ctx.resumed["opt_G"])
     gan.opt_D.load_state_dict(ctx.resumed["opt_D"])

@@ -16,6 +16,7 @@ Every result holds `num_samples` and `unavailable` (a list of measure names, emp
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from functools import cached_property
 from typing import Callable
@@ -91,6 +92,18 @@ class Evaluator:
         result["rotation_accuracy"] = self.classifier_accuracy
         result["unavailable"] = list(CLASS_MEASURES)
         return result
+
+    @cached_property
+    def classifier_fingerprint(self) -> str | None:
+        """A hash of the metrics classifier's weights (None for 2-D mixtures). Two runs' FIDs compare only
+        when it is the same: a classifier is retrained wherever its cache is empty, and the floor moves with it."""
+        if self.classifier is None:
+            return None
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.classifier.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     @cached_property
     def real_fid_floor(self) -> float | None:

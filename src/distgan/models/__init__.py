@@ -14,14 +14,6 @@ def default_z_dim(sample_shape: tuple[int, ...]) -> int:
     return 8 if len(sample_shape) == 1 else 64
 
 
-def default_lr(sample_shape: tuple[int, ...]) -> float:
-    """Adam's learning rate for G and D: 1e-3 for the 2-D MLPs, 4e-4 for the 8x8 conv pair (chosen by the
-    ablation in docs/recipe.md: lower final FID than 2e-4 over 3 paired seeds), 2e-4 for the DCGAN pair."""
-    if len(sample_shape) == 1:
-        return 1e-3
-    return 4e-4 if sample_shape[-1] == 8 else 2e-4
-
-
 def build_models(sample_shape: tuple[int, ...], z_dim: int = 0, with_G: bool = True,
                  spectral_norm: bool = False, width: int | None = None,
                  g_depth: int = 0) -> tuple[nn.Module | None, nn.Module]:

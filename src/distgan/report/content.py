@@ -125,4 +125,10 @@ def notes(runs: list[Run], points: bool) -> list[str]:
     else:
         lines.append("FID, KID and score use a small classifier trained on the dataset itself, not Inception; "
                      "compare them across methods here, not with published numbers.")
+        classifiers = {(r.summary or {}).get("metrics_classifier") for r in runs if r.summary}
+        if len(classifiers) > 1:
+            lines.append(f"**These cells were scored by {len(classifiers)} different metrics classifiers** (a "
+                         "classifier is retrained wherever its cache is empty; `metrics_classifier` in "
+                         "summary.json): their FIDs do not compare, and verdicts pair only runs scored by the "
+                         "same one. Rerun the cells on one machine, or share its cache (DISTGAN_CACHE).")
     return lines

@@ -89,31 +89,35 @@ def quality_verdicts(groups: list[Group], reference: str, points: bool) -> list[
 
 
 def paired_differences(a: Group, b: Group, value: Callable[[Run], Any]) -> list[float]:
-    """value(a's run) - value(b's run), seed by seed, over the seeds where both have a number."""
-    theirs = {r.seed: value(r) for r in b.finished}
-    ours = {r.seed: value(r) for r in a.finished}
-    return [ours[s] - theirs[s] for s in sorted(ours) if s in theirs and is_number(ours[s]) and is_number(theirs[s])]
+    """value(a's run) - value(b's run), seed by seed (`pairs_by_seed`), over the pairs where both have a number."""
+    values = sorted((mine.seed, value(mine), value(theirs)) for mine, theirs in pairs_by_seed(a, b))
+    return [x - y for _, x, y in values if is_number(x) and is_number(y)]
 
 
 def pairs_by_seed(a: Group, b: Group) -> list[tuple[Run, Run]]:
-    """(a's run, b's run) for every seed both finished: seed s gave both the same data, init and noise."""
+    """(a's run, b's run) for every seed both finished: seed s gave both the same data, init and noise.
+    Two runs scored by different metrics classifiers (`metrics_classifier` in summary.json) do not pair."""
     theirs = {r.seed: r for r in b.finished}
-    return [(r, theirs[r.seed]) for r in a.finished if r.seed in theirs]
+    return [(r, theirs[r.seed]) for r in a.finished if r.seed in theirs and same_classifier(r, theirs[r.seed])]
+
+
+def same_classifier(a: Run, b: Run) -> bool:
+    return a.summary.get("metrics_classifier") == b.summary.get("metrics_classifier")
 
 
 def time_verdicts(groups: list[Group], reference: str, target: Target) -> list[str]:
     ref = _reference(groups, reference)
     if ref is None:
         return []
-    ref_times = {r.seed: first_reached(r, target) for r in ref.finished}
     lines = []
     for g in groups:
         if g is ref:
             continue
-        times = {r.seed: first_reached(r, target) for r in g.finished}
-        both = sorted(s for s in times if s in ref_times and times[s] and ref_times[s])
-        missing = sorted(s for s in times if s in ref_times and not (times[s] and ref_times[s]))
-        diffs = [times[s]["g_updates"] - ref_times[s]["g_updates"] for s in both]
+        pairs = {mine.seed: (first_reached(mine, target), first_reached(theirs, target))
+                 for mine, theirs in pairs_by_seed(g, ref)}
+        both = sorted(s for s, (t, t_ref) in pairs.items() if t and t_ref)
+        missing = sorted(s for s, (t, t_ref) in pairs.items() if not (t and t_ref))
+        diffs = [pairs[s][0]["g_updates"] - pairs[s][1]["g_updates"] for s in both]
         if not both:
             lines.append(f"{g.name} against {ref.name}: no seed where both reached the target, so no verdict on "
                          "time to target.")
