@@ -50,7 +50,7 @@ def one(method: str, workers: int, args: argparse.Namespace) -> None:
                           batch_size=args.batch, log_every=1, sample_every=args.steps, checkpoint_every=args.steps,
                           progress=False, tensorboard=False, out=str(out), seed=args.seed, **own).validate()
     dataset = load_dataset(config.dataset)
-    kind = "md-gan" if name == "md-gan" else "fl-gan"
+    kind = "md-gan" if name == "md-gan" else ("fl-gan:fresh" if client_optimizer == "fresh" else "fl-gan")
     before = worker_compute_s(kind, args)  # timed before and after the run, in its process: load drifts
     start = time.perf_counter()
     run_simulated(config.resolved(dataset), dataset, None)
@@ -73,7 +73,9 @@ def worker_compute_s(method: str, args: argparse.Namespace, repeats: int = 30, p
     md-gan: L = 1 D step and the feedback on b images, cycling over `pool` distinct discriminators with
     their own Adam state, since in a run each of N workers steps its own D, which is no longer in the
     cache when its turn comes. fl-gan: one local step (D then G) of a client, on the one pair of models
-    a run's clients borrow in turn. Batches are gathered from random training indices, as a worker does.
+    a run's clients borrow in turn; `fl-gan:fresh` clears Adam's state before each step, as each round of a
+    client with `--client-optimizer fresh` starts (Adam builds its moments in that step). Batches are
+    gathered from random training indices, as a worker does.
     """
     import torch
 
@@ -109,6 +111,9 @@ def worker_compute_s(method: str, args: argparse.Namespace, repeats: int = 30, p
             opt.zero_grad(set_to_none=True)
             torch.autograd.grad(g_loss(D(X_g)), X_g)
         else:
+            if method == "fl-gan:fresh":
+                opt_G.state.clear()
+                opt_D.state.clear()
             fake = G(torch.randn(b, z_dim))
             loss = d_loss(D_c(real), D_c(fake.detach()))
             opt_D.zero_grad(set_to_none=True)
