@@ -79,3 +79,13 @@ def test_runs_scored_by_different_classifiers_do_not_pair(tmp_path):
     assert "2 seeds" in line and "3 seeds" not in line
     build_report(tmp_path)
     assert "scored by 2 different metrics classifiers" in (tmp_path / "report.md").read_text()
+
+
+def test_a_run_without_a_classifier_hash_still_pairs(tmp_path):
+    import json
+
+    study(tmp_path, [50, 70, 90], [55, 75.5, 94.5])
+    path = tmp_path / "md-gan_w2_s0" / "summary.json"  # one run recorded its classifier, the others predate it
+    path.write_text(json.dumps({**json.loads(path.read_text()), "metrics_classifier": "aaaa"}))
+    (line,) = quality_verdicts(group_runs(load_runs(tmp_path)), "standalone", points=False)
+    assert "3 seeds" in line

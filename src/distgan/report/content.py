@@ -125,7 +125,7 @@ def notes(runs: list[Run], points: bool) -> list[str]:
     else:
         lines.append("FID, KID and score use a small classifier trained on the dataset itself, not Inception; "
                      "compare them across methods here, not with published numbers.")
-        classifiers = {(r.summary or {}).get("metrics_classifier") for r in runs if r.summary}
+        classifiers = {r.summary["metrics_classifier"] for r in runs if (r.summary or {}).get("metrics_classifier")}
         if len(classifiers) > 1:
             lines.append(f"**These cells were scored by {len(classifiers)} different metrics classifiers** (a "
                          "classifier is retrained wherever its cache is empty; `metrics_classifier` in "

@@ -96,13 +96,15 @@ def paired_differences(a: Group, b: Group, value: Callable[[Run], Any]) -> list[
 
 def pairs_by_seed(a: Group, b: Group) -> list[tuple[Run, Run]]:
     """(a's run, b's run) for every seed both finished: seed s gave both the same data, init and noise.
-    Two runs scored by different metrics classifiers (`metrics_classifier` in summary.json) do not pair."""
+    Two runs scored by different metrics classifiers (`metrics_classifier` in summary.json) do not pair; a run
+    from before the field existed pairs with any."""
     theirs = {r.seed: r for r in b.finished}
     return [(r, theirs[r.seed]) for r in a.finished if r.seed in theirs and same_classifier(r, theirs[r.seed])]
 
 
 def same_classifier(a: Run, b: Run) -> bool:
-    return a.summary.get("metrics_classifier") == b.summary.get("metrics_classifier")
+    mine, theirs = a.summary.get("metrics_classifier"), b.summary.get("metrics_classifier")
+    return mine is None or theirs is None or mine == theirs
 
 
 def time_verdicts(groups: list[Group], reference: str, target: Target) -> list[str]:
