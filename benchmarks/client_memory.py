@@ -25,30 +25,23 @@ WARM_UP = 20
 
 
 def local_step_fn():
+    """A client's local step as the methods take it (`gan_step`: D then G), and the pair's two optimizers."""
     from distgan.data.registry import load_dataset
+    from distgan.methods.common import Gan, gan_step
     from distgan.models import build_models
     from distgan.models.losses import get_losses
 
     data = load_dataset("mnist5k").train_x
     G, D = build_models((1, 28, 28), 64)
-    opt_G = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
-    opt_D = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
-    d_loss, g_loss = get_losses("bce")
+    adam = {"lr": 2e-4, "betas": (0.5, 0.999)}
+    gan = Gan(G, D, torch.optim.Adam(G.parameters(), **adam), torch.optim.Adam(D.parameters(), **adam), 64,
+              *get_losses("bce"))
     rng = torch.Generator().manual_seed(0)
 
     def step() -> None:
-        real = data[torch.randint(len(data), (16,), generator=rng)]
-        fake = G(torch.randn(16, 64))
-        loss = d_loss(D(real), D(fake.detach()))
-        opt_D.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_D.step()
-        loss = g_loss(D(fake))
-        opt_G.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_G.step()
+        gan_step(gan, data[torch.randint(len(data), (16,), generator=rng)], torch.randn(16, 64))
 
-    return step, (opt_G, opt_D)
+    return step, (gan.opt_G, gan.opt_D)
 
 
 def in_turns(threads: int, keep_fresh_state: bool) -> float:
