@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
+import torch
 
 import distgan.training
 from distgan.compare import DEFAULT_STEPS, EVALS_PER_RUN, Study, compare, plan, preset
 from distgan.errors import DistganError
-from helpers import read_jsonl
+from helpers import final_state, read_jsonl
 
 
 def test_standalone_runs_once_per_seed_whatever_the_workers():
@@ -106,3 +108,64 @@ def test_a_folder_that_is_not_a_run_is_not_deleted(tmp_path):
     with pytest.raises(DistganError, match="is not a distgan run folder"):
         compare(study)
     assert (tmp_path / "standalone_w1_s0" / "precious.txt").read_text() == "keep me"
+
+
+def _ring_study(out, **changes) -> Study:
+    return Study(**{"methods": ["standalone", "md-gan"], "workers": [2], "dataset": "ring8", "steps": 30,
+                    "batch_size": 16, "backend": "sim", "out": str(out), "progress": False, "seeds": 1,
+                    "overrides": {"standalone": {"checkpoint_every": 10}}, **changes})
+
+
+def test_a_cell_stopped_part_way_resumes_from_its_checkpoint_and_ends_as_if_never_stopped(tmp_path):
+    straight = tmp_path / "straight"
+    compare(_ring_study(straight, methods=["standalone"], overrides={}))
+
+    # a run of the same cell stopped at step 20: its checkpoint, and records it logged after it before the kill
+    stopped = tmp_path / "study"
+    cell = plan(_ring_study(stopped, methods=["standalone"]))[0]
+    distgan.training.train(dataclasses.replace(cell.config, steps=20))
+    folder = stopped / cell.name
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "steps": 30}))
+    (folder / "summary.json").unlink()
+    records = [r for r in read_jsonl(folder / "metrics.jsonl") if not (r["type"] == "eval" and r["step"] == 20)]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records)  # no final evaluation
+                                          + json.dumps({"type": "train", "step": 25}) + "\n" + '{"type": "tra')
+
+    compare(_ring_study(stopped, methods=["standalone"]))
+    steps = [r["step"] for r in read_jsonl(folder / "metrics.jsonl") if r["type"] == "train"]
+    assert steps == sorted(set(steps)) and steps[-1] == 30  # the step-25 record and the cut line are gone
+    evals = [r["step"] for r in read_jsonl(folder / "metrics.jsonl") if r["type"] == "eval"]
+    assert evals == [6, 12, 18, 24, 30]
+    want, got = final_state(straight / cell.name), final_state(folder)
+    assert got["step"] == 30
+    for name, tensor in want["G"].items():
+        assert torch.equal(got["G"][name], tensor), f"G.{name} differs from the run that was never stopped"
+
+
+def test_cells_runs_only_the_matching_part_and_parts_share_one_failures_file(tmp_path, monkeypatch):
+    real_train = distgan.training.train
+
+    def train(config):
+        if config.method == "md-gan":
+            raise DistganError("rank 0 exited with code 1")
+        return real_train(config)
+
+    monkeypatch.setattr(distgan.training, "train", train)
+    compare(_ring_study(tmp_path, cells=["standalone_*"]))
+    assert (tmp_path / "standalone_w1_s0" / "summary.json").is_file()
+    assert not (tmp_path / "md-gan_w2_s0").exists()
+
+    html = compare(_ring_study(tmp_path, cells=["md-gan*"])).read_text()
+    assert [f["cell"] for f in json.loads((tmp_path / "failures.json").read_text())] == ["md-gan_w2_s0"]
+    assert "md-gan_w2_s0) failed" in html
+    compare(_ring_study(tmp_path, cells=["standalone_*"]))  # a rerun of the other part keeps that failure
+    assert [f["cell"] for f in json.loads((tmp_path / "failures.json").read_text())] == ["md-gan_w2_s0"]
+    record = json.loads((tmp_path / "study.json").read_text())
+    assert [c["folder"] for c in record["cells"]] == ["standalone_w1_s0", "md-gan_w2_s0"]  # the whole plan
+
+
+def test_cells_that_match_nothing_are_refused_with_the_names_to_use(tmp_path):
+    with pytest.raises(DistganError, match="matches none of the study's 2 cells .such as standalone_w1_s0"):
+        compare(_ring_study(tmp_path, cells=["fl-gan*"]))
+    assert not tmp_path.joinpath("study.json").exists()

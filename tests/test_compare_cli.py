@@ -34,6 +34,7 @@ def test_ring8_study_reports_modes_and_quality_and_scales(tmp_path, capsys):
     (["--seeds", "0"], "--seeds must be a positive integer"),
     (["--backend", "mpi"], "unknown --backend 'mpi'"),
     (["--dataset", "imagenet", "--methods", "standalone"], "imagenet"),
+    (["--cells", "gossip*"], "--cells gossip* matches none of the study's 18 cells"),
 ])
 def test_bad_compare_flags_are_one_line_and_exit_2(capsys, tmp_path, argv, needle):
     code, err = run_cli(capsys, "compare", *argv, "--out", str(tmp_path / "s"), "--no-progress")
@@ -46,5 +47,6 @@ def test_compare_help_teaches(capsys):
     with pytest.raises(SystemExit):
         main(["compare", "--help"])
     out = capsys.readouterr().out
-    for word in ("--preset", "mdgan-paper", "1,2,4,8", "distgan report", "skips the cells that finished"):
+    for word in ("--preset", "mdgan-paper", "1,2,4,8", "distgan report", "skips the cells that finished",
+                 "resumes a cell", "--cells"):
         assert word in out

@@ -76,10 +76,12 @@ COMPARE_EPILOG = """examples:
   distgan compare --methods standalone,md-gan --workers 1,2,4,8 --dataset mnist5k --steps 2000
   distgan compare --dataset ring8 --backend sim --steps 400 --out runs/ring8-compare
   distgan compare --preset mdgan-paper             # the MD-GAN paper's comparison, scaled down
+  distgan compare --preset mdgan-paper --cells 'md-gan*'   # one part of it; another process can run the rest
   distgan report runs/compare                      # rebuild report.html and report.md from the runs
 
 Each (method, workers, seed) cell is a run folder under --out (e.g. md-gan_w4_s0/). Started again, the
-same command skips the cells that finished (summary.json exists) and reruns the others from scratch.
+same command skips the cells that finished (summary.json exists), resumes a cell that was stopped part-way
+from its last checkpoint (--checkpoint-every of the run, 250 steps by default), and starts the others.
 A cell that fails is recorded in failures.json and the study goes on; the report lists it.
 standalone runs once per seed (one process) whatever --workers says.
 """
@@ -207,6 +209,8 @@ def _add_compare(sub: Any) -> None:
                    f"(default: 0, meaning steps/{c.EVALS_PER_RUN})")
     p.add_argument("--out", metavar="DIR", help=f"study folder (default: {c.DEFAULT_OUT}; "
                    "runs/mdgan-paper with that preset)")
+    p.add_argument("--cells", metavar="GLOB[,GLOB...]", help="run only the cells whose folder name matches, e.g. "
+                   "'md-gan*_w10_*' or 'standalone*,fl-gan*'; several processes given disjoint globs can share --out")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="show progress bars")
     _add_verdict_flags(p)
 
@@ -230,6 +234,8 @@ def study_from_args(args: argparse.Namespace) -> Study:
             setattr(study, name, getattr(args, name))
     if args.workers is not None:
         study.workers = parse_workers(args.workers)
+    if args.cells is not None:
+        study.cells = [p.strip() for p in args.cells.split(",") if p.strip()]
     if args.methods is not None:
         study.methods = parse_methods(args.methods, study.methods)
         study.overrides = {k: v for k, v in study.overrides.items() if k in study.methods}

@@ -1,7 +1,9 @@
 """Side-by-side comparison: run every (method, workers, seed) cell of a study, then build the report.
 
 Each cell is an ordinary run folder under the study's `out`, made by `distgan.api.train`. Starting the
-same study again skips the cells whose `summary.json` exists and reruns the others from scratch.
+same study again skips the cells whose `summary.json` exists, resumes a cell that stopped part-way from its
+last checkpoint (as `distgan train --resume` does), and starts the others afresh. `cells` picks a subset by
+folder name, so one study can run in parts: in turn, or in several processes given disjoint subsets.
 
     from distgan.compare import Study, compare
     compare(Study(methods=["standalone", "md-gan"], workers=[2, 4], dataset="digits", steps=300))
@@ -9,6 +11,8 @@ same study again skips the cells whose `summary.json` exists and reruns the othe
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import json
 import logging
 import re
@@ -21,7 +25,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from distgan import run_folder
-from distgan.checkpoint import atomic_write_json
+from distgan.checkpoint import atomic_write_json, load_checkpoint
 from distgan.config import FIELDS, RunConfig, config_from_mapping
 from distgan.errors import DistganError
 from distgan.methods import REGISTRY, option_owners
@@ -74,6 +78,7 @@ class Study:
     progress: bool = True
     reference: str | None = None  # the label every other cell is paired with; None: standalone, else the first
     target: float | None = None  # time to target: FID (images) or high-quality share (2-D points); None: default
+    cells: list[str] = field(default_factory=list)  # run only the cells whose folder matches one of these globs
 
 
 @dataclass(frozen=True)
@@ -197,27 +202,28 @@ def _check_study(study: Study) -> None:
 def compare(study: Study) -> Path:
     """Run every unfinished cell (a failed cell is recorded and the study goes on), then build the report."""
     cells = plan(study)
-    _check_datasets(cells)
+    chosen = select(cells, study.cells)
+    _check_datasets(chosen)
     out = Path(study.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "study.json", _study_record(study, cells))
     failures: list[dict[str, Any]] = []
-    with logging_redirect_tqdm(), tqdm(cells, desc="compare", unit="cell", disable=not study.progress,
+    with logging_redirect_tqdm(), tqdm(chosen, desc="compare", unit="cell", disable=not study.progress,
                                        dynamic_ncols=True) as bar:
         for i, cell in enumerate(bar, 1):
             bar.set_postfix_str(cell.name)
             if _finished(cell):
-                log.info("[%d/%d] %s: finished before, skipped", i, len(cells), cell.name)
+                log.info("[%d/%d] %s: finished before, skipped", i, len(chosen), cell.name)
                 continue
             # the line says where the study stands even when a rank process draws over the bar
-            log.info("[%d/%d] %s: %s x%d, seed %d", i, len(cells), cell.name, cell.label, cell.workers, cell.seed)
+            log.info("[%d/%d] %s: %s x%d, seed %d", i, len(chosen), cell.name, cell.label, cell.workers, cell.seed)
             error = run_cell(cell)
             if error:
                 failures.append({"cell": cell.name, "label": cell.label, "workers": cell.workers,
                                  "seed": cell.seed, "error": error})
-            atomic_write_json(out / "failures.json", failures)
-    atomic_write_json(out / "failures.json", failures)
-    if len(failures) == len(cells) and not any(out.rglob(run_folder.CONFIG)):
+            _write_failures(out, chosen, failures)
+    _write_failures(out, chosen, failures)
+    if len(failures) == len(chosen) and not any(out.rglob(run_folder.CONFIG)):
         raise DistganError(f"every cell failed before it started (first: {failures[0]['error']}); "
                            f"see {out / 'failures.json'}")
     from distgan.report import build_report
@@ -233,13 +239,40 @@ def _check_datasets(cells: list[Cell]) -> None:
         load_dataset(name)
 
 
+def select(cells: list[Cell], patterns: list[str]) -> list[Cell]:
+    """The cells whose folder name matches one of the globs (all of them when there are none)."""
+    if not patterns:
+        return cells
+    chosen = [c for c in cells if any(fnmatch.fnmatchcase(c.name, p) for p in patterns)]
+    if not chosen:
+        raise DistganError(f"--cells {','.join(patterns)} matches none of the study's {len(cells)} cells "
+                           f"(such as {cells[0].name}); give globs of those folder names, e.g. 'md-gan*_w10_*'")
+    return chosen
+
+
+def _write_failures(out: Path, chosen: list[Cell], failures: list[dict[str, Any]]) -> None:
+    """failures.json: this part's failures, and those another part recorded for the cells it ran."""
+    mine = {c.name for c in chosen}
+    try:
+        before = json.loads((out / "failures.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        before = []
+    others = [f for f in before if isinstance(f, dict) and f.get("cell") not in mine]
+    atomic_write_json(out / "failures.json", others + failures)
+
+
 def run_cell(cell: Cell) -> str | None:
-    """Train one cell from scratch; return why it failed, or None."""
+    """Train one cell, from its last checkpoint if it stopped part-way; return why it failed, or None."""
     from distgan.training import train
 
-    _clear(Path(cell.config.out))
+    config = cell.config
+    if _resumable(cell):
+        log.info("cell %s stopped part-way: resuming from its checkpoint", cell.name)
+        config = dataclasses.replace(config, resume=True)
+    else:
+        _clear(Path(config.out))
     try:
-        train(cell.config)
+        train(config)
     except DistganError as e:
         error = str(e)
     except Exception as e:  # noqa: BLE001 - one broken cell must not end a long study; the report lists it
@@ -262,18 +295,40 @@ def _finished(cell: Cell) -> bool:
         done = json.loads((folder / run_folder.CONFIG).read_text())
     except (OSError, json.JSONDecodeError):
         return True
+    differ = _settings_differ(cell, done, after_crash=bool(_read_summary_failures(folder)))
+    if differ:
+        log.warning("cell %s finished with other settings (%s); delete the folder to rerun it",
+                    cell.name, ", ".join(f"{k}={done.get(k, done.get('options', {}).get(k))!r}" for k in differ))
+    return True
+
+
+def _resumable(cell: Cell) -> bool:
+    """A cell stopped part-way with this study's settings and a checkpoint of rank 0 to go on from."""
+    folder = Path(cell.config.out)
+    checkpoint = folder / run_folder.rank_checkpoint(0)
+    if not checkpoint.is_file():
+        return False
+    try:
+        done = json.loads((folder / run_folder.CONFIG).read_text())
+        step = int(load_checkpoint(checkpoint)["step"])
+    except (OSError, json.JSONDecodeError, DistganError, KeyError, TypeError, ValueError):
+        return False
+    # a restart after a crash rewrites workers and fail in config.json: such a cell starts afresh, as does one
+    # stopped while it wrote its summary (its checkpoint is at the last step, with nothing left to resume)
+    return step < cell.config.steps and not _settings_differ(cell, done, after_crash=False)
+
+
+def _settings_differ(cell: Cell, done: dict[str, Any], after_crash: bool) -> list[str]:
+    """The settings in which the run folder's config.json differs from what the study wants of the cell."""
     wanted = cell.config.to_dict()
     ignored = {"out", "progress", "resume", "is_resolved"}
-    if _read_summary_failures(folder):  # a restart after a crash rewrites workers and fail in config.json
+    if after_crash:  # a restart after a crash rewrites workers and fail in config.json
         ignored |= {"workers", "fail"}
     # a setting left to the data (None: batch size, learning rates) matches whatever the run resolved it to
     differ = [k for k in wanted if k not in ignored and k in done and wanted[k] is not None and done[k] != wanted[k]
               and k != "options"]
     differ += [k for k, v in wanted["options"].items() if done.get("options", {}).get(k, v) != v]
-    if differ:
-        log.warning("cell %s finished with other settings (%s); delete the folder to rerun it",
-                    cell.name, ", ".join(f"{k}={done.get(k, done.get('options', {}).get(k))!r}" for k in differ))
-    return True
+    return differ
 
 
 def _read_summary_failures(folder: Path) -> list:

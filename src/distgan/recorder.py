@@ -26,6 +26,24 @@ log = logging.getLogger(__name__)
 GRID_SAMPLES = 64
 
 
+def drop_records_after(path: Path, step: int) -> None:
+    """Keep the records up to `step`: a run killed after its last checkpoint logged steps it will redo."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines(keepends=True)
+            if line.strip() and _step_of(line) <= step]
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text("".join(kept))
+    partial.replace(path)
+
+
+def _step_of(line: str) -> float:
+    try:
+        return float(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError):  # a line cut off by the kill
+        return float("inf")
+
+
 class Recorder:
     def __init__(self, config: RunConfig, dataset: Dataset, transport: Transport, out: Path,
                  z_dim: int, evaluator: Any, start_step: int = 0, wall_before: float = 0.0,
@@ -38,6 +56,8 @@ class Recorder:
         self.t0 = time.perf_counter()
         self.fixed_z = torch.randn(self._num_pictured(), z_dim, generator=torch.Generator().manual_seed(1234))
         (out / run_folder.SAMPLES).mkdir(parents=True, exist_ok=True)
+        if start_step:
+            drop_records_after(out / run_folder.METRICS, start_step)
         self.metrics = open(out / run_folder.METRICS, "a" if start_step else "w")
         self.last_eval: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}  # method-specific results for the summary (e.g. staleness)
