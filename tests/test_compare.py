@@ -35,7 +35,7 @@ def test_mdgan_paper_preset():
     assert by_label["standalone b=10"][0].config.batch_size == 10
     assert all(c.config.options["local_epochs"] == 1 for c in by_label["fl-gan E=1"])
     assert [c.config.method_options().resolved_k(c.workers) for c in by_label["md-gan k=log"]][::3] == [2, 3, 4]
-    assert {c.config.dataset for c in cells} == {"digits"} and {c.config.steps for c in cells} == {3000}
+    assert {c.config.dataset for c in cells} == {"digits"} and {c.config.steps for c in cells} == {12000}
     assert by_label["md-gan k=1"][0].name == "md-gan-k1_w1_s0"
 
 

@@ -211,6 +211,8 @@ def _add_compare(sub: Any) -> None:
                    "runs/mdgan-paper with that preset)")
     p.add_argument("--cells", metavar="GLOB[,GLOB...]", help="run only the cells whose folder name matches, e.g. "
                    "'md-gan*_w10_*' or 'standalone*,fl-gan*'; several processes given disjoint globs can share --out")
+    p.add_argument("--threads", type=int, metavar="T", help="torch threads per process (default: 0, sharing the "
+                   "cores); give 1 to each of several studies running side by side")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="show progress bars")
     _add_verdict_flags(p)
 
@@ -229,7 +231,7 @@ def study_from_args(args: argparse.Namespace) -> Study:
 
     study = preset(args.preset) if args.preset else Study()
     for name in ("dataset", "partition", "steps", "seeds", "backend", "batch_size", "eval_every", "out",
-                 "progress", "reference", "target"):
+                 "progress", "reference", "target", "threads"):
         if getattr(args, name) is not None:
             setattr(study, name, getattr(args, name))
     if args.workers is not None:

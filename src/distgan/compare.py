@@ -47,12 +47,12 @@ EVALS_PER_RUN = 5  # eval_every = steps // EVALS_PER_RUN unless the study sets i
 # The MD-GAN paper's comparison (Hardy et al. 2019, MNIST) scaled to a 2-core machine: workers use b=10 as
 # in the paper, N runs to 10 as in the paper, and every cell gets PAPER_STEPS generator updates. The data is
 # scikit-learn's 8x8 digits, not MNIST: on mnist5k the DCGAN pair is still at 26 to 39x its FID floor after
-# 1,000 updates at b=10, and a budget where it flattens would take days here; on digits standalone b=10
-# flattens by about 2,500 updates (docs/recipe.md). Its cells run on the simulated transport: 11 processes
-# would oversubscribe 2 cores, and simulated ranks compute in turns, with the same numbers as processes for
-# fl-gan and md-gan. Three paired seeds, as every published comparison has; the study resumes, so it can be
-# run in parts.
-PAPER_STEPS = 3000
+# 1,000 updates at b=10, and a budget where it flattens would take days here. On digits standalone b=10 has
+# flattened by 12,000 updates (mean FID of 3 seeds 3.9 at 10,000, 3.6 at 12,000, 3.5 at 15,000, 3.3 at 20,000;
+# docs/results.md). Its cells run on the simulated transport: 11 processes would oversubscribe 2 cores, and
+# simulated ranks compute in turns, with the same numbers as processes for fl-gan and md-gan. Three paired
+# seeds, as every published comparison has; the study resumes and runs in parts (--cells).
+PAPER_STEPS = 12000
 PAPER_WORKERS = (1, 2, 4, 8, 10)
 PAPER_SEEDS = 3
 
@@ -79,6 +79,7 @@ class Study:
     reference: str | None = None  # the label every other cell is paired with; None: standalone, else the first
     target: float | None = None  # time to target: FID (images) or high-quality share (2-D points); None: default
     cells: list[str] = field(default_factory=list)  # run only the cells whose folder matches one of these globs
+    threads: int = 0  # torch threads per rank process (sim: per study process); 0 shares the cores
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def mdgan_paper(**changes: Any) -> Study:
     study = Study(
         methods=["standalone b=10", "standalone b=100", "fl-gan E=1", "md-gan k=1", "md-gan k=log"],
         workers=list(PAPER_WORKERS), dataset="digits", partition="iid", steps=PAPER_STEPS, batch_size=10,
-        seeds=PAPER_SEEDS, backend="sim", out="runs/mdgan-paper", eval_every=PAPER_STEPS // 6,
+        seeds=PAPER_SEEDS, backend="sim", out="runs/mdgan-paper", eval_every=PAPER_STEPS // 12,
         overrides={"standalone b=100": {"batch_size": 100}, "fl-gan E=1": {"local_epochs": 1.0},
                    "md-gan k=1": {"k": "1"}, "md-gan k=log": {"k": "log", "workers": log_k_workers}},
         notes=[f"MD-GAN paper preset: every worker uses b=10; simulated transport (ranks compute in turns, so "
@@ -162,7 +163,7 @@ def _cell_config(study: Study, label: str, workers: int, seed: int, extra: dict[
     values = dict(method=label.split()[0], dataset=study.dataset, partition=study.partition, workers=workers,
                   backend=study.backend, steps=study.steps, batch_size=study.batch_size, seed=seed,
                   out=str(Path(study.out) / name), eval_every=study.eval_every or max(1, study.steps // EVALS_PER_RUN),
-                  progress=study.progress)
+                  progress=study.progress, threads=study.threads)
     values.update(extra)
     try:
         return config_from_mapping(values, f"cell {name}").validate()
