@@ -23,7 +23,7 @@ from distgan.data.dataset import Dataset
 from distgan.errors import DistganError
 from distgan.methods.registry import RESTART
 from distgan.runner import make_shards, run_rank
-from distgan.transport.sim import SimAborted, SimDropped, SimHub, SimTransport
+from distgan.transport.sim import SimAborted, SimDropped, SimHub, SimTransport, share_one_malloc_arena
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ def run_simulated(config: RunConfig, dataset: Dataset, evaluator) -> None:
 
 def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int | None, float]:
     device = resolve_device(config.device)
+    share_one_malloc_arena()
     hub = SimHub(config.world_size, config.seed)
     hub.start_heartbeats(config.heartbeat_timeout)
     shards = make_shards(config, dataset)

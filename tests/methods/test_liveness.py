@@ -134,8 +134,9 @@ def test_a_dropped_md_gan_worker_rejoins_with_a_peers_d(tmp_path):
     cmd = [sys.executable, "-m", "distgan", "train", "--method", "md-gan", "--workers", "3", "--dataset", "digits",
            "--steps", "400", "--batch-size", "16", "--log-every", "5", "--checkpoint-every", "20",
            "--eval-samples", "200", "--no-progress", "--no-tensorboard", "--heartbeat-timeout", str(HEARTBEAT),
-           "--hang", "2@5:5", "--rejoin", "--out", str(tmp_path),  # woken 3 s after its drop: past step 20
-           "--g-depth", "0", "--g-ema", "0"]  # the timing above was set at this speed (the recipe's G is slower)
+           # woken 8 s after its drop, by when the two others are past their first checkpoint (step 20); were
+           # they not, the group would restart from scratch and nobody would rejoin (it happened with 3 s)
+           "--hang", "2@5:10", "--rejoin", "--out", str(tmp_path), "--g-depth", "0", "--g-ema", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr[-3000:]

@@ -11,6 +11,7 @@ ranks cost their models, not 1,000 concurrent steps and a scheduler thrashing be
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import queue
 import random
 import threading
@@ -24,6 +25,22 @@ from distgan.transport.heartbeat import Lost, beat_interval
 
 SWAP_TAG = 2
 GONE, ABORTED, HUNG = object(), object(), object()  # wake a reader: its sender exited / hung, or the run aborted
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def share_one_malloc_arena() -> bool:
+    """Have every thread allocate from one glibc arena, as ranks in turns never allocate at once.
+
+    By default a new thread may get an arena of its own, whose memory is fresh pages: a federated client
+    that first computes on its thread paid for them (at N = 1,000 with C = 0.02 most selections are first
+    ones; docs/benchmarks.md section 4). Returns False where there is no glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_ARENA_MAX, 1))
+    except (OSError, AttributeError):
+        return False
 
 
 class SimAborted(Exception):
