@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,13 @@ def run_this_rank(config: RunConfig) -> None:
         run_rank(config, dataset, transport, device, evaluator)
     finally:
         transport.close()
+    if transport.must_exit_hard:  # the rank's work is done and written; only gloo's teardown is left
+        log.info("rank %d: leaving without tearing down the process group (a wait on a hung peer is pending)",
+                 transport.rank)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def make_evaluator_for(config: RunConfig, dataset: Dataset) -> Any:

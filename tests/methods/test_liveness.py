@@ -70,6 +70,18 @@ def test_a_worker_stopped_past_the_heartbeat_timeout_is_dropped_as_hung_and_one_
     assert "worker exit codes: [0, 18, 0]" in done.stderr  # rank 2 woke, read that it was dropped, and left
 
 
+@pytest.mark.slow
+def test_a_run_that_ends_while_a_dropped_worker_is_still_stopped_exits_cleanly(tmp_path):
+    """Rank 2 is stopped at step 30 and stays stopped past the end: the server's wait on it is still pending in
+    gloo, whose teardown would abort the process (exit -6) after summary.json was written."""
+    done, _ = train_and_stop(tmp_path, [(30, 25.0)], steps=100)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["g_updates"] == 100
+    assert [(f["rank"], f["kind"]) for f in summary["failures"]] == [(2, "hung")]
+    assert "leaving without tearing down the process group" in done.stderr
+
+
 @pytest.mark.parametrize("hang_s, dropped", [(3 * HEARTBEAT / 2, True), (HEARTBEAT / 4, False)])
 def test_simulated_hang_is_dropped_only_past_the_timeout(tmp_path, hang_s, dropped):
     timeout = HEARTBEAT / 2
@@ -132,18 +144,19 @@ def test_a_dropped_md_gan_worker_rejoins_with_a_peers_d(tmp_path):
     exits, and --rejoin restarts the group from the server's checkpoint with all three workers: rank 2, with
     no checkpoint, takes a peer's D. The freeze is the rank's own, so the test does not race the run."""
     cmd = [sys.executable, "-m", "distgan", "train", "--method", "md-gan", "--workers", "3", "--dataset", "digits",
-           "--steps", "400", "--batch-size", "16", "--log-every", "5", "--checkpoint-every", "20",
+           "--steps", "1000", "--batch-size", "16", "--log-every", "5", "--checkpoint-every", "20",
            "--eval-samples", "200", "--no-progress", "--no-tensorboard", "--heartbeat-timeout", str(HEARTBEAT),
-           # woken 8 s after its drop, by when the two others are past their first checkpoint (step 20); were
-           # they not, the group would restart from scratch and nobody would rejoin (it happened with 3 s)
-           "--hang", "2@5:10", "--rejoin", "--out", str(tmp_path), "--g-depth", "0", "--g-ema", "0"]
+           # woken 5 s after its drop: the two others must be past their first checkpoint (step 20), or the
+           # group restarts from scratch and nobody rejoins (it happened when woken after 3 s), and short of
+           # the end (1,000 steps), or nothing is left to rejoin
+           "--hang", "2@5:7", "--rejoin", "--out", str(tmp_path), "--g-depth", "0", "--g-ema", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     (restart,) = summary["failures"]
     assert restart["rank"] == 2 and "code 18" in restart["what"] and "rejoined" in restart["what"], restart
-    assert restart["step"] >= 20 and summary["workers"] == 3 and summary["g_updates"] == 400
+    assert restart["step"] >= 20 and summary["workers"] == 3 and summary["g_updates"] == 1000
     per_rank = summary["bytes"]["per_rank"]
     assert per_rank["2"]["recv"]["md-gan/rejoin"] > 0  # it took a D from a peer
     given = sum(per_rank[r]["sent"].get("md-gan/rejoin", 0) for r in ("1", "3"))

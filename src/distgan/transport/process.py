@@ -152,10 +152,16 @@ class ProcessTransport(Transport):
     def barrier(self) -> None:
         dist.barrier()
 
+    @property
+    def must_exit_hard(self) -> bool:
+        """A wait on a hung peer is still pending in gloo, which aborts the process when it tears that down
+        (std::terminate, exit code -6), so this process must leave without running destructors."""
+        return bool(self._abandoned)
+
     def close(self) -> None:
         if self.heartbeat is not None:
             self.heartbeat.stop()
-        if dist.is_initialized():
+        if dist.is_initialized() and not self.must_exit_hard:
             dist.destroy_process_group()
 
     def hung_peers(self) -> dict[int, Lost]:
