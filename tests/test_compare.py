@@ -81,15 +81,19 @@ def test_compare_writes_run_folders_and_skips_finished_cells(tmp_path):
     assert not (tmp_path / "standalone_w1_s0" / "samples" / "step_999999.png").exists()  # rerun from scratch
 
 
-def test_a_failing_cell_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):
+def _md_gan_cells_fail(monkeypatch, error: str) -> None:
     real_train = distgan.training.train
 
     def train(config):
         if config.method == "md-gan":
-            raise DistganError("rank 0 exited with code 1; its log above says why")
+            raise DistganError(error)
         return real_train(config)
 
     monkeypatch.setattr(distgan.training, "train", train)
+
+
+def test_a_failing_cell_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):
+    _md_gan_cells_fail(monkeypatch, "rank 0 exited with code 1; its log above says why")
     study = Study(methods=["md-gan", "standalone"], workers=[2], dataset="ring8", steps=20, batch_size=16,
                   backend="sim", out=str(tmp_path), progress=False, seeds=1)
     html = compare(study).read_text()
@@ -144,14 +148,7 @@ def test_a_cell_stopped_part_way_resumes_from_its_checkpoint_and_ends_as_if_neve
 
 
 def test_cells_runs_only_the_matching_part_and_parts_share_one_failures_file(tmp_path, monkeypatch):
-    real_train = distgan.training.train
-
-    def train(config):
-        if config.method == "md-gan":
-            raise DistganError("rank 0 exited with code 1")
-        return real_train(config)
-
-    monkeypatch.setattr(distgan.training, "train", train)
+    _md_gan_cells_fail(monkeypatch, "rank 0 exited with code 1")
     compare(_ring_study(tmp_path, cells=["standalone_*"]))
     assert (tmp_path / "standalone_w1_s0" / "summary.json").is_file()
     assert not (tmp_path / "md-gan_w2_s0").exists()
