@@ -15,7 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from distgan import run_folder
-from distgan.checkpoint import atomic_write_json
+from distgan.checkpoint import atomic_write_bytes, atomic_write_json
 from distgan.config import RunConfig
 from distgan.data.dataset import Dataset
 from distgan.samples import save_samples
@@ -32,9 +32,7 @@ def drop_records_after(path: Path, step: int) -> None:
         return
     kept = [line for line in path.read_text().splitlines(keepends=True)
             if line.strip() and _step_of(line) <= step]
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text("".join(kept))
-    partial.replace(path)
+    atomic_write_bytes(path, "".join(kept).encode())
 
 
 def _step_of(line: str) -> float:
