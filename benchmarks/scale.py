@@ -60,7 +60,9 @@ def one(method: str, workers: int, args: argparse.Namespace) -> None:
     last = args.steps - 1  # the last iteration also writes every rank's checkpoint: left out
     per_iter = (walls[last] - walls[1]) / (last - 1)
     alone = statistics.median_high(before + worker_compute_s(kind, args))
+    in_run = worker_compute_in_run_s(out, first=2, last=last)
     print(json.dumps({"method": method, "workers": workers, "s_per_iteration": per_iter, "worker_alone_s": alone,
+                      "worker_in_run_s": in_run,
                       "wall_s": summary["wall_s"], "run_s": elapsed,
                       "iteration_s": [round(walls[i + 1] - walls[i], 3) for i in range(1, last)],
                       "peak_rss_mb": summary["peak_rss_mb"]["0"],
@@ -128,6 +130,21 @@ def worker_compute_s(method: str, args: argparse.Namespace, repeats: int = 30, p
     return times
 
 
+def worker_compute_in_run_s(run_dir: Path, first: int, last: int) -> float:
+    """A worker's compute per iteration inside the run, from its trace: the mean over the worker records of
+    steps first..last (the timed iterations) of their named compute phases. What is left of the time per
+    worker, beyond this, is messages, turns and the server's share; beyond the compute alone, also the compute
+    slowed by the run around it (caches, memory)."""
+    from distgan.transport.trace import OTHER, read_trace
+
+    total, records = 0.0, 0
+    for record in read_trace(run_dir / "trace.jsonl"):
+        if record["rank"] != 0 and first <= record["step"] <= last:
+            total += sum(op[2] for op in record["ops"] if op[0] == "c" and op[1] != OTHER)
+            records += 1
+    return total / records if records else float("nan")
+
+
 def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
     """Least-squares y = a + b x."""
     n = len(xs)
@@ -178,9 +195,10 @@ def main() -> None:
         # time grows with the workers that compute in an iteration: all N for md-gan, the C N selected otherwise
         xs = [float(busy_workers(method, r["workers"], args.client_fraction)) for r in rows]
         alone = sum(r["worker_alone_s"] for r in rows) / len(rows)
+        in_run = sum(r["worker_in_run_s"] for r in rows) / len(rows)
         fits[method] = {"s_per_iteration": fit_line(xs, [r["s_per_iteration"] for r in rows]),
                         "peak_rss_mb": fit_line([float(r["workers"]) for r in rows], [r["peak_rss_mb"] for r in rows]),
-                        "worker_compute_alone_s": alone}
+                        "worker_compute_alone_s": alone, "worker_compute_in_run_s": in_run}
     data = {"machine": info, "args": vars(args), "runs": results, "linear_fits_a_plus_b_N": fits,
             "load_avg_at_end": list(os.getloadavg())}
     common.write_results("scale", data, to_markdown(results, fits))
@@ -193,19 +211,22 @@ def busy_workers(method: str, workers: int, fraction: float) -> int:
 
 def to_markdown(results: list[dict[str, Any]], fits: dict[str, Any]) -> str:
     rows = [[r["method"], r["workers"], r["s_per_iteration"] * 1000, r["s_per_iteration"] * 1000 / r["workers"],
-             r["peak_rss_mb"], r["run_s"]] for r in results]
-    text = common.markdown_table(["method", "N", "ms / iteration", "ms / iteration / worker", "peak RSS (MB)",
+             r["worker_alone_s"] * 1000, r["worker_in_run_s"] * 1000, r["peak_rss_mb"], r["run_s"]] for r in results]
+    text = common.markdown_table(["method", "N", "ms / iteration", "ms / iteration / worker",
+                                  "one worker alone (ms)", "a worker's compute in the run (ms)", "peak RSS (MB)",
                                   "run_simulated s"], rows)
     text += "\nLeast-squares lines: time against the workers that compute per iteration (n = N for md-gan, " \
             "round(C N) for fl-gan and fe-gan), memory against N:\n\n"
     rows = []
     for m, f in fits.items():
-        slope, alone = f["s_per_iteration"][1], f["worker_compute_alone_s"]
+        slope, alone, in_run = f["s_per_iteration"][1], f["worker_compute_alone_s"], f["worker_compute_in_run_s"]
         rows.append([m, f"{f['s_per_iteration'][0] * 1000:.0f} + {slope * 1000:.1f} n", f"{alone * 1000:.1f}",
-                     f"{(slope - alone) * 1000:+.1f} ({(slope / alone - 1) * 100:+.0f}%)",
+                     f"{(slope - alone) * 1000:+.1f} ({(slope / alone - 1) * 100:+.0f}%)", f"{in_run * 1000:.1f}",
+                     f"{(slope - in_run) * 1000:+.1f} ({(slope / in_run - 1) * 100:+.0f}%)",
                      f"{f['peak_rss_mb'][0]:.0f} + {f['peak_rss_mb'][1]:.2f} N"])
     return text + common.markdown_table(["method", "ms / iteration", "one worker's compute alone (ms)",
-                                         "overhead per worker (ms)", "peak RSS (MB)"], rows)
+                                         "overhead per worker (ms)", "a worker's compute in the run (ms)",
+                                         "beyond that compute (ms)", "peak RSS (MB)"], rows)
 
 
 if __name__ == "__main__":

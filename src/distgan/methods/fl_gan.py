@@ -17,7 +17,7 @@ clients between rounds hold nothing at all.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -112,8 +112,9 @@ def server(ctx: RankContext, kind: str, select: Callable[[], list[int]],
         ctx.trace.phase("server average")
         p = weigh(ctx, S_r)
         total, weight, losses = torch.zeros_like(w), 0.0, []
-        for r, (w_n, stats) in receive_round(ctx, kind, rounds, S_r, w, step).items():
-            total += p[r] * w_n
+        p_w_n = torch.empty_like(w)
+        for r, w_n, stats in receive_round(ctx, kind, rounds, S_r, w, step):
+            total += torch.mul(w_n, p[r], out=p_w_n)  # as p[r] * w_n rounds, into one buffer
             weight += p[r]
             losses.append(stats)
         if not losses:
@@ -136,21 +137,24 @@ def server(ctx: RankContext, kind: str, select: Callable[[], list[int]],
 
 
 def receive_round(ctx: RankContext, kind: str, rounds: Rounds | None, S_r: list[int], w: torch.Tensor,
-                  step: int) -> dict[int, list[torch.Tensor]]:
-    """Each selected worker's (w_n, stats): all of them, or those in by the round's deadline."""
+                  step: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """Each selected worker's (rank, w_n, stats): all of them in S_r's order, or those in by the round's
+    deadline. Without a deadline every w_n lands in one buffer, so use it before taking the next."""
     if rounds is not None:
-        return rounds.collect(S_r, [(w, f"{kind}/params"), (torch.empty(2, device=w.device), f"{kind}/stats")], step)
-    received = {}
+        for r, (w_n, stats) in rounds.collect(S_r, [(w, f"{kind}/params"),
+                                                    (torch.empty(2, device=w.device), f"{kind}/stats")], step).items():
+            yield r, w_n, stats
+        return
+    w_n = torch.empty_like(w)
     for r in S_r:
-        w_n, stats = torch.empty_like(w), torch.empty(2, device=w.device)
+        stats = torch.empty(2, device=w.device)
         try:
             ctx.transport.recv(w_n, r, f"{kind}/params")
             ctx.transport.recv(stats, r, f"{kind}/stats")
         except PeerGone as e:
             ctx.lose(r, step, e)
             continue
-        received[r] = [w_n, stats]
-    return received
+        yield r, w_n, stats
 
 
 def sample_clients(ctx: RankContext, rng: torch.Generator) -> list[int]:
