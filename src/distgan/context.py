@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -65,6 +66,11 @@ class RankContext:
         """This rank's worker index n in 0..N-1, or None on a server."""
         offset = 1 if self.config.has_server else 0
         return None if self.rank < offset else self.rank - offset
+
+    @functools.cached_property
+    def mean_shard_size(self) -> float:
+        """m, the mean number of training samples per worker (asked every iteration: an O(N) sum)."""
+        return sum(len(s) for s in self.shards) / len(self.shards)
 
     @property
     def worker_ranks(self) -> list[int]:

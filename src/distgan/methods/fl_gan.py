@@ -71,8 +71,7 @@ class Options:
 def local_steps(ctx: RankContext) -> int:
     options = ctx.options
     if options.local_epochs > 0:
-        m = sum(len(s) for s in ctx.shards) / len(ctx.shards)
-        return max(1, math.ceil(options.local_epochs * m / ctx.config.batch_size))
+        return max(1, math.ceil(options.local_epochs * ctx.mean_shard_size / ctx.config.batch_size))
     return options.local_steps
 
 

@@ -104,8 +104,7 @@ def assigned(ctx: RankContext, n: int) -> tuple[int, int]:
 
 def swap_interval(ctx: RankContext) -> int:
     """Iterations between swaps: m E / b, with m the mean shard size."""
-    m = sum(len(s) for s in ctx.shards) / len(ctx.shards)
-    return max(1, round(m * ctx.options.swap_every / ctx.config.batch_size))
+    return max(1, round(ctx.mean_shard_size * ctx.options.swap_every / ctx.config.batch_size))
 
 
 def is_swap(ctx: RankContext, i: int) -> bool:
