@@ -158,7 +158,9 @@ class RankContext:
         return self.out / run_folder.rank_checkpoint(self.rank)
 
     def save(self, step: int, state: dict[str, Any]) -> None:
-        save_checkpoint(self.checkpoint_path(), {"step": step, **state})
+        """This rank's checkpoint: the method's `state`, and the bytes counted so far, which a resumed run
+        goes on from (as it does from the checkpoint's wall seconds)."""
+        save_checkpoint(self.checkpoint_path(), {"step": step, "bytes": self.transport.bytes.as_dict(), **state})
 
     def load(self) -> dict[str, Any] | None:
         path = self.checkpoint_path()

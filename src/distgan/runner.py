@@ -66,6 +66,8 @@ def _resume(ctx: RankContext) -> None:
     if ctx.rank == 0 and not ctx.checkpoint_path().is_file():
         raise DistganError(f"{ctx.checkpoint_path()}: no checkpoint to resume from; start the run without --resume")
     ctx.resumed = ctx.load()
+    if ctx.resumed is not None and "bytes" in ctx.resumed:  # checkpoints before 2026-12-02 have no counts
+        ctx.transport.bytes.load(ctx.resumed["bytes"])
     own_step = int(ctx.resumed["step"]) if ctx.resumed else 0
     step = torch.tensor([own_step], dtype=torch.float64, device=ctx.device)
     ctx.transport.broadcast_uncounted(step)

@@ -75,6 +75,11 @@ class ByteCounter:
     def as_dict(self) -> dict[str, dict[str, int]]:
         return {"sent": dict(sorted(self.sent.items())), "recv": dict(sorted(self.recv.items()))}
 
+    def load(self, counts: dict[str, dict[str, int]]) -> None:
+        """Go on from `as_dict()` counts, as a run resumed from a checkpoint does."""
+        self.sent.update({k: int(v) for k, v in counts["sent"].items()})
+        self.recv.update({k: int(v) for k, v in counts["recv"].items()})
+
 
 def nbytes(tensor: torch.Tensor) -> int:
     return tensor.numel() * tensor.element_size()
