@@ -43,40 +43,6 @@ def share_one_malloc_arena() -> bool:
         return False
 
 
-class Payloads:
-    """Buffers for messages in flight, reused once their receiver has copied out of them.
-
-    A send must copy (the sender may change its tensor as soon as the call returns, as over a real
-    wire), but a new buffer per message is fresh memory, which is slow here (docs/benchmarks.md section
-    4): a federated round moved w through two new 2.8 MB buffers per client. Kept spares are capped.
-    """
-
-    def __init__(self, cap_bytes: int = 256 << 20):
-        self.cap_bytes = cap_bytes
-        self.kept_bytes = 0
-        self._spares: dict[tuple, list[torch.Tensor]] = {}
-        self._lock = threading.Lock()
-
-    def copy_of(self, tensor: torch.Tensor) -> torch.Tensor:
-        key = (tensor.dtype, tensor.device, tuple(tensor.shape))
-        with self._lock:
-            spares = self._spares.get(key)
-            buffer = spares.pop() if spares else None
-            if buffer is not None:
-                self.kept_bytes -= buffer.numel() * buffer.element_size()
-        if buffer is None:
-            return tensor.detach().clone()
-        return buffer.copy_(tensor.detach())
-
-    def recycle(self, buffer: torch.Tensor) -> None:
-        """`buffer` was copied out of and nobody holds it any more."""
-        size = buffer.numel() * buffer.element_size()
-        with self._lock:
-            if self.kept_bytes + size <= self.cap_bytes:
-                self._spares.setdefault((buffer.dtype, buffer.device, tuple(buffer.shape)), []).append(buffer)
-                self.kept_bytes += size
-
-
 class SimAborted(Exception):
     """Another simulated rank failed, so this one stops too."""
 
@@ -97,7 +63,6 @@ class SimHub:
         self.gone: set[int] = set()
         self.aborted = threading.Event()
         self.schedule = random.Random(seed)
-        self.payloads = Payloads()
         self.turn = threading.Lock()  # held by the one rank that computes now
         # heartbeats: a simulated rank beats unless frozen (`--hang`), as a process's thread beats until SIGSTOP
         self.heartbeat_timeout: float | None = None
@@ -168,16 +133,11 @@ class SimTransport(Transport):
 
     def _send_many(self, messages: Sequence[tuple[torch.Tensor, int]]) -> None:
         for tensor, dst in messages:
-            self.hub.mailbox(self.rank, dst, 0).put(self.hub.payloads.copy_of(tensor))
+            self.hub.mailbox(self.rank, dst, 0).put(tensor.detach().clone())
 
     def _isend(self, tensor: torch.Tensor, dst: int, control: bool) -> Pending:
-        self.hub.mailbox(self.rank, dst, 1 if control else 0).put(self.hub.payloads.copy_of(tensor))
+        self.hub.mailbox(self.rank, dst, 1 if control else 0).put(tensor.detach().clone())
         return Pending()  # a mailbox takes the message at once
-
-    def _take_into(self, tensor: torch.Tensor, src: int, tag: int) -> None:
-        payload = self._take(src, tag)
-        tensor.copy_(payload)
-        self.hub.payloads.recycle(payload)
 
     def _take(self, src: int, tag: int) -> torch.Tensor:
         box = self.hub.mailbox(src, self.rank, tag)
@@ -201,7 +161,7 @@ class SimTransport(Transport):
         return item
 
     def _recv(self, tensor: torch.Tensor, src: int) -> None:
-        self._take_into(tensor, src, 0)
+        tensor.copy_(self._take(src, 0))
 
     def _irecv(self, incoming: Incoming) -> None:
         before = self._posted.get(incoming.src)  # receives from one source land in the order posted
@@ -218,7 +178,6 @@ class SimTransport(Transport):
                                          kind="hung" if item is HUNG else "dead"))
                 return
             incoming.tensor.copy_(item)
-            self.hub.payloads.recycle(item)
             incoming.finish()
 
         threading.Thread(target=take, daemon=True).start()
@@ -230,14 +189,14 @@ class SimTransport(Transport):
             return incoming.done.wait(timeout_s)
 
     def _recv_control(self, tensor: torch.Tensor, src: int) -> None:
-        self._take_into(tensor, src, 1)
+        tensor.copy_(self._take(src, 1))
 
     def _recv_any(self, tensor: torch.Tensor, sources: Sequence[int]) -> int:
         candidates = sorted(sources)
         while candidates:
             src = self.hub.schedule.choice(candidates)
             try:
-                self._take_into(tensor, src, 1)
+                tensor.copy_(self._take(src, 1))
                 return src
             except PeerGone:  # like gloo: a dead source is skipped, not reported
                 candidates.remove(src)
