@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import pytest
 
 from distgan.compare import Study, compare
 from distgan.methods.common import float_state
 from distgan.models import build_models
 from distgan.report.aggregate import group_runs
-from distgan.report.claims import crossover_batch_size, paper_claims
+from distgan.report.claims import crossover_batch_size, paper_claims, worker_compute_s
 from distgan.report.load import load_runs
 
 pytestmark = pytest.mark.slow
@@ -42,3 +45,22 @@ def test_the_crossover_is_the_papers_formula_on_measured_bytes(study_dir):
     d = 64
     # md-gan's worker receives X_g and X_d, 2 b d floats an iteration; fl-gan's receives w and theta a round
     assert crossover_batch_size(runs["md-gan", 0], runs["fl-gan", 0]) == pytest.approx(w_and_theta / (2 * d))
+
+
+
+def test_worker_compute_is_per_update_the_trace_covers(study_dir, tmp_path):
+    """A killed run writes no trace; resumed, it traces only its own part: the compute per update is the same."""
+    run = next(r for r in load_runs(study_dir) if r.method == "md-gan")
+
+    def traced(name: str, steps: range) -> float:
+        folder = tmp_path / name
+        folder.mkdir()
+        records = [{"rank": rank, "step": step, "updates": 1, "t0": 0.0,
+                    "ops": [["c", "worker D steps", 0.01]] if rank else [["c", "record", 0.5]]}
+                   for step in steps for rank in (0, 1, 2)]
+        (folder / "trace.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        return worker_compute_s(dataclasses.replace(run, path=folder))
+
+    assert run.summary["g_updates"] == 6
+    assert traced("whole", range(1, 7)) == pytest.approx(0.01)
+    assert traced("resumed", range(3, 7)) == pytest.approx(0.01)  # 4 traced updates of the run's 6

@@ -48,24 +48,29 @@ def _quality(md: Group, fl: Group, points: bool) -> str:
 def worker_compute_s(run: Run) -> float | None:
     """Seconds of compute per generator update on one worker (mean over workers), from the run's trace.
 
-    Logging and evaluation (the `record` phase, rank 0's) are not compute of the method."""
+    Logging and evaluation (the `record` phase, rank 0's) are not compute of the method. The updates are
+    those the trace covers (rank 0's records), not the run's: a run killed and resumed traced only its
+    resumed part."""
     path = run.path / run_folder.TRACE
-    steps = (run.summary or {}).get("g_updates")
-    if not path.is_file() or not steps:
+    if not path.is_file():
         return None
     per_rank: dict[int, float] = {}
+    steps = 0
     for record in read_trace(path):
-        if record["rank"] != 0:
+        if record["rank"] == 0:
+            steps += record["updates"] if record["step"] >= 1 else 0
+        else:
             seconds = sum(op[2] for op in record["ops"] if op[0] == "c" and op[1] != RECORD_PHASE)
             per_rank[record["rank"]] = per_rank.get(record["rank"], 0.0) + seconds
-    return sum(per_rank.values()) / len(per_rank) / steps if per_rank else None
+    return sum(per_rank.values()) / len(per_rank) / steps if per_rank and steps else None
 
 
 def _compute(md: Group, fl: Group) -> str:
     seconds = {r.path: worker_compute_s(r) for r in md.finished + fl.finished}  # each trace read once
     diffs = paired_differences(md, fl, lambda r: seconds[r.path])
     if not diffs:
-        return f"{md.name} against {fl.name}: not measured (the runs have no trace.jsonl; --no-trace was given)."
+        return (f"{md.name} against {fl.name}: not measured (the runs have no trace.jsonl: run without "
+                "--no-trace, and keep the traces).")
     ratios = paired_differences(md, fl, lambda r: math.log(seconds[r.path] or math.nan))
     ratio = math.exp(sum(ratios) / len(ratios)) if ratios else math.nan
     return (verdict_line(md.name, fl.name, [d * 1000 for d in diffs], True,
