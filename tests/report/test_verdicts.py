@@ -49,6 +49,18 @@ def test_time_to_target_counts_updates_and_says_never(tmp_path):
     assert by_method["standalone"]["G updates"] == "never reached"
 
 
+def test_a_run_that_moves_no_bytes_reaches_the_target_at_zero_bytes(tmp_path):
+    import json
+
+    folder = write_run(tmp_path, "standalone_w1_s0", method="standalone", workers=1, final=fid(10))
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["bytes"] = {"total_sent": 0, "total_recv": 0, "per_rank": {"0": {"sent": {}, "recv": {}}}}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    header, rows = time_table(group_runs(load_runs(tmp_path)), Target(points=False, value=25.0))
+    row = dict(zip(header, rows[0]))
+    assert row["G updates"] == "10 (1 seed)" and row["bytes moved"] == "0 B (1 seed)"
+
+
 def test_report_has_verdicts_and_time_to_target(tmp_path):
     study(tmp_path, [50, 70, 90], [55, 75.5, 94.5])
     build_report(tmp_path)

@@ -58,6 +58,8 @@ def first_reached(run: Run, target: Target) -> dict[str, float] | None:
 
 def _bytes_so_far(record: dict[str, Any], total: dict[str, Any]) -> float | None:
     """All ranks' bytes sent by this record: rank 0's running count, scaled by all ranks' final share of it."""
+    if total.get("total_sent") == 0:  # a run that moves nothing (standalone) reached it with 0 bytes
+        return 0.0
     rank0 = total.get("per_rank", {}).get("0", {}).get("sent", {})
     rank0_final = sum(rank0.values()) if rank0 else 0
     if not rank0_final or "bytes_sent" not in record:
