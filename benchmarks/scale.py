@@ -135,12 +135,13 @@ def worker_compute_in_run_s(run_dir: Path, first: int, last: int) -> float:
     steps first..last (the timed iterations) of their named compute phases. What is left of the time per
     worker, beyond this, is messages, turns and the server's share; beyond the compute alone, also the compute
     slowed by the run around it (caches, memory)."""
-    from distgan.transport.trace import OTHER, read_trace
+    from distgan import run_folder
+    from distgan.transport.trace import OTHER, compute_seconds, read_trace
 
     total, records = 0.0, 0
-    for record in read_trace(run_dir / "trace.jsonl"):
+    for record in read_trace(run_dir / run_folder.TRACE):
         if record["rank"] != 0 and first <= record["step"] <= last:
-            total += sum(op[2] for op in record["ops"] if op[0] == "c" and op[1] != OTHER)
+            total += compute_seconds(record, OTHER)
             records += 1
     return total / records if records else float("nan")
 

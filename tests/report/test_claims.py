@@ -47,7 +47,6 @@ def test_the_crossover_is_the_papers_formula_on_measured_bytes(study_dir):
     assert crossover_batch_size(runs["md-gan", 0], runs["fl-gan", 0]) == pytest.approx(w_and_theta / (2 * d))
 
 
-
 def test_worker_compute_is_per_update_the_trace_covers(study_dir, tmp_path):
     """A killed run writes no trace; resumed, it traces only its own part: the compute per update is the same."""
     run = next(r for r in load_runs(study_dir) if r.method == "md-gan")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fake_runs import write_run
 
 from distgan.report import build_report
@@ -50,8 +52,6 @@ def test_time_to_target_counts_updates_and_says_never(tmp_path):
 
 
 def test_a_run_that_moves_no_bytes_reaches_the_target_at_zero_bytes(tmp_path):
-    import json
-
     folder = write_run(tmp_path, "standalone_w1_s0", method="standalone", workers=1, final=fid(10))
     summary = json.loads((folder / "summary.json").read_text())
     summary["bytes"] = {"total_sent": 0, "total_recv": 0, "per_rank": {"0": {"sent": {}, "recv": {}}}}

@@ -15,7 +15,7 @@ from distgan.report import fmt
 from distgan.report.aggregate import Group
 from distgan.report.load import Run
 from distgan.report.verdicts import paired_differences, pairs_by_seed, verdict_line
-from distgan.transport.trace import RECORD_PHASE, read_trace
+from distgan.transport.trace import RECORD_PHASE, compute_seconds, read_trace
 
 FLOAT32 = 4
 STATS_PER_ROUND = 2 * FLOAT32  # an fl-gan worker sends (loss_D, loss_G) once per round
@@ -60,8 +60,7 @@ def worker_compute_s(run: Run) -> float | None:
         if record["rank"] == 0:
             steps += record["updates"] if record["step"] >= 1 else 0
         else:
-            seconds = sum(op[2] for op in record["ops"] if op[0] == "c" and op[1] != RECORD_PHASE)
-            per_rank[record["rank"]] = per_rank.get(record["rank"], 0.0) + seconds
+            per_rank[record["rank"]] = per_rank.get(record["rank"], 0.0) + compute_seconds(record, RECORD_PHASE)
     return sum(per_rank.values()) / len(per_rank) / steps if per_rank and steps else None
 
 

@@ -115,6 +115,11 @@ def decode(payload: bytes) -> list[dict[str, Any]]:
     return json.loads(payload.decode())
 
 
+def compute_seconds(record: dict[str, Any], leave_out: str) -> float:
+    """The seconds a record spent computing, in every phase but `leave_out`."""
+    return sum(op[2] for op in record["ops"] if op[0] == "c" and op[1] != leave_out)
+
+
 def read_trace(path: Any) -> list[dict[str, Any]]:
     """A run folder's trace.jsonl as a list of records (lines cut short by a crash are skipped)."""
     records = []
