@@ -113,10 +113,20 @@ def test_g_depth_adds_conv_blocks_to_the_8x8_G_and_leaves_D_and_the_default_alon
     assert build_models((1, 8, 8), g_depth=0)[0].state_dict().keys() == G0.state_dict().keys()
 
 
+def test_g_depth_adds_conv_blocks_at_half_resolution_to_the_dcgan_G():
+    G0, _ = build_models((1, 28, 28))
+    G2, _ = build_models((1, 28, 28), g_depth=2)
+    convs = [sum(isinstance(m, torch.nn.Conv2d) for m in G.modules()) for G in (G0, G2)]
+    assert convs == [0, 2]  # DCGAN's G upsamples with transposed convs; the blocks are plain convs
+    added = sum(p.numel() for p in G2.parameters()) - sum(p.numel() for p in G0.parameters())
+    assert added == 2 * (64 * 64 * 9 + 2 * 64)
+    assert G2(torch.randn(3, 64)).shape == (3, 1, 28, 28)
+
+
 def test_g_depth_on_other_data_is_a_clear_error():
     from distgan.config import RunConfig
     from distgan.data.registry import load_dataset
     from distgan.errors import DistganError
 
-    with pytest.raises(DistganError, match="--g-depth applies to the 8x8 conv pair only"):
+    with pytest.raises(DistganError, match="--g-depth applies to the conv generators of images"):
         RunConfig(dataset="ring8", g_depth=1).validate().resolved(load_dataset("ring8"))

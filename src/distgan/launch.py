@@ -1,15 +1,15 @@
-"""Start the ranks of a run: threads for the simulation, processes for the real transport."""
+"""Start the ranks of a run: greenlets of one thread for the simulation, processes for the real transport."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from distgan.data.dataset import Dataset
 from distgan.errors import DistganError
 from distgan.methods.registry import RESTART
 from distgan.runner import make_shards, run_rank
-from distgan.transport.sim import SimAborted, SimDropped, SimHub, SimTransport, share_one_malloc_arena
+from distgan.transport.sim import SimAborted, SimDropped, SimHub, SimTransport
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ def resolve_device(name: str, ranks_here: int = 1) -> torch.device:
 
 
 def run_simulated(config: RunConfig, dataset: Dataset, evaluator) -> None:
-    """All ranks as threads of this process, one torch thread each, so runs match the process transport.
+    """All ranks in this process, stepped in turns on this thread, one torch thread each, so runs match the
+    process transport.
 
     As with processes, a sync-dp worker that dies stops the collective, and the run restarts from
     its checkpoint with the surviving workers.
@@ -61,9 +62,7 @@ def run_simulated(config: RunConfig, dataset: Dataset, evaluator) -> None:
 
 def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int | None, float]:
     device = resolve_device(config.device)
-    share_one_malloc_arena()
-    hub = SimHub(config.world_size, config.seed)
-    hub.start_heartbeats(config.heartbeat_timeout)
+    hub = SimHub(config.world_size, config.seed, config.heartbeat_timeout)
     shards = make_shards(config, dataset)
     shared: dict = {}
     errors: list[BaseException] = []
@@ -76,7 +75,6 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
 
     def rank_main(rank: int) -> None:
         transport = SimTransport(hub, rank)
-        transport.take_turn()
         try:
             run_rank(config, dataset, transport, device, evaluator if rank == 0 else None, simulated=True,
                      shards=shards, shared=shared)
@@ -86,19 +84,13 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
                 hub.abort()  # a collective cannot go on without this rank
         except (SimAborted, SimDropped):
             return
-        except BaseException as e:  # noqa: BLE001 - handed to the main thread, which re-raises it
+        except BaseException as e:  # noqa: BLE001 - re-raised once every rank has stopped
             errors.append(e)
             hub.abort()
         finally:
             transport.close()
-            transport.end_turn()
 
-    threads = [threading.Thread(target=rank_main, args=(r,), name=f"rank{r}") for r in range(config.world_size)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    hub.stop_heartbeats()
+    hub.run([functools.partial(rank_main, r) for r in range(config.world_size)])
     if errors:
         raise errors[0]
     return (crashed[0] if crashed else None), time.monotonic() - start

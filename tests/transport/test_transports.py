@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 
 import pytest
 import torch
@@ -54,11 +53,7 @@ def test_sim_transport_delivers_and_counts_by_kind():
     def run(rank):
         results[rank] = namespace["exchange"](SimTransport(hub, rank))
 
-    threads = [threading.Thread(target=run, args=(r,)) for r in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    hub.run([lambda: run(0), lambda: run(1)])
     for rank in (0, 1):
         assert results[rank]["bytes"] == EXPECTED[rank]  # 2(N-1)/N of 24 bytes each way for the all-reduce
         assert results[rank]["mean"] == [1.5] * 6

@@ -21,7 +21,7 @@ def build_models(sample_shape: tuple[int, ...], z_dim: int = 0, with_G: bool = T
 
     D is built first, so under one seed a rank that needs D alone (`with_G=False`) gets the same D.
     `spectral_norm` normalises every layer of D (Miyato et al. 2018); `width` overrides each model's own;
-    `g_depth` adds 3x3 conv blocks to the 8x8 G at full resolution (docs/recipe.md).
+    `g_depth` adds 3x3 conv blocks to a conv G: the 8x8 one's at full resolution, DCGAN's at half (docs/recipe.md).
     """
     G, D = _build(sample_shape, z_dim or default_z_dim(sample_shape), with_G, width, g_depth)
     if spectral_norm:
@@ -32,9 +32,9 @@ def build_models(sample_shape: tuple[int, ...], z_dim: int = 0, with_G: bool = T
 
 
 def check_g_depth(sample_shape: tuple[int, ...], g_depth: int) -> None:
-    """`g_depth` deepens the 8x8 G only; any other model refuses it."""
-    if g_depth and tuple(sample_shape)[-1:] != (8,):
-        raise DistganError(f"--g-depth applies to the 8x8 conv pair only (digits), not to samples of shape "
+    """`g_depth` deepens the conv generators (8x8 and DCGAN); the 2-D MLP refuses it."""
+    if g_depth and len(sample_shape) != 3:
+        raise DistganError(f"--g-depth applies to the conv generators of images, not to samples of shape "
                            f"{tuple(sample_shape)}; leave it at 0")
 
 
@@ -54,7 +54,7 @@ def _build(sample_shape: tuple[int, ...], z_dim: int, with_G: bool,
         D = Conv8Discriminator(channels, **width)
         return (Conv8Generator(z_dim, channels, **width, depth=g_depth) if with_G else None), D
     D = DCGANDiscriminator(channels, height, **width)
-    return (DCGANGenerator(z_dim, channels, height, **width) if with_G else None), D
+    return (DCGANGenerator(z_dim, channels, height, **width, depth=g_depth) if with_G else None), D
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -1,46 +1,34 @@
-"""SimTransport: N ranks as threads of one process, exchanging tensors through in-memory queues.
+"""SimTransport: N ranks in one process, stepped cooperatively on one OS thread, exchanging tensors through
+in-memory mailboxes.
 
-Receiving "from any source" follows a seeded schedule instead of arrival order, so asynchronous
-methods repeat exactly. Collectives sum in rank order, so every rank sees identical results.
+Each rank is a greenlet. It runs until it has to wait (for a message, a collective, a deadline or a pause),
+then hands control to the hub's scheduler, which resumes the next rank that can go on, first come first
+served. So one rank computes at a time, however many there are, and 1,000 ranks cost their models, not
+1,000 OS threads: a first step on a thread that has never computed costs a few ms more than on a warm one
+(docs/benchmarks.md section 4), and at 1,000 workers with C = 0.02 most of a client's steps are first ones.
 
-Ranks take turns: a rank computes only while it holds the hub's `turn` lock, and gives it up while it
-waits for a message. So one rank's tensors are in flight at a time, however many ranks there are: 1,000
-ranks cost their models, not 1,000 concurrent steps and a scheduler thrashing between them.
+Receiving "from any source" follows a seeded schedule instead of arrival order, so asynchronous methods
+repeat exactly. Collectives sum in rank order, so every rank sees identical results.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import queue
+import heapq
+import itertools
 import random
-import threading
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 
 import torch
+from greenlet import greenlet
 
 from distgan.transport.base import Incoming, PeerGone, Pending, Transport
-from distgan.transport.heartbeat import Lost, beat_interval
+from distgan.transport.heartbeat import Lost
 
 SWAP_TAG = 2
-GONE, ABORTED, HUNG = object(), object(), object()  # wake a reader: its sender exited / hung, or the run aborted
-
-
-M_ARENA_MAX = -8  # glibc's mallopt parameter
-
-
-def share_one_malloc_arena() -> bool:
-    """Have every thread allocate from one glibc arena, as ranks in turns never allocate at once.
-
-    By default a new thread may get an arena of its own, whose memory is fresh pages: a federated client
-    that first computes on its thread paid for them (at N = 1,000 with C = 0.02 most selections are first
-    ones; docs/benchmarks.md section 4). Returns False where there is no glibc."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_ARENA_MAX, 1))
-    except (OSError, AttributeError):
-        return False
+GONE, ABORTED, HUNG = object(), object(), object()  # end a mailbox: its sender exited / hung, or the run aborted
+SENTINELS = (GONE, ABORTED, HUNG)
 
 
 class SimAborted(Exception):
@@ -51,110 +39,222 @@ class SimDropped(BaseException):
     """A frozen simulated rank woke up to find itself declared hung: it stops, as its process would."""
 
 
-class SimHub:
-    """What the simulated ranks share: mailboxes, the collective rendezvous and who is still alive."""
+class SimDeadlock(RuntimeError):
+    """Every simulated rank still running waits on another, and nothing (a deadline, a pause) will wake one."""
 
-    def __init__(self, world_size: int, seed: int):
+
+class Mailbox:
+    """Messages from one rank to another on one tag, in order. One reader, so a waiter is one rank; a sentinel
+    at the head stays there, for every later receive."""
+
+    __slots__ = ("items", "waiter", "posted")
+
+    def __init__(self) -> None:
+        self.items: deque = deque()
+        self.waiter: greenlet | None = None
+        self.posted: deque[Incoming] = deque()  # receives posted ahead (irecv), filled in the order posted
+
+
+class SimHub:
+    """What the simulated ranks share: mailboxes, the collective rendezvous, who is still alive, and the
+    scheduler that steps them."""
+
+    def __init__(self, world_size: int, seed: int, heartbeat_timeout: float | None = None):
         self.world_size = world_size
-        self.mailboxes: dict[tuple[int, int, int], queue.Queue] = {}
-        self.lock = threading.Lock()
-        self.barrier = threading.Barrier(world_size)
+        self.mailboxes: dict[tuple[int, int, int], Mailbox] = {}
         self.slots: list[torch.Tensor | None] = [None] * world_size
         self.gone: set[int] = set()
-        self.aborted = threading.Event()
+        self.aborted = False
         self.schedule = random.Random(seed)
-        self.turn = threading.Lock()  # held by the one rank that computes now
         # heartbeats: a simulated rank beats unless frozen (`--hang`), as a process's thread beats until SIGSTOP
-        self.heartbeat_timeout: float | None = None
+        self.heartbeat_timeout = heartbeat_timeout
         self.frozen: dict[int, float] = {}  # rank -> when it froze (time.monotonic())
         self.hung: dict[int, Lost] = {}
-        self._stop_beats = threading.Event()
+        self._ready: deque[greenlet] = deque()
+        self._scheduled: set[greenlet] = set()
+        self._timers: list[tuple[float, int, greenlet]] = []  # a heap of (when, order, rank to wake)
+        self._order = itertools.count()
+        self._at_barrier: list[greenlet] = []
+        self._barriers_passed = 0
+        self._scheduler: greenlet | None = None
 
-    def start_heartbeats(self, timeout_s: float) -> None:
-        """Watch every rank's (virtual) beats from one thread, as the store watchers of processes do."""
-        self.heartbeat_timeout = timeout_s
-        threading.Thread(target=self._watch, args=(timeout_s,), name="sim-heartbeat", daemon=True).start()
+    # --- the scheduler ---------------------------------------------------------------------------
+    def run(self, mains: Sequence[Callable[[], None]]) -> None:
+        """Run one function per rank, cooperatively on this thread, until every one has returned.
 
-    def stop_heartbeats(self) -> None:
-        self._stop_beats.set()
+        An exception that leaves a rank aborts the others and is raised here once they have stopped."""
+        self._scheduler = greenlet.getcurrent()
+        errors: list[BaseException] = []
 
-    def _watch(self, timeout_s: float) -> None:
-        while not self._stop_beats.wait(beat_interval(timeout_s)):
-            now = time.monotonic()
+        def guarded(main: Callable[[], None]) -> Callable[[], None]:
+            def run_rank() -> None:
+                try:
+                    main()
+                except BaseException as e:  # noqa: BLE001 - raised by run() once every rank has stopped
+                    errors.append(e)
+                    self.abort()
+            return run_rank
+
+        ranks = [greenlet(guarded(main)) for main in mains]
+        grad_modes: dict[greenlet, bool] = {}
+        own_grad_mode = torch.is_grad_enabled()
+        for rank in ranks:
+            self._wake(rank)
+        while True:
+            self._check_clock()
+            if self._ready:
+                rank = self._ready.popleft()
+                self._scheduled.discard(rank)
+                if not rank.dead:
+                    torch.set_grad_enabled(grad_modes.get(rank, True))  # per thread in torch: kept per rank
+                    rank.switch()
+                    grad_modes[rank] = torch.is_grad_enabled()
+                continue
+            if all(rank.dead for rank in ranks):
+                break
+            wake_at = self._next_wake()
+            if wake_at is None:
+                errors.append(SimDeadlock("every simulated rank still running waits on another"))
+                self.abort()
+                continue
+            time.sleep(max(0.0, wake_at - time.monotonic()))
+        self._scheduler = None
+        torch.set_grad_enabled(own_grad_mode)
+        if errors:
+            raise errors[0]
+
+    def park(self, until: float | None = None) -> None:
+        """Give control back to the scheduler until another rank wakes this one, or `until` passes
+        (time.monotonic()). A rank may be woken for nothing, so every wait checks its condition again."""
+        me = greenlet.getcurrent()
+        if until is not None:
+            heapq.heappush(self._timers, (until, next(self._order), me))
+        self._scheduler.switch()
+
+    def sleep(self, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            self.park(until)
+
+    def _wake(self, rank: greenlet | None) -> None:
+        if rank is not None and rank not in self._scheduled:
+            self._scheduled.add(rank)
+            self._ready.append(rank)
+
+    def _check_clock(self) -> None:
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            self._wake(heapq.heappop(self._timers)[2])
+        if self.frozen and self.heartbeat_timeout is not None:
             for rank, since in list(self.frozen.items()):
-                if rank not in self.hung and now - since > timeout_s:
+                if rank not in self.hung and now - since > self.heartbeat_timeout:
                     self.mark_hung(rank, Lost(round(now - since, 2), time.time()))
+
+    def _next_wake(self) -> float | None:
+        """When the next timer fires or a frozen rank is declared hung; None if nothing ever will."""
+        times = [self._timers[0][0]] if self._timers else []
+        if self.heartbeat_timeout is not None:
+            times += [since + self.heartbeat_timeout for r, since in self.frozen.items() if r not in self.hung]
+        return min(times) if times else None
+
+    # --- mailboxes and liveness ------------------------------------------------------------------
+    def mailbox(self, src: int, dst: int, tag: int) -> Mailbox:
+        box = self.mailboxes.get((src, dst, tag))
+        if box is None:
+            box = self.mailboxes[src, dst, tag] = Mailbox()
+            for ended, sentinel in ((src in self.hung, HUNG), (src in self.gone, GONE), (self.aborted, ABORTED)):
+                if ended:
+                    box.items.append(sentinel)
+        return box
+
+    def put(self, box: Mailbox, item) -> None:
+        box.items.append(item)
+        self.fill_posted(box)
+        self._wake(box.waiter)
+
+    def fill_posted(self, box: Mailbox) -> None:
+        """Hand what `box` holds to the receives posted on it, oldest first."""
+        while box.posted and box.items:
+            head = box.items[0]
+            incoming = box.posted.popleft()
+            if head in SENTINELS:
+                incoming.finish(PeerGone(incoming.src, "simulated worker exited" if head is GONE else "hung",
+                                         kind="hung" if head is HUNG else "dead"))
+            else:
+                incoming.tensor.copy_(box.items.popleft())
+                incoming.finish()
+
+    def take(self, box: Mailbox):
+        """The next item of `box`, waiting for one; a sentinel is left in place."""
+        while not box.items:
+            box.waiter = greenlet.getcurrent()
+            try:
+                self.park()
+            finally:
+                box.waiter = None
+        return box.items[0] if box.items[0] in SENTINELS else box.items.popleft()
 
     def mark_hung(self, rank: int, lost: Lost) -> None:
         """Every mailbox from `rank` ends with HUNG: its readers give up on it, after what it sent before."""
-        with self.lock:
-            self.hung[rank] = lost
-            for (src, _, _), box in self.mailboxes.items():
-                if src == rank:
-                    box.put(HUNG)
-
-    def mailbox(self, src: int, dst: int, tag: int) -> queue.Queue:
-        """The queue from src to dst; one reader each, so a sentinel in it wakes exactly that reader."""
-        with self.lock:
-            box = self.mailboxes.get((src, dst, tag))
-            if box is None:
-                box = self.mailboxes[src, dst, tag] = queue.Queue()
-                if src in self.hung:
-                    box.put(HUNG)
-                if src in self.gone:
-                    box.put(GONE)
-                if self.aborted.is_set():
-                    box.put(ABORTED)
-            return box
+        self.hung[rank] = lost
+        self._end_mailboxes_from(rank, HUNG)
 
     def mark_gone(self, rank: int) -> None:
         """After its last message, each mailbox from `rank` holds GONE: its reader learns it at once."""
-        with self.lock:
-            self.gone.add(rank)
-            for (src, _, _), box in self.mailboxes.items():
-                if src == rank:
-                    box.put(GONE)
+        self.gone.add(rank)
+        self._end_mailboxes_from(rank, GONE)
+
+    def _end_mailboxes_from(self, rank: int, sentinel) -> None:
+        for (src, _, _), box in list(self.mailboxes.items()):
+            if src == rank:
+                self.put(box, sentinel)
 
     def abort(self) -> None:
-        with self.lock:
-            self.aborted.set()
-            for box in self.mailboxes.values():
-                box.put(ABORTED)
-        self.barrier.abort()
+        self.aborted = True
+        for box in list(self.mailboxes.values()):
+            self.put(box, ABORTED)
+        for rank in self._at_barrier:
+            self._wake(rank)
+
+    def wait_all(self) -> None:
+        """A barrier of every rank."""
+        if self.aborted:
+            raise SimAborted()
+        passed = self._barriers_passed
+        self._at_barrier.append(greenlet.getcurrent())
+        if len(self._at_barrier) == self.world_size:
+            self._barriers_passed += 1
+            for rank in self._at_barrier:
+                self._wake(rank)
+            self._at_barrier.clear()
+            return
+        while self._barriers_passed == passed:
+            if self.aborted:
+                raise SimAborted()
+            self.park()
 
 
 class SimTransport(Transport):
     def __init__(self, hub: SimHub, rank: int):
         super().__init__(rank, hub.world_size)
         self.hub = hub
-        self.in_turns = False
         self.heartbeat_timeout = hub.heartbeat_timeout
-        self._posted: dict[int, Incoming] = {}  # the last receive posted from each source
 
     def _send_many(self, messages: Sequence[tuple[torch.Tensor, int]]) -> None:
         for tensor, dst in messages:
-            self.hub.mailbox(self.rank, dst, 0).put(tensor.detach().clone())
+            self.hub.put(self.hub.mailbox(self.rank, dst, 0), tensor.detach().clone())
 
     def _isend(self, tensor: torch.Tensor, dst: int, control: bool) -> Pending:
-        self.hub.mailbox(self.rank, dst, 1 if control else 0).put(tensor.detach().clone())
+        self.hub.put(self.hub.mailbox(self.rank, dst, 1 if control else 0), tensor.detach().clone())
         return Pending()  # a mailbox takes the message at once
 
     def _take(self, src: int, tag: int) -> torch.Tensor:
-        box = self.hub.mailbox(src, self.rank, tag)
-        try:
-            item = box.get_nowait()
-        except queue.Empty:
-            item = None
-        if item is None:
-            with self.waiting():  # blocks without the turn; no polling, so idle ranks cost nothing
-                item = box.get()
+        item = self.hub.take(self.hub.mailbox(src, self.rank, tag))
         if item is ABORTED:
             raise SimAborted()
         if item is GONE:
-            box.put(GONE)  # for any later receive from the same exited rank
             raise PeerGone(src, "simulated worker exited")
         if item is HUNG:
-            box.put(HUNG)
             lost = self.hub.hung[src]
             raise PeerGone(src, lost.reason(self.hub.heartbeat_timeout), kind="hung", silent_s=lost.silent_s,
                            at_unix_s=lost.at_unix_s)
@@ -164,29 +264,20 @@ class SimTransport(Transport):
         tensor.copy_(self._take(src, 0))
 
     def _irecv(self, incoming: Incoming) -> None:
-        before = self._posted.get(incoming.src)  # receives from one source land in the order posted
-        self._posted[incoming.src] = incoming
-
-        def take() -> None:  # a helper thread: it moves one tensor and needs no turn
-            if before is not None:
-                before.done.wait()
-            box = self.hub.mailbox(incoming.src, self.rank, 0)
-            item = box.get()
-            if item is GONE or item is HUNG or item is ABORTED:
-                box.put(item)
-                incoming.finish(PeerGone(incoming.src, "simulated worker exited" if item is GONE else "hung",
-                                         kind="hung" if item is HUNG else "dead"))
-                return
-            incoming.tensor.copy_(item)
-            incoming.finish()
-
-        threading.Thread(target=take, daemon=True).start()
+        box = self.hub.mailbox(incoming.src, self.rank, 0)
+        box.posted.append(incoming)
+        self.hub.fill_posted(box)  # a message already there fills it now
 
     def _wait_incoming(self, incoming: Incoming, timeout_s: float | None) -> bool:
-        if incoming.done.is_set():
-            return True
-        with self.waiting():
-            return incoming.done.wait(timeout_s)
+        until = None if timeout_s is None else time.monotonic() + timeout_s
+        box = self.hub.mailbox(incoming.src, self.rank, 0)
+        while not incoming.done.is_set() and (until is None or time.monotonic() < until):
+            box.waiter = greenlet.getcurrent()
+            try:
+                self.hub.park(until)
+            finally:
+                box.waiter = None
+        return incoming.done.is_set()
 
     def _recv_control(self, tensor: torch.Tensor, src: int) -> None:
         tensor.copy_(self._take(src, 1))
@@ -203,7 +294,7 @@ class SimTransport(Transport):
         raise PeerGone(-1, "every source has exited")
 
     def _swap(self, tensors: list[torch.Tensor], dst: int, src: int) -> list[torch.Tensor]:
-        self.hub.mailbox(self.rank, dst, SWAP_TAG).put([t.detach() for t in tensors])  # moved, not copied
+        self.hub.put(self.hub.mailbox(self.rank, dst, SWAP_TAG), [t.detach() for t in tensors])  # moved, not copied
         return self._take(src, SWAP_TAG)
 
     def _exchange(self, send: torch.Tensor, dst: int, recv: torch.Tensor, src: int) -> None:
@@ -212,62 +303,31 @@ class SimTransport(Transport):
 
     def _all_reduce_sum(self, tensor: torch.Tensor) -> None:
         self.hub.slots[self.rank] = tensor.detach().clone()
-        self._wait_all()
+        self.hub.wait_all()
         total = torch.zeros_like(tensor)
         for slot in self.hub.slots:  # rank order, so every rank sums identically
             total += slot
-        self._wait_all()
+        self.hub.wait_all()
         tensor.copy_(total)
 
     def barrier(self) -> None:
-        self._wait_all()
-
-    def _wait_all(self) -> None:
-        try:
-            with self.waiting():
-                self.hub.barrier.wait()
-        except threading.BrokenBarrierError:
-            raise SimAborted() from None
+        self.hub.wait_all()
 
     def hung_peers(self) -> dict[int, Lost]:
         return {r: lost for r, lost in self.hub.hung.items() if r != self.rank}
 
     def pause(self, seconds: float) -> None:
-        with self.waiting():  # a slower machine: the others compute meanwhile
-            time.sleep(seconds)
+        self.hub.sleep(seconds)  # a slower machine: the others compute meanwhile
 
     def freeze(self, seconds: float) -> None:
         """Stop beating and computing for `seconds`; if declared hung meanwhile, stop for good."""
         self.hub.frozen[self.rank] = time.monotonic()
         try:
-            with self.waiting():
-                time.sleep(seconds)
+            self.hub.sleep(seconds)
         finally:
             del self.hub.frozen[self.rank]
         if self.rank in self.hub.hung:
             raise SimDropped()
-
-    def take_turn(self) -> None:
-        """Compute only in turns from now on (the launcher's ranks do; a bare transport need not)."""
-        self.hub.turn.acquire()
-        self.in_turns = True
-
-    def end_turn(self) -> None:
-        if self.in_turns:
-            self.in_turns = False
-            self.hub.turn.release()
-
-    @contextlib.contextmanager
-    def waiting(self):
-        """Give up the turn while blocked, and take it back before computing again."""
-        if not self.in_turns:
-            yield
-            return
-        self.hub.turn.release()
-        try:
-            yield
-        finally:
-            self.hub.turn.acquire()
 
     def close(self) -> None:
         self.hub.mark_gone(self.rank)
