@@ -27,6 +27,7 @@ CANDIDATES = {
     "standalone ema": {**BEFORE, "lr_g": 2e-4, "lr_d": 2e-4, "g_ema": 0.999},
     "standalone lr4e-4": {**BEFORE, "lr_g": 4e-4, "lr_d": 4e-4},
     "standalone lr4e-4-ema": {**BEFORE, "lr_g": 4e-4, "lr_d": 4e-4, "g_ema": 0.999},
+    "standalone lr8e-4": {**BEFORE, "lr_g": 8e-4, "lr_d": 8e-4},
     "standalone lr8e-4-ema": {**BEFORE, "lr_g": 8e-4, "lr_d": 8e-4, "g_ema": 0.999},
     "standalone width64-ema": {**BEFORE, "lr_g": 2e-4, "lr_d": 2e-4, "width": 64, "g_ema": 0.999},
     "standalone lr4e-4-ema-now": {**BEFORE, "lr_g": 4e-4, "lr_d": 4e-4, "g_ema": 0.999},  # the same, on today's split

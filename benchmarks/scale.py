@@ -12,10 +12,10 @@ the feedback on b images; fl-gan: one local step, D then G, on models built once
 per worker splits into compute and the framework's own overhead (messages, loading w, Adam's moments).
 
 Every (method, N) runs in a fresh Python process, so `peak_rss_mb["0"]` (in the simulation, the whole process:
-all N+1 ranks are its threads) belongs to that configuration alone. Runs skip evaluation (no evaluator), so the
-memory and time are the method's. Time per iteration is taken between the metrics.jsonl records at step 1 and
-at the step before the last, leaving out the first iteration (warm-up) and the last (every rank writes its
-checkpoint there, which a real run does once per --checkpoint-every).
+all N+1 ranks are greenlets of its one thread) belongs to that configuration alone. Runs skip evaluation (no
+evaluator), so the memory and time are the method's. Time per iteration is taken between the metrics.jsonl
+records at step 1 and at the step before the last, leaving out the first iteration (warm-up) and the last
+(every rank writes its checkpoint there, which a real run does once per --checkpoint-every).
 """
 
 from __future__ import annotations
@@ -166,12 +166,16 @@ def main() -> None:
     parser.add_argument("--dataset", default="mnist5k")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", default="runs/bench/scale")
+    parser.add_argument("--rebuild", action="store_true", help="refit and rewrite results/scale.* from scale.json")
     parser.add_argument("--one", nargs=2, metavar=("METHOD", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.steps < 3:
         parser.error("--steps must be >= 3: the first and the last iteration are left out of the time per iteration")
     if args.one:
         one(args.one[0], int(args.one[1]), args)
+        return
+    if args.rebuild:
+        rebuild()
         return
     common.setup_logging()
     info = common.machine()
@@ -190,19 +194,35 @@ def main() -> None:
             results.append(result)
             log.info("%s N=%d: %.3f s/iteration, peak RSS %.0f MB", method, n, result["s_per_iteration"],
                      result["peak_rss_mb"])
-    fits = {}
-    for method in args.methods.split(","):
-        rows = [r for r in results if r["method"] == method]
-        # time grows with the workers that compute in an iteration: all N for md-gan, the C N selected otherwise
-        xs = [float(busy_workers(method, r["workers"], args.client_fraction)) for r in rows]
-        alone = sum(r["worker_alone_s"] for r in rows) / len(rows)
-        in_run = sum(r["worker_in_run_s"] for r in rows) / len(rows)
-        fits[method] = {"s_per_iteration": fit_line(xs, [r["s_per_iteration"] for r in rows]),
-                        "peak_rss_mb": fit_line([float(r["workers"]) for r in rows], [r["peak_rss_mb"] for r in rows]),
-                        "worker_compute_alone_s": alone, "worker_compute_in_run_s": in_run}
-    data = {"machine": info, "args": vars(args), "runs": results, "linear_fits_a_plus_b_N": fits,
+    data = {"machine": info, "args": vars(args), "runs": results,
+            "linear_fits_a_plus_b_N": fit_methods(results, args.client_fraction),
             "load_avg_at_end": list(os.getloadavg())}
-    common.write_results("scale", data, to_markdown(results, fits))
+    common.write_results("scale", data, to_markdown(results, data["linear_fits_a_plus_b_N"]))
+
+
+def rebuild() -> None:
+    """Refit and rewrite results/scale.* from the runs already in scale.json."""
+    data = json.loads((common.RESULTS / "scale.json").read_text())
+    data["linear_fits_a_plus_b_N"] = fit_methods(data["runs"], data["args"]["client_fraction"])
+    common.write_results("scale", data, to_markdown(data["runs"], data["linear_fits_a_plus_b_N"]))
+
+
+def fit_methods(results: list[dict[str, Any]], fraction: float) -> dict[str, Any]:
+    """Per method, least-squares lines of time against the workers that compute (all N for md-gan, the C N
+    selected otherwise) and of memory against N. `per_worker_in_units_of_alone` fits each row's time in units
+    of that row's own compute alone, timed in the same process: the machine's speed drifts between rows
+    (docs/benchmarks.md section 4), and this ratio does not."""
+    fits = {}
+    for method in dict.fromkeys(r["method"] for r in results):
+        rows = [r for r in results if r["method"] == method]
+        xs = [float(busy_workers(method, r["workers"], fraction)) for r in rows]
+        fits[method] = {"s_per_iteration": fit_line(xs, [r["s_per_iteration"] for r in rows]),
+                        "per_worker_in_units_of_alone": fit_line(
+                            xs, [r["s_per_iteration"] / r["worker_alone_s"] for r in rows])[1],
+                        "peak_rss_mb": fit_line([float(r["workers"]) for r in rows], [r["peak_rss_mb"] for r in rows]),
+                        "worker_compute_alone_s": statistics.mean(r["worker_alone_s"] for r in rows),
+                        "worker_compute_in_run_s": statistics.mean(r["worker_in_run_s"] for r in rows)}
+    return fits
 
 
 def busy_workers(method: str, workers: int, fraction: float) -> int:
@@ -224,10 +244,12 @@ def to_markdown(results: list[dict[str, Any]], fits: dict[str, Any]) -> str:
         rows.append([m, f"{f['s_per_iteration'][0] * 1000:.0f} + {slope * 1000:.1f} n", f"{alone * 1000:.1f}",
                      f"{(slope - alone) * 1000:+.1f} ({(slope / alone - 1) * 100:+.0f}%)", f"{in_run * 1000:.1f}",
                      f"{(slope - in_run) * 1000:+.1f} ({(slope / in_run - 1) * 100:+.0f}%)",
+                     f"{f['per_worker_in_units_of_alone']:.3f} ({(f['per_worker_in_units_of_alone'] - 1) * 100:+.0f}%)",
                      f"{f['peak_rss_mb'][0]:.0f} + {f['peak_rss_mb'][1]:.2f} N"])
     return text + common.markdown_table(["method", "ms / iteration", "one worker's compute alone (ms)",
                                          "overhead per worker (ms)", "a worker's compute in the run (ms)",
-                                         "beyond that compute (ms)", "peak RSS (MB)"], rows)
+                                         "beyond that compute (ms)", "per worker, in units of its row's compute alone",
+                                         "peak RSS (MB)"], rows)
 
 
 if __name__ == "__main__":

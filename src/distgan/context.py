@@ -27,7 +27,7 @@ _INIT_LOCK = threading.Lock()  # model init draws on torch's global RNG, which s
 
 
 class WorkerCrash(BaseException):
-    """Raised by `--fail` in a simulated rank: the thread stops as if its process had died."""
+    """Raised by `--fail` in a simulated rank: the rank stops as if its process had died."""
 
 
 @dataclass
