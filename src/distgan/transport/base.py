@@ -44,8 +44,9 @@ class Pending:
 
 
 class Incoming:
-    """A receive posted ahead (`Transport.irecv`), completed by a helper thread, so a server can wait for
-    it up to a deadline and go on without it. `arrived_at` is when it landed (time.monotonic())."""
+    """A receive posted ahead (`Transport.irecv`), completed by a helper thread (processes) or when its message
+    lands in the mailbox (simulation), so a server can wait for it up to a deadline and go on without it.
+    `arrived_at` is when it landed (time.monotonic())."""
 
     def __init__(self, tensor: torch.Tensor, src: int, kind: str):
         self.tensor, self.src, self.kind = tensor, src, kind
