@@ -29,8 +29,10 @@ HELP = {
     "seed": "seed of data partition, model init, noise and schedules; same seed, same numbers",
     "out": "run folder: config.json, metrics.jsonl, samples/, checkpoint.pt, summary.json",
     "device": "auto (CUDA when present) | cpu | cuda",
-    "lr_g": "Adam learning rate of G; 1e-3 for 2-D points, 4e-4 for 8x8 images (docs/recipe.md), 2e-4 for larger",
-    "lr_d": "Adam learning rate of D; 1e-3 for 2-D points, 4e-4 for 8x8 images (docs/recipe.md), 2e-4 for larger",
+    "lr_g": "Adam learning rate of G; 1e-3 for 2-D points, 4e-4 for 8x8 images, 8e-4 for 28x28, 2e-4 for "
+            "32x32 (docs/recipe.md)",
+    "lr_d": "Adam learning rate of D; 1e-3 for 2-D points, 4e-4 for 8x8 images, 8e-4 for 28x28, 2e-4 for "
+            "32x32 (docs/recipe.md)",
     "loss": "bce (non-saturating) | hinge | lsgan",
     "g_ema": "decay of an exponential moving average of G's weights, kept on the rank that holds G and used for "
              "samples and evaluations; 0.999 for 8x8 images, 0 (off) otherwise",

@@ -32,7 +32,7 @@ class RunConfig:
     out: str = "runs/run"
     device: str = "auto"
     loss: str = "bce"
-    lr_g: float | None = None  # None: 1e-3 for 2-D points, 4e-4 for 8x8 images, 2e-4 for larger (DCGAN)
+    lr_g: float | None = None  # None: 1e-3 for 2-D points, 4e-4 for 8x8, 8e-4 for 28x28, 2e-4 for 32x32 images
     lr_d: float | None = None
     g_ema: float | None = None  # decay of an EMA of G's weights, kept where G lives and used to evaluate;
     # 0: off; None: 0.999 for 8x8 images, off otherwise
