@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from distgan.models.blocks import conv_blocks
+
 
 class Conv8Generator(nn.Module):
     def __init__(self, z_dim: int, channels: int, width: int = 32, depth: int = 0):
@@ -12,8 +14,7 @@ class Conv8Generator(nn.Module):
         self.width = width
         self.project = nn.Sequential(nn.Linear(z_dim, width * 2 * 4 * 4, bias=False), nn.BatchNorm1d(width * 2 * 4 * 4),
                                      nn.ReLU())
-        extra = [layer for _ in range(depth)
-                 for layer in (nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())]
+        extra = conv_blocks(width, depth)  # built first, as before, so a seed draws the same weights
         self.net = nn.Sequential(
             nn.ConvTranspose2d(width * 2, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),  # 8x8
             *extra,

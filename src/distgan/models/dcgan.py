@@ -10,18 +10,19 @@ and MD-GAN's MNIST experiments use.
 import torch
 from torch import nn
 
+from distgan.models.blocks import conv_blocks
+
 
 class DCGANGenerator(nn.Module):
     def __init__(self, z_dim: int, channels: int, size: int, width: int = 64, depth: int = 0):
-        """`depth`: extra 3x3 conv blocks (conv, BatchNorm, ReLU) at half resolution, before the output layer."""
+        """`depth`: extra 3x3 conv blocks (conv, BatchNorm, ReLU) at half resolution, before the last upsampling."""
         super().__init__()
         self.z_dim = z_dim
         self.base = size // 4  # 7 for 28x28, 8 for 32x32
         self.width = width
         self.project = nn.Sequential(nn.Linear(z_dim, 2 * width * self.base**2, bias=False),
                                      nn.BatchNorm1d(2 * width * self.base**2), nn.ReLU())
-        extra = [layer for _ in range(depth)
-                 for layer in (nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())]
+        extra = conv_blocks(width, depth)  # built first, as before, so a seed draws the same weights
         self.net = nn.Sequential(
             nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
             *extra,

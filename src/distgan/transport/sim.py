@@ -28,7 +28,11 @@ from distgan.transport.heartbeat import Lost
 
 SWAP_TAG = 2
 GONE, ABORTED, HUNG = object(), object(), object()  # end a mailbox: its sender exited / hung, or the run aborted
-SENTINELS = (GONE, ABORTED, HUNG)
+
+
+def is_end(item) -> bool:
+    """Whether `item` is a sentinel (compared by identity: a payload is a tensor or a list of them)."""
+    return item is GONE or item is ABORTED or item is HUNG
 
 
 class SimAborted(Exception):
@@ -177,7 +181,7 @@ class SimHub:
         while box.posted and box.items:
             head = box.items[0]
             incoming = box.posted.popleft()
-            if head in SENTINELS:
+            if is_end(head):
                 incoming.finish(PeerGone(incoming.src, "simulated worker exited" if head is GONE else "hung",
                                          kind="hung" if head is HUNG else "dead"))
             else:
@@ -187,12 +191,16 @@ class SimHub:
     def take(self, box: Mailbox):
         """The next item of `box`, waiting for one; a sentinel is left in place."""
         while not box.items:
-            box.waiter = greenlet.getcurrent()
-            try:
-                self.park()
-            finally:
-                box.waiter = None
-        return box.items[0] if box.items[0] in SENTINELS else box.items.popleft()
+            self.wait_on(box)
+        return box.items[0] if is_end(box.items[0]) else box.items.popleft()
+
+    def wait_on(self, box: Mailbox, until: float | None = None) -> None:
+        """Park as `box`'s reader until something lands in it (or `until`, or for nothing: check again)."""
+        box.waiter = greenlet.getcurrent()
+        try:
+            self.park(until)
+        finally:
+            box.waiter = None
 
     def mark_hung(self, rank: int, lost: Lost) -> None:
         """Every mailbox from `rank` ends with HUNG: its readers give up on it, after what it sent before."""
@@ -272,11 +280,7 @@ class SimTransport(Transport):
         until = None if timeout_s is None else time.monotonic() + timeout_s
         box = self.hub.mailbox(incoming.src, self.rank, 0)
         while not incoming.done.is_set() and (until is None or time.monotonic() < until):
-            box.waiter = greenlet.getcurrent()
-            try:
-                self.hub.park(until)
-            finally:
-                box.waiter = None
+            self.hub.wait_on(box, until)
         return incoming.done.is_set()
 
     def _recv_control(self, tensor: torch.Tensor, src: int) -> None:
