@@ -1,7 +1,7 @@
 """Simulated md-gan, fl-gan and fe-gan at up to 1,000 workers: time per iteration and peak memory against N.
 
     .venv/bin/python benchmarks/scale.py
-    .venv/bin/python benchmarks/scale.py --workers 1,2,4,8,16,32,64,128,256,1000 --steps 5
+    .venv/bin/python benchmarks/scale.py --workers 1,2,4,8,16,32,64,128,256,500,1000 --steps 8
 
 md-gan runs without swaps (--swap-every 1e9), so every iteration is the same work at every N; fl-gan
 and fe-gan select a fraction `--client-fraction` of the workers per round, one local step each, with
@@ -13,9 +13,11 @@ per worker splits into compute and the framework's own overhead (messages, loadi
 
 Every (method, N) runs in a fresh Python process, so `peak_rss_mb["0"]` (in the simulation, the whole process:
 all N+1 ranks are greenlets of its one thread) belongs to that configuration alone. Runs skip evaluation (no
-evaluator), so the memory and time are the method's. Time per iteration is taken between the metrics.jsonl
-records at step 1 and at the step before the last, leaving out the first iteration (warm-up) and the last
-(every rank writes its checkpoint there, which a real run does once per --checkpoint-every).
+evaluator), so the memory and time are the method's. Time per iteration is the median of the iterations
+between the metrics.jsonl records at step 1 and at the step before the last, leaving out the first iteration
+(warm-up) and the last (every rank writes its checkpoint there, which a real run does once per
+--checkpoint-every); the median, because a burst of the VM's neighbours lands on one iteration (the mean is
+kept as s_per_iteration_mean). A worker's compute in the run is likewise the median over its trace records.
 """
 
 from __future__ import annotations
@@ -58,13 +60,17 @@ def one(method: str, workers: int, args: argparse.Namespace) -> None:
     summary = json.loads((out / "summary.json").read_text())
     walls = common.read_train_walls(out)
     last = args.steps - 1  # the last iteration also writes every rank's checkpoint: left out
-    per_iter = (walls[last] - walls[1]) / (last - 1)
-    alone = statistics.median_high(before + worker_compute_s(kind, args))
+    iterations = [walls[i + 1] - walls[i] for i in range(1, last)]
+    after = worker_compute_s(kind, args)
     in_run = worker_compute_in_run_s(out, first=2, last=last)
-    print(json.dumps({"method": method, "workers": workers, "s_per_iteration": per_iter, "worker_alone_s": alone,
-                      "worker_in_run_s": in_run,
+    print(json.dumps({"method": method, "workers": workers,
+                      "s_per_iteration": statistics.median(iterations),
+                      "s_per_iteration_mean": statistics.mean(iterations),
+                      "worker_alone_s": statistics.median_high(before + after),
+                      "worker_alone_before_after_s": [statistics.median(before), statistics.median(after)],
+                      "worker_in_run_s": statistics.median(in_run), "worker_in_run_mean_s": statistics.mean(in_run),
                       "wall_s": summary["wall_s"], "run_s": elapsed,
-                      "iteration_s": [round(walls[i + 1] - walls[i], 3) for i in range(1, last)],
+                      "iteration_s": [round(t, 3) for t in iterations],
                       "peak_rss_mb": summary["peak_rss_mb"]["0"],
                       "bytes_total_sent": summary["bytes"]["total_sent"]}))
 
@@ -130,20 +136,17 @@ def worker_compute_s(method: str, args: argparse.Namespace, repeats: int = 30, p
     return times
 
 
-def worker_compute_in_run_s(run_dir: Path, first: int, last: int) -> float:
-    """A worker's compute per iteration inside the run, from its trace: the mean over the worker records of
-    steps first..last (the timed iterations) of their named compute phases. What is left of the time per
+def worker_compute_in_run_s(run_dir: Path, first: int, last: int) -> list[float]:
+    """A worker's compute per iteration inside the run, from its trace: the named compute phases of each
+    worker record of steps first..last (the timed iterations) that computed. What is left of the time per
     worker, beyond this, is messages, turns and the server's share; beyond the compute alone, also the compute
     slowed by the run around it (caches, memory)."""
     from distgan import run_folder
     from distgan.transport.trace import OTHER, compute_seconds, read_trace
 
-    total, records = 0.0, 0
-    for record in read_trace(run_dir / run_folder.TRACE):
-        if record["rank"] != 0 and first <= record["step"] <= last:
-            total += compute_seconds(record, OTHER)
-            records += 1
-    return total / records if records else float("nan")
+    seconds = [compute_seconds(record, OTHER) for record in read_trace(run_dir / run_folder.TRACE)
+               if record["rank"] != 0 and first <= record["step"] <= last]
+    return [s for s in seconds if s > 0] or [float("nan")]
 
 
 def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -157,7 +160,7 @@ def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", default="1,2,4,8,16,32,64,128,256,1000")
+    parser.add_argument("--workers", default="1,2,4,8,16,32,64,128,256,500,1000")
     parser.add_argument("--methods", default="md-gan,fl-gan,fe-gan,fl-gan:fresh,fe-gan:fresh",
                         help="METHOD or METHOD:fresh (fl-gan, fe-gan with --client-optimizer fresh)")
     parser.add_argument("--client-fraction", type=float, default=0.02, help="fl-gan and fe-gan: C")
