@@ -50,7 +50,8 @@ def one(method: str, workers: int, args: argparse.Namespace) -> None:
             "client_optimizer": client_optimizer or "keep"} if name in ("fl-gan", "fe-gan") else {"swap_every": 1e9})
     config = RunConfig.of(method=name, workers=workers, backend="sim", dataset=args.dataset, steps=args.steps,
                           batch_size=args.batch, log_every=1, sample_every=args.steps, checkpoint_every=args.steps,
-                          progress=False, tensorboard=False, out=str(out), seed=args.seed, **own).validate()
+                          progress=False, tensorboard=False, out=str(out), seed=args.seed, g_depth=args.g_depth,
+                          **own).validate()
     dataset = load_dataset(config.dataset)
     kind = "md-gan" if name == "md-gan" else ("fl-gan:fresh" if client_optimizer == "fresh" else "fl-gan")
     before = worker_compute_s(kind, args)  # timed before and after the run, in its process: load drifts
@@ -102,7 +103,7 @@ def worker_compute_s(method: str, args: argparse.Namespace, repeats: int = 30, p
     for _ in range(pool if method == "md-gan" else 0):
         _, D_n = build_models(shape, z_dim, with_G=False)
         discriminators.append((D_n, torch.optim.Adam(D_n.parameters(), 2e-4, betas=(0.5, 0.999))))
-    G, D_c = build_models(shape, z_dim)  # a federated client's borrowed pair
+    G, D_c = build_models(shape, z_dim, g_depth=args.g_depth)  # a federated client's borrowed pair
     opt_G = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(D_c.parameters(), 2e-4, betas=(0.5, 0.999))
     times = []
@@ -168,6 +169,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--dataset", default="mnist5k")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--g-depth", type=int, default=0, help="extra conv blocks in G (the tables: 0)")
     parser.add_argument("--runs", default="runs/bench/scale")
     parser.add_argument("--rebuild", action="store_true", help="refit and rewrite results/scale.* from scale.json")
     parser.add_argument("--one", nargs=2, metavar=("METHOD", "N"), help=argparse.SUPPRESS)
@@ -187,7 +189,7 @@ def main() -> None:
         for n in (int(v) for v in args.workers.split(",")):
             cmd = [sys.executable, __file__, "--one", method, str(n), "--steps", str(args.steps), "--batch",
                    str(args.batch), "--dataset", args.dataset, "--seed", str(args.seed), "--runs", args.runs,
-                   "--client-fraction", str(args.client_fraction)]
+                   "--client-fraction", str(args.client_fraction), "--g-depth", str(args.g_depth)]
             start = time.perf_counter()
             done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
             if done.returncode:
