@@ -35,7 +35,8 @@ CANDIDATES = {
     "standalone deepg": {**BEFORE, "lr_g": 4e-4, "lr_d": 4e-4, "g_depth": 1},
     "standalone deepg2-ema": {**BEFORE, "lr_g": 4e-4, "lr_d": 4e-4, "g_ema": 0.999, "g_depth": 2},
     "standalone lr8e-4-deepg2": {**BEFORE, "lr_g": 8e-4, "lr_d": 8e-4, "g_depth": 2},  # mnist5k: digits' largest gain
-    "standalone lr8e-4-ema-warm": {**BEFORE, "lr_g": 8e-4, "lr_d": 8e-4, "g_ema": 0.999, "g_ema_warmup": True},
+    "standalone lr8e-4-deepg2-ema": {**BEFORE, "lr_g": 8e-4, "lr_d": 8e-4, "g_depth": 2, "g_ema": 0.999,
+                                     "g_ema_warmup": True},
     "standalone recipe": {},  # the defaults: 4e-4, --g-depth 2, --g-ema 0.999 with its warm-up
 }
 

@@ -59,8 +59,10 @@ def test_learning_rates_resolve_by_data_and_flags_win(dataset, lr):
     assert RunConfig(dataset=dataset, lr_d=3e-4).validate().resolved(data).lr_d == 3e-4
 
 
-def test_the_dcgan_learning_rate_was_measured_at_28x28_only():
-    from distgan.recipe import default_lr
+def test_the_dcgan_learning_rate_and_depth_were_measured_at_28x28_only():
+    from distgan.recipe import default_g_depth, default_lr
 
     assert default_lr((1, 28, 28)) == 8e-4  # mnist5k, 3 paired seeds (docs/recipe.md)
     assert default_lr((3, 32, 32)) == 2e-4  # CIFAR-10: not measured, so the DCGAN paper's rate
+    assert default_g_depth((1, 28, 28)) == 2  # mnist5k, 3 paired seeds
+    assert default_g_depth((3, 32, 32)) == 0  # not measured: the DCGAN paper's G

@@ -79,6 +79,8 @@ def test_the_recipe_fills_depth_ema_and_budget_by_data_and_a_given_flag_wins():
 
     digits = RunConfig(dataset="digits").validate().resolved(load_dataset("digits"))
     assert (digits.g_depth, digits.g_ema, digits.steps, digits.lr_g) == (2, 0.999, 10_000, 4e-4)
+    mnist = RunConfig(dataset="mnist5k").validate().resolved(load_dataset("mnist5k"))
+    assert (mnist.g_depth, mnist.g_ema, mnist.lr_g) == (2, 0.0, 8e-4)  # mnist5k, 3 paired seeds (docs/recipe.md)
     ring = RunConfig(dataset="ring8").validate().resolved(load_dataset("ring8"))
     assert (ring.g_depth, ring.g_ema, ring.steps) == (0, 0.0, 2000)
     mine = RunConfig(dataset="digits", g_depth=0, g_ema=0.0, steps=300).validate().resolved(load_dataset("digits"))

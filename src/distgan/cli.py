@@ -43,8 +43,8 @@ HELP = {
     "width": "width of G and D: hidden units of the 2-D MLPs (128), base channels of the 8x8 conv pair (32) "
              "and of the 28x28/32x32 DCGAN (64)",
     "g_depth": "extra 3x3 conv blocks (conv, BatchNorm, ReLU) in a conv G: at 8x8 before the output layer for "
-               "digits, at half resolution before the last upsampling for DCGAN; 2 for digits, 0 elsewhere "
-               "(docs/recipe.md)",
+               "digits, at half resolution before the last upsampling for DCGAN; 2 for 8x8 and 28x28 images, 0 "
+               "for 32x32 (not measured) (docs/recipe.md)",
     "eval_every": "evaluate FID/KID/score (or modes for 2-D) every this many steps; 0: only at the end",
     "eval_samples": "generated samples per evaluation; 1,000 for images, 2,500 for 2-D points (VEEGAN/PacGAN)",
     "fail": "fault injection: RANK@STEP makes that rank exit hard at that step (repeatable)",

@@ -42,7 +42,7 @@ class RunConfig:
     beta2: float = 0.999
     z_dim: int | None = None  # None: 8 for 2-D points, 64 for images
     width: int | None = None  # None: the model's own (128 hidden units for points, 32 channels 8x8, 64 larger)
-    g_depth: int | None = None  # extra 3x3 conv blocks in a conv G; None: 2 for 8x8, 0 elsewhere
+    g_depth: int | None = None  # extra 3x3 conv blocks in a conv G; None: 2 for 8x8 and 28x28, 0 for 32x32
     log_every: int = 50
     sample_every: int = 500
     eval_every: int = 0  # 0: evaluate only at the end

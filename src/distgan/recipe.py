@@ -23,8 +23,9 @@ def default_lr(sample_shape: tuple[int, ...]) -> float:
 
 
 def default_g_depth(sample_shape: tuple[int, ...]) -> int:
-    """Two extra conv blocks in the 8x8 G (detectably lower FID than one or none); other models have none."""
-    return 2 if is_8x8(sample_shape) else 0
+    """Two extra conv blocks in the 8x8 G and in the 28x28 DCGAN G (each detectably lower FID than none, over
+    3 paired seeds on digits and mnist5k); none in the 32x32 G (not measured) or the 2-D MLP."""
+    return 2 if is_8x8(sample_shape) or (len(sample_shape) == 3 and sample_shape[-1] == 28) else 0
 
 
 def default_g_ema(sample_shape: tuple[int, ...]) -> float:
