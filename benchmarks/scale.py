@@ -172,6 +172,8 @@ def main() -> None:
     parser.add_argument("--g-depth", type=int, default=0, help="extra conv blocks in G (the tables: 0)")
     parser.add_argument("--runs", default="runs/bench/scale")
     parser.add_argument("--rebuild", action="store_true", help="refit and rewrite results/scale.* from scale.json")
+    parser.add_argument("--pool", nargs="*", default=[], metavar="JSON",
+                        help="with --rebuild: earlier tables (scale.json files) to fit together with this one")
     parser.add_argument("--one", nargs=2, metavar=("METHOD", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.steps < 3:
@@ -180,7 +182,7 @@ def main() -> None:
         one(args.one[0], int(args.one[1]), args)
         return
     if args.rebuild:
-        rebuild()
+        rebuild(args.pool)
         return
     common.setup_logging()
     info = common.machine()
@@ -205,11 +207,20 @@ def main() -> None:
     common.write_results("scale", data, to_markdown(results, data["linear_fits_a_plus_b_N"]))
 
 
-def rebuild() -> None:
-    """Refit and rewrite results/scale.* from the runs already in scale.json."""
+def rebuild(pool: list[str]) -> None:
+    """Refit and rewrite results/scale.* from the runs already in scale.json, and, with `pool`, fit this table's
+    rows together with those of earlier tables: one table's slope moves by +-15% with the VM's drift."""
     data = json.loads((common.RESULTS / "scale.json").read_text())
-    data["linear_fits_a_plus_b_N"] = fit_methods(data["runs"], data["args"]["client_fraction"])
-    common.write_results("scale", data, to_markdown(data["runs"], data["linear_fits_a_plus_b_N"]))
+    fraction = data["args"]["client_fraction"]
+    data["linear_fits_a_plus_b_N"] = fit_methods(data["runs"], fraction)
+    text = to_markdown(data["runs"], data["linear_fits_a_plus_b_N"])
+    if pool:
+        runs = data["runs"] + [r for path in pool for r in json.loads(Path(path).read_text())["runs"]]
+        data["pooled_with"] = pool
+        data["pooled_fits"] = fit_methods(runs, fraction)
+        text += (f"\nThe same fits over the rows of this table and of {', '.join(Path(p).name for p in pool)} "
+                 f"together ({len(runs)} rows):\n\n" + fits_table(data["pooled_fits"]))
+    common.write_results("scale", data, text)
 
 
 def fit_methods(results: list[dict[str, Any]], fraction: float) -> dict[str, Any]:
@@ -224,6 +235,8 @@ def fit_methods(results: list[dict[str, Any]], fraction: float) -> dict[str, Any
         fits[method] = {"s_per_iteration": fit_line(xs, [r["s_per_iteration"] for r in rows]),
                         "per_worker_in_units_of_alone": fit_line(
                             xs, [r["s_per_iteration"] / r["worker_alone_s"] for r in rows])[1],
+                        "per_worker_in_units_of_in_run_compute": fit_line(
+                            xs, [r["s_per_iteration"] / r["worker_in_run_s"] for r in rows])[1],
                         "peak_rss_mb": fit_line([float(r["workers"]) for r in rows], [r["peak_rss_mb"] for r in rows]),
                         "worker_compute_alone_s": statistics.mean(r["worker_alone_s"] for r in rows),
                         "worker_compute_in_run_s": statistics.mean(r["worker_in_run_s"] for r in rows)}
@@ -243,6 +256,10 @@ def to_markdown(results: list[dict[str, Any]], fits: dict[str, Any]) -> str:
                                   "run_simulated s"], rows)
     text += "\nLeast-squares lines: time against the workers that compute per iteration (n = N for md-gan, " \
             "round(C N) for fl-gan and fe-gan), memory against N:\n\n"
+    return text + fits_table(fits)
+
+
+def fits_table(fits: dict[str, Any]) -> str:
     rows = []
     for m, f in fits.items():
         slope, alone, in_run = f["s_per_iteration"][1], f["worker_compute_alone_s"], f["worker_compute_in_run_s"]
@@ -250,10 +267,12 @@ def to_markdown(results: list[dict[str, Any]], fits: dict[str, Any]) -> str:
                      f"{(slope - alone) * 1000:+.1f} ({(slope / alone - 1) * 100:+.0f}%)", f"{in_run * 1000:.1f}",
                      f"{(slope - in_run) * 1000:+.1f} ({(slope / in_run - 1) * 100:+.0f}%)",
                      f"{f['per_worker_in_units_of_alone']:.3f} ({(f['per_worker_in_units_of_alone'] - 1) * 100:+.0f}%)",
+                     f"{f['per_worker_in_units_of_in_run_compute']:.3f}",
                      f"{f['peak_rss_mb'][0]:.0f} + {f['peak_rss_mb'][1]:.2f} N"])
-    return text + common.markdown_table(["method", "ms / iteration", "one worker's compute alone (ms)",
+    return common.markdown_table(["method", "ms / iteration", "one worker's compute alone (ms)",
                                          "overhead per worker (ms)", "a worker's compute in the run (ms)",
                                          "beyond that compute (ms)", "per worker, in units of its row's compute alone",
+                                         "in units of its row's compute in the run",
                                          "peak RSS (MB)"], rows)
 
 
