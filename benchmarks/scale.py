@@ -270,10 +270,9 @@ def fits_table(fits: dict[str, Any]) -> str:
                      f"{f['per_worker_in_units_of_in_run_compute']:.3f}",
                      f"{f['peak_rss_mb'][0]:.0f} + {f['peak_rss_mb'][1]:.2f} N"])
     return common.markdown_table(["method", "ms / iteration", "one worker's compute alone (ms)",
-                                         "overhead per worker (ms)", "a worker's compute in the run (ms)",
-                                         "beyond that compute (ms)", "per worker, in units of its row's compute alone",
-                                         "in units of its row's compute in the run",
-                                         "peak RSS (MB)"], rows)
+                                  "overhead per worker (ms)", "a worker's compute in the run (ms)",
+                                  "beyond that compute (ms)", "per worker, in units of its row's compute alone",
+                                  "in units of its row's compute in the run", "peak RSS (MB)"], rows)
 
 
 if __name__ == "__main__":
