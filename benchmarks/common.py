@@ -92,9 +92,13 @@ def final_fid(runs: dict[int, dict[str, Any]]) -> dict[int, float]:
 def paired_difference(name: str, a: dict[int, float], b: dict[int, float], digits: int = 1) -> str:
     """"NAME: d, 95% Student t CI [lo, hi] over n seeds: lower | higher | no detectable difference" for a - b,
     paired over the seeds both have."""
+    import statistics
+
     from distgan.stats import mean_ci
 
     diffs = [a[s] - b[s] for s in sorted(a) if s in b]
+    if len(diffs) < 2 or statistics.stdev(diffs) == 0:  # a zero-width interval is no evidence either way
+        return f"{name}: {statistics.fmean(diffs):.{digits}f} over {len(diffs)} seed(s), no spread: no verdict"
     mean, low, high = mean_ci(diffs)
     verdict = "no detectable difference" if low <= 0 <= high else ("lower" if high < 0 else "higher")
     return (f"{name}: {mean:.{digits}f}, 95% Student t CI [{low:.{digits}f}, {high:.{digits}f}] over "

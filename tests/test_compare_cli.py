@@ -35,6 +35,8 @@ def test_ring8_study_reports_modes_and_quality_and_scales(tmp_path, capsys):
     (["--backend", "mpi"], "unknown --backend 'mpi'"),
     (["--dataset", "imagenet", "--methods", "standalone"], "imagenet"),
     (["--cells", "gossip*"], "--cells gossip* matches none of the study's 18 cells"),
+    (["--margin", "-3"], "--margin must be a positive amount such as 5, or a share of the reference such as 10%"),
+    (["--margin", "ten%"], "got 'ten%'"),
 ])
 def test_bad_compare_flags_are_one_line_and_exit_2(capsys, tmp_path, argv, needle):
     code, err = run_cli(capsys, "compare", *argv, "--out", str(tmp_path / "s"), "--no-progress")

@@ -194,7 +194,8 @@ def _add_compare(sub: Any) -> None:
                        "Flags override --preset, which overrides the default study.")
     p.add_argument("--preset", metavar="NAME", help="start from a preset study. mdgan-paper: "
                    "standalone b=10 and b=100, FL-GAN E=1, MD-GAN k=1 and k=log, N in "
-                   f"{','.join(map(str, c.PAPER_WORKERS))}, digits, iid, b=10, {c.PAPER_STEPS} steps. stragglers: "
+                   f"{','.join(map(str, c.PAPER_WORKERS))} (the paper's: 1,10,25,50), digits (the paper's: MNIST), "
+                   f"iid, b=10, {c.PAPER_STEPS} steps, an unconditional GAN (the paper's: ACGAN). stragglers: "
                    "fl-gan, md-gan, async-ps with worker rank 2 slowed x1, x4, x16 (--slow), 3 workers, digits")
     p.add_argument("--methods", metavar="LIST", help="comma list of methods (default: "
                    f"{','.join(c.DEFAULT_METHODS)}); with --preset, its labels too (e.g. 'md-gan k=log')")
@@ -226,6 +227,9 @@ def _add_verdict_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", type=float, metavar="VALUE", help="time to target: FID at most VALUE for images "
                    "(default: 2x the real-vs-real FID floor), high-quality share at least VALUE with every mode "
                    "captured for 2-D mixtures (default: 0.5)")
+    p.add_argument("--margin", metavar="M|P%", help="equivalence margin of the quality verdicts: a pair whose "
+                   "corrected interval lies inside ±M is called equivalent (default: 10%% of the reference's mean "
+                   "final FID; 'no detectable difference' alone never means equal)")
 
 
 def study_from_args(args: argparse.Namespace) -> Study:
@@ -234,7 +238,7 @@ def study_from_args(args: argparse.Namespace) -> Study:
 
     study = preset(args.preset) if args.preset else Study()
     for name in ("dataset", "partition", "steps", "seeds", "backend", "batch_size", "eval_every", "out",
-                 "progress", "reference", "target", "threads"):
+                 "progress", "reference", "target", "margin", "threads"):
         if getattr(args, name) is not None:
             setattr(study, name, getattr(args, name))
     if args.workers is not None:
@@ -322,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             from distgan.api import report
 
             logging.getLogger("distgan").info("report: %s", report(args.dir, args.reference, args.target,
-                                                                   args.network))
+                                                                   args.network, args.margin))
         elif args.command == "project":
             _project(args)
     except DistganError as e:

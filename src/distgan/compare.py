@@ -24,7 +24,7 @@ from typing import Any
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from distgan import run_folder
+from distgan import run_folder, stats
 from distgan.checkpoint import atomic_write_json, load_checkpoint
 from distgan.config import FIELDS, RunConfig, config_from_mapping
 from distgan.errors import DistganError
@@ -44,14 +44,15 @@ DEFAULT_BATCH_SIZE = None  # by data: 256 for 2-D points, 64 for images
 DEFAULT_OUT = "runs/compare"
 EVALS_PER_RUN = 5  # eval_every = steps // EVALS_PER_RUN unless the study sets it
 
-# The MD-GAN paper's comparison (Hardy et al. 2019, MNIST) scaled to a 2-core machine: workers use b=10 as
-# in the paper, N runs to 10 as in the paper, and every cell gets PAPER_STEPS generator updates. The data is
-# scikit-learn's 8x8 digits, not MNIST: on mnist5k the DCGAN pair is still at 26 to 39x its FID floor after
-# 1,000 updates at b=10, and a budget where it flattens would take days here. On digits standalone b=10 has
-# flattened by 12,000 updates (mean FID of 3 seeds 3.9 at 10,000, 3.6 at 12,000, 3.5 at 15,000, 3.3 at 20,000;
-# docs/results.md). Its cells run on the simulated transport: 11 processes would oversubscribe 2 cores, and
-# simulated ranks compute in turns, with the same numbers as processes for fl-gan and md-gan. Three paired
-# seeds, as every published comparison has; the study resumes and runs in parts (--cells).
+# The MD-GAN paper's comparison (Hardy et al. 2019) scaled to a 2-core machine: workers use b=10 as in the paper,
+# and every cell gets PAPER_STEPS generator updates. The preset's notes (mdgan_paper) list every difference from
+# the paper: an unconditional GAN, not its ACGAN; 8x8 digits, not MNIST; N up to 10, not its 1, 10, 25 and 50;
+# a far smaller budget. On mnist5k the DCGAN pair is still at 26 to 39x its FID floor after 1,000 updates at
+# b=10, and a budget where it flattens would take days here. On digits standalone b=10 has flattened by 12,000
+# updates (mean FID of 3 seeds 3.9 at 10,000, 3.6 at 12,000, 3.5 at 15,000, 3.3 at 20,000; docs/results.md).
+# Its cells run on the simulated transport: 11 processes would oversubscribe 2 cores, and simulated ranks compute
+# in turns, with the same numbers as processes for fl-gan and md-gan. Three paired seeds, as every published
+# comparison has; the study resumes and runs in parts (--cells).
 PAPER_STEPS = 12000
 PAPER_WORKERS = (1, 2, 4, 8, 10)
 PAPER_SEEDS = 3
@@ -78,6 +79,7 @@ class Study:
     progress: bool = True
     reference: str | None = None  # the label every other cell is paired with; None: standalone, else the first
     target: float | None = None  # time to target: FID (images) or high-quality share (2-D points); None: default
+    margin: str | None = None  # equivalence margin of the quality verdicts, "5" or "10%"; None: 10% of the reference
     cells: list[str] = field(default_factory=list)  # run only the cells whose folder matches one of these globs
     threads: int = 0  # torch threads per rank process (sim: per study process); 0 shares the cores
 
@@ -107,11 +109,18 @@ def mdgan_paper(**changes: Any) -> Study:
         seeds=PAPER_SEEDS, backend="sim", out="runs/mdgan-paper", eval_every=PAPER_STEPS // 12,
         overrides={"standalone b=100": {"batch_size": 100}, "fl-gan E=1": {"local_epochs": 1.0},
                    "md-gan k=1": {"k": "1"}, "md-gan k=log": {"k": "log", "workers": log_k_workers}},
-        notes=[f"MD-GAN paper preset: every worker uses b=10; simulated transport (ranks compute in turns, so "
-               f"wall time is the sum of every rank's compute); {PAPER_STEPS} generator updates per cell "
-               "(the paper ran far longer); 8x8 digits stand in for the paper's MNIST, whose DCGAN pair does not "
-               "converge within a CPU budget. md-gan k=log runs only where ceil(log2 N) > 1, since below that it "
-               "is the k=1 cell."],
+        notes=[
+            "MD-GAN paper preset: every worker uses b=10, as in the paper. Where it differs from the paper:",
+            "model: the paper trains an ACGAN (a class-conditional G, and a D that also classifies); distgan trains "
+            "an unconditional GAN (the same DCGAN-style pair for every method).",
+            "data: scikit-learn's 8x8 digits stand in for the paper's MNIST, whose DCGAN pair does not converge "
+            "within a CPU budget.",
+            f"workers: N in {', '.join(map(str, PAPER_WORKERS))}; the paper's N are 1, 10, 25 and 50.",
+            f"budget: {PAPER_STEPS} generator updates per cell, far fewer than the paper ran; by then standalone "
+            "b=10 has flattened on digits.",
+            "transport: simulated (ranks compute in turns, so wall time is the sum of every rank's compute); "
+            "FID and bytes are what processes give.",
+            "md-gan k=log runs only where ceil(log2 N) > 1, since below that it is the k=1 cell."],
     )
     for name, value in changes.items():
         setattr(study, name, value)
@@ -190,6 +199,8 @@ def _check_study(study: Study) -> None:
     if study.reference is not None and study.reference not in study.methods:
         raise DistganError(f"--reference {study.reference!r} is not among --methods ({', '.join(study.methods)}); "
                            "add it, or name one of them")
+    if study.margin is not None:
+        study.margin = stats.parse_margin(study.margin)
     if not isinstance(study.seeds, int) or study.seeds < 1:
         raise DistganError(f"--seeds must be a positive integer, got {study.seeds}")
     for label, extra in study.overrides.items():
@@ -229,7 +240,7 @@ def compare(study: Study) -> Path:
                            f"see {out / 'failures.json'}")
     from distgan.report import build_report
 
-    return build_report(out)
+    return build_report(out, margin=study.margin)
 
 
 def _check_datasets(cells: list[Cell]) -> None:

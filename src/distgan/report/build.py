@@ -7,8 +7,9 @@ from pathlib import Path
 
 from distgan.checkpoint import atomic_write_bytes
 from distgan.errors import DistganError
-from distgan.report import claims, content, html, markdown, plots, stragglers, verdicts
+from distgan.report import claims, content, costs, html, markdown, plots, stragglers, verdicts
 from distgan.report.aggregate import Group, group_runs
+from distgan.report.comparison import correct, family_note
 from distgan.report.content import Figure, Report
 from distgan.report.load import Run, load_failures, load_runs, load_study
 from distgan.report.table import is_points, table
@@ -21,12 +22,14 @@ CURVES = (("g_updates", "updates", "against generator updates"), ("wall_s", "wal
 
 
 def build_report(root: str | Path, reference: str | None = None, target: float | None = None,
-                 network: str | None = None) -> Path:
+                 network: str | None = None, margin: float | str | None = None) -> Path:
     """(Re)build the report of the runs at or under `root`; return the path of report.html.
 
     Verdicts pair every cell with `reference` (the study's, else standalone) seed by seed; time to target
     uses `target` (the study's, else 2x the real-vs-real FID floor, or all modes and 50% high quality).
     With `network`, runs are also projected onto that network (FID against projected wall time, crossovers).
+    `margin` is the equivalence margin of the quality verdicts ("5", or "10%" of the reference's mean, the
+    default).
     """
     if network is not None:
         from distgan.network.profiles import parse_profile
@@ -42,6 +45,7 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
     labels = [g.label for g in groups]
     reference = reference or study.get("reference") or ("standalone" if "standalone" in labels or not labels
                                                          else labels[0])
+    margin = margin if margin is not None else study.get("margin")
     goal = verdicts.default_target(points, floor, target if target is not None else study.get("target"))
     report = Report(
         title=_title(runs),
@@ -52,9 +56,9 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
         step_definitions=content.step_definitions(runs),
         failures=content.failures(groups, load_failures(root), root),
         notes=[*study.get("notes", []), *content.notes(runs, points)],
-        verdicts=verdicts.quality_verdicts(groups, reference, points),
-        claims=claims.paper_claims(groups, points),
     )
+    _verdicts(report, groups, reference, points, margin)
+    report.claims, report.claims_note = claims.paper_claims(groups, points)
     if goal is None:
         report.target = "n/a: no real-vs-real FID floor to set it from; give --target"
     else:
@@ -62,7 +66,12 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
                                            (" (all modes, the default for 2-D mixtures)" if points else
                                             " (2x the real-vs-real FID floor, the default)"))
         report.time_header, report.time_rows = verdicts.time_table(groups, goal)
-        report.time_verdicts = verdicts.time_verdicts(groups, reference, goal)
+        family = correct(verdicts.time_comparisons(groups, reference, goal))
+        report.time_verdicts = [c.line() for c in family]
+        report.time_note = family_note("Time to target", family, "a paired Student t test on the differences in "
+                                       "generator updates where every seed of both reached the target, else an "
+                                       "exact sign test on which reached it first, a seed that never reached it "
+                                       "censored at the budget")
         if stragglers.sweeps(runs):
             report.figures.append(_straggler_figure(runs, goal, root))
     (root / "fid_vs_projected.png").unlink(missing_ok=True)
@@ -77,6 +86,33 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
     atomic_write_bytes(root / "report.html", html.render(report).encode())
     log.debug("report: %s", root / "report.html")
     return root / "report.html"
+
+
+def _verdicts(report: Report, groups: list[Group], reference: str, points: bool,
+              margin: float | str | None) -> None:
+    """The family against the reference, per update and again at equal real images and at equal compute."""
+    per_update = correct(verdicts.quality_comparisons(groups, reference, points, margin))
+    images = correct(verdicts.equal_cost_comparisons(groups, reference, points, costs.real_images_spent,
+                                                     "at equal real images seen"))
+    compute = correct(verdicts.equal_cost_comparisons(groups, reference, points, costs.compute_spent,
+                                                      "at equal worker compute"))
+    verdicts.cross_check(per_update, images, compute)
+    report.verdicts = [c.line() for c in per_update]
+    report.verdicts_note = family_note("Against the reference, per generator update", per_update,
+                                       "paired Student t tests on the seed-by-seed differences of the final "
+                                       "measure; equivalence margin ±" + _margin_text(per_update, margin))
+    for family, what in ((images, "at equal real images seen"), (compute, "at equal worker compute")):
+        if any(c.diffs for c in family):
+            report.equal_cost_notes.append(family_note(
+                f"Against the reference, {what}", family, "paired Student t tests; each pair of runs is read at "
+                "the last evaluation within the cheaper run's whole budget"))
+            report.equal_cost += [c.line() for c in family]
+
+
+def _margin_text(family: list, margin: float | str | None) -> str:
+    bound = next((c.margin for c in family if c.margin is not None), None)
+    rule = "--margin" if margin is not None else f"{verdicts.DEFAULT_MARGIN} of the reference's mean, the default"
+    return f"{'n/a' if bound is None else f'{bound:.3g}'} ({rule})"
 
 
 def _title(runs: list[Run]) -> str:

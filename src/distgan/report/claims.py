@@ -9,73 +9,62 @@ line per claim and N.
 from __future__ import annotations
 
 import math
+import statistics
 
-from distgan import run_folder
 from distgan.report import fmt
 from distgan.report.aggregate import Group
+from distgan.report.comparison import Comparison, correct, family_note
+from distgan.report.costs import costs_sentence, worker_compute_s
 from distgan.report.load import Run
-from distgan.report.verdicts import paired_differences, pairs_by_seed, verdict_line
-from distgan.transport.trace import RECORD_PHASE, compute_seconds, read_trace
+from distgan.report.verdicts import paired_differences, pairs_by_seed
 
 FLOAT32 = 4
 STATS_PER_ROUND = 2 * FLOAT32  # an fl-gan worker sends (loss_D, loss_G) once per round
 DATA_KINDS = ("md-gan/X_g", "md-gan/X_d")  # what an md-gan worker receives every iteration, b samples each
 
 
-def paper_claims(groups: list[Group], points: bool) -> list[str]:
-    """One line per claim of the MD-GAN paper and per (md-gan, fl-gan) pair of cells at the same N."""
+def paper_claims(groups: list[Group], points: bool) -> tuple[list[str], str]:
+    """One line per claim of the MD-GAN paper and per (md-gan, fl-gan) pair of cells at the same N, and the
+    note that heads the family: the quality and compute lines are tested together and corrected with Holm's
+    method; the bytes lines are counts, identical on every seed, so they are stated, not tested."""
     pairs = [(md, fl) for md in groups if md.method == "md-gan" and md.finished
              for fl in groups if fl.method == "fl-gan" and fl.workers == md.workers and fl.finished]
-    lines = []
-    for md, fl in pairs:
-        lines.append("Claim: MD-GAN beats FL-GAN in quality. " + _quality(md, fl, points))
-    for md, fl in pairs:
-        lines.append("Claim: MD-GAN halves per-worker compute. " + _compute(md, fl))
-    for md, fl in pairs:
-        lines.append("Claim: MD-GAN sends fewer bytes than FL-GAN below a crossover batch size. " + _bytes(md, fl))
-    return lines
+    quality = [_quality(md, fl, points) for md, fl in pairs]
+    compute = [_compute(md, fl) for md, fl in pairs]
+    family = correct([c for c in quality + compute if isinstance(c, Comparison)])
+    lines = ["Claim: MD-GAN beats FL-GAN in quality. " + c.line() for c in quality]
+    lines += ["Claim: MD-GAN halves per-worker compute. " + (c.line() if isinstance(c, Comparison) else c)
+              for c in compute]
+    lines += ["Claim: MD-GAN sends fewer bytes than FL-GAN below a crossover batch size. " + _bytes(md, fl)
+              for md, fl in pairs]
+    note = family_note("The paper's claims (quality and compute)", family, "paired Student t tests over seeds")
+    return lines, note if pairs else ""
 
 
-def _quality(md: Group, fl: Group, points: bool) -> str:
+def _quality(md: Group, fl: Group, points: bool) -> Comparison:
     key = "hq_pct" if points else "fid"
     diffs = paired_differences(md, fl, lambda r: (r.summary or {}).get("final_eval", {}).get(key))
     if points:
-        return verdict_line(md.name, fl.name, diffs, False, "reaches a higher high-quality share than",
-                     "reaches a lower high-quality share than", "final high-quality share")
-    return verdict_line(md.name, fl.name, diffs, True, "reaches lower FID than", "reaches higher FID than", "final FID")
+        return Comparison(md.name, fl.name, "final high-quality share", False,
+                          "reaches a higher high-quality share than", "reaches a lower high-quality share than",
+                          diffs=diffs, costs=costs_sentence(md, fl))
+    return Comparison(md.name, fl.name, "final FID", True, "reaches lower FID than", "reaches higher FID than",
+                      diffs=diffs, costs=costs_sentence(md, fl))
 
 
-def worker_compute_s(run: Run) -> float | None:
-    """Seconds of compute per generator update on one worker (mean over workers), from the run's trace.
-
-    Logging and evaluation (the `record` phase, rank 0's) are not compute of the method. The updates are
-    those the trace covers (rank 0's records), not the run's: a run killed and resumed traced only its
-    resumed part."""
-    path = run.path / run_folder.TRACE
-    if not path.is_file():
-        return None
-    per_rank: dict[int, float] = {}
-    steps = 0
-    for record in read_trace(path):
-        if record["rank"] == 0:
-            steps += record["updates"] if record["step"] >= 1 else 0
-        else:
-            per_rank[record["rank"]] = per_rank.get(record["rank"], 0.0) + compute_seconds(record, RECORD_PHASE)
-    return sum(per_rank.values()) / len(per_rank) / steps if per_rank and steps else None
-
-
-def _compute(md: Group, fl: Group) -> str:
-    seconds = {r.path: worker_compute_s(r) for r in md.finished + fl.finished}  # each trace read once
+def _compute(md: Group, fl: Group) -> Comparison | str:
+    seconds = {r.path: worker_compute_s(r) for r in md.finished + fl.finished}
     diffs = paired_differences(md, fl, lambda r: seconds[r.path])
     if not diffs:
         return (f"{md.name} against {fl.name}: not measured (the runs have no trace.jsonl: run without "
                 "--no-trace, and keep the traces).")
     ratios = paired_differences(md, fl, lambda r: math.log(seconds[r.path] or math.nan))
     ratio = math.exp(sum(ratios) / len(ratios)) if ratios else math.nan
-    return (verdict_line(md.name, fl.name, [d * 1000 for d in diffs], True,
-                  "needs less compute per worker per generator update (ms) than",
-                  "needs more compute per worker per generator update (ms) than", "worker compute per update (ms)")
-            + f" md-gan / fl-gan: {fmt.number(ratio)} (the paper claims 0.5).")
+    return Comparison(md.name, fl.name, "worker compute per update (ms)", True,
+                      "needs less compute per worker per generator update (ms) than",
+                      "needs more compute per worker per generator update (ms) than",
+                      diffs=[d * 1000 for d in diffs],
+                      extra=f"md-gan / fl-gan: {fmt.number(ratio)} (the paper claims 0.5).")
 
 
 def _worker_bytes(run: Run, kinds: tuple[str, ...] | None, direction: str = "recv") -> list[float]:
@@ -106,11 +95,22 @@ def crossover_batch_size(md: Run, fl: Run) -> float | None:
     return (sum(per_round) / len(per_round)) / per_sample_per_iteration if per_sample_per_iteration else None
 
 
+def _per_group(group: Group) -> list[float]:
+    return [v for v in (_per_update(r) for r in group.finished) if v is not None]
+
+
 def _bytes(md: Group, fl: Group) -> str:
     diffs = paired_differences(md, fl, _per_update)
-    line = verdict_line(md.name, fl.name, [d / 1e6 for d in diffs], True,
-                 "moves fewer MB per worker per generator update than",
-                 "moves more MB per worker per generator update than", "MB per worker per update")
+    if diffs and len(set(diffs)) == 1:  # bytes are counts: the same on every seed, so exact, not estimated
+        mb = [v / 1e6 for v in (statistics.fmean(x) for x in (_per_group(md), _per_group(fl)))]
+        fewer = "fewer" if diffs[0] < 0 else "more"
+        line = (f"{md.name} moves {fewer} MB per worker per generator update than {fl.name}: {fmt.number(mb[0])} "
+                f"against {fmt.number(mb[1])}, the same count on every one of {len(diffs)} seeds (a count, not an "
+                "estimate, so no interval).")
+    else:
+        line = Comparison(md.name, fl.name, "MB per worker per update", True,
+                          "moves fewer MB per worker per generator update than",
+                          "moves more MB per worker per generator update than", diffs=diffs, units=1e6).line()
     crossings = [c for c in (crossover_batch_size(m, f) for m, f in pairs_by_seed(md, fl)) if c]
     if not crossings:
         return line

@@ -30,11 +30,16 @@ class Report:
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     verdicts: list[str] = field(default_factory=list)
+    verdicts_note: str = ""  # the family, its correction and its test
+    equal_cost: list[str] = field(default_factory=list)  # quality at equal real images and at equal compute
+    equal_cost_notes: list[str] = field(default_factory=list)
     target: str = ""  # what "reaching the target" means here
     time_header: list[str] = field(default_factory=list)
     time_rows: list[list[str]] = field(default_factory=list)
     time_verdicts: list[str] = field(default_factory=list)
+    time_note: str = ""
     claims: list[str] = field(default_factory=list)  # the MD-GAN paper's claims, answered (report/claims.py)
+    claims_note: str = ""
     network: str = ""  # `--network`: the profile wall time is projected on, and its crossover lines
     crossovers: list[str] = field(default_factory=list)
 
@@ -110,9 +115,12 @@ def _detected(failure: dict[str, Any]) -> str:
 def notes(runs: list[Run], points: bool) -> list[str]:
     """How to read the numbers."""
     lines = [
-        "Values are means over the finished seeds ± the half-width of a 95% Student t interval over seeds; a "
-        "value from one seed says so. Seed s gives every method the same partition, initial G and D, and "
-        "evaluation noise, so verdicts pair the methods seed by seed.",
+        "Values are means over the finished seeds ± the half-width of a 95% Student t interval over seeds "
+        "(scipy.stats); a value from one seed says so. Seed s gives every method the same partition, initial G "
+        "and D, and evaluation noise, so verdicts pair the methods seed by seed. Each section of verdicts is one "
+        "family, corrected for its number of comparisons with Holm's method; its first line names the test and the "
+        "intervals. \"No detectable difference\" is not \"equal\": only \"equivalent within ±M\" says that, "
+        "and an undecided line says how many paired seeds would decide it.",
         "server = rank 0 of a server method (async-ps, fl-gan, md-gan); sync-dp and standalone have none (n/a). "
         "worker = one worker, the mean over the workers of a run. Bytes count tensors moved, per message kind.",
         "Peak MB is the peak resident memory of a process."

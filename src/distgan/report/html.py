@@ -47,19 +47,31 @@ def _figure(title: str, path: Path, caption: str, css_class: str = "") -> str:
             f"<figcaption>{escape(caption)}</figcaption></figure>")
 
 
+def _note(text: str) -> str:
+    return f"<p>{escape(text)}</p>" if text else ""
+
+
+def _list(items: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
+
+
 def render(report: Report) -> str:
     """The whole page as a string."""
     parts = [f"<h1>{escape(report.title)}</h1>", _table(["setting", "value"], [list(f) for f in report.facts],
                                                           "text")]
     parts.append("<h2>Results</h2>" + _table(report.header, report.rows, "results"))
-    parts.append("<h2>Verdicts</h2><ul>" + "".join(f"<li>{escape(v)}</li>" for v in report.verdicts) + "</ul>")
+    parts.append("<h2>Verdicts</h2>" + _note(report.verdicts_note) + _list(report.verdicts))
+    if report.equal_cost:
+        parts.append("<h2>At equal cost</h2>" + "".join(_note(n) for n in report.equal_cost_notes)
+                     + _list(report.equal_cost))
     parts.append(f"<h2>Time to target</h2><p>Target: {escape(report.target)}.</p>")
     if report.time_rows:
         parts.append(_table(report.time_header, report.time_rows, "text"))
-        parts.append("<ul>" + "".join(f"<li>{escape(v)}</li>" for v in report.time_verdicts) + "</ul>")
+        parts.append(_note("Each cell: median [min, max] over every seed; a seed that never reached the target "
+                           "counts as more than its whole run (\"> final\")."))
+        parts.append(_note(report.time_note) + _list(report.time_verdicts))
     if report.claims:
-        parts.append("<h2>The MD-GAN paper's claims</h2><ul>" + "".join(f"<li>{escape(c)}</li>" for c in report.claims)
-                     + "</ul>")
+        parts.append("<h2>The MD-GAN paper's claims</h2>" + _note(report.claims_note) + _list(report.claims))
     if report.network:
         parts.append(f"<h2>Crossover bandwidth ({escape(report.network)})</h2><ul>"
                      + "".join(f"<li>{escape(c)}</li>" for c in report.crossovers) + "</ul>")

@@ -24,16 +24,27 @@ def _link(path: Path, root: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
 
 
+def _note(text: str) -> list[str]:
+    return [text, ""] if text else []
+
+
 def render(report: Report, root: Path) -> str:
     """The whole document as a string; `root` is the folder the file is written to."""
     lines = [f"# {report.title}", "", *_table(["setting", "value"], [list(f) for f in report.facts]), "",
              "## Results", "", *_table(report.header, report.rows, numbers=True), "",
-             "## Verdicts", "", *[f"- {v}" for v in report.verdicts], "",
-             "## Time to target", "", f"Target: {report.target}.", ""]
+             "## Verdicts", "", *_note(report.verdicts_note), *[f"- {v}" for v in report.verdicts], ""]
+    if report.equal_cost:
+        lines += ["## At equal cost", "", *[f"{n}\n" for n in report.equal_cost_notes],
+                  *[f"- {v}" for v in report.equal_cost], ""]
+    lines += ["## Time to target", "", f"Target: {report.target}.", ""]
     if report.time_rows:
-        lines += [*_table(report.time_header, report.time_rows), "", *[f"- {v}" for v in report.time_verdicts], ""]
+        lines += [*_table(report.time_header, report.time_rows), "",
+                  "Each cell: median [min, max] over every seed; a seed that never reached the target counts as "
+                  "more than its whole run (\"> final\").", "", *_note(report.time_note),
+                  *[f"- {v}" for v in report.time_verdicts], ""]
     if report.claims:
-        lines += ["## The MD-GAN paper's claims", "", *[f"- {c}" for c in report.claims], ""]
+        lines += ["## The MD-GAN paper's claims", "", *_note(report.claims_note), *[f"- {c}" for c in report.claims],
+                  ""]
     if report.network:
         lines += [f"## Crossover bandwidth ({report.network})", "", *[f"- {c}" for c in report.crossovers], ""]
     lines += ["## Failures", ""]

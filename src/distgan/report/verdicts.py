@@ -1,20 +1,26 @@
-"""Verdicts: paired differences between methods over seeds, with 95% intervals, and time to a target.
+"""Verdicts: each cell against the reference, paired seed by seed, in families corrected with Holm's method.
 
 Seed s gives every method the same partition, initial models and evaluation noise, so the seeds pair up:
-a method's difference from the reference is taken seed by seed, and its interval is a Student t
-interval over those paired differences.
+a method's difference from the reference is taken seed by seed. The families are: final quality against the
+reference (per generator update, and again at equal real images and at equal compute), and time to target,
+where a seed that never reaches the target is censored, not dropped (report/comparison.py says how each
+line is tested and printed).
 """
 
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from distgan.report import fmt
+from distgan import stats
+from distgan.report import costs, fmt
 from distgan.report.aggregate import Group
+from distgan.report.comparison import Comparison, correct
 from distgan.report.load import Run
-from distgan.stats import mean_ci
 
+DEFAULT_MARGIN = "10%"  # of the reference's mean final measure: see resolve_margin
 MIXTURE_HQ_TARGET = 0.5  # mixtures reach the target when every mode is captured and this share is high quality
 
 
@@ -72,22 +78,84 @@ def measure(points: bool) -> tuple[str, str, bool]:
     return ("hq_pct", "high-quality share", False) if points else ("fid", "FID", True)
 
 
-def quality_verdicts(groups: list[Group], reference: str, points: bool) -> list[str]:
+def resolve_margin(margin: float | str | None, ref: Group, key: str) -> float | None:
+    """The equivalence margin in the measure's units: `margin` as given ("5" or "10%"), by default 10% of the
+    reference's mean final value (a tenth of FID is about what separates visibly different sample sets at
+    these scales; give --margin to set your own)."""
+    spec = DEFAULT_MARGIN if margin is None else stats.parse_margin(margin)
+    if not spec.endswith("%"):
+        return float(spec)
+    values = [v for v in ((r.summary or {}).get("final_eval", {}).get(key) for r in ref.finished) if is_number(v)]
+    return abs(statistics.fmean(values)) * float(spec[:-1]) / 100 if values else None
+
+
+def quality_comparisons(groups: list[Group], reference: str, points: bool,
+                        margin: float | str | None = None) -> list[Comparison]:
+    """Every cell's final quality against the reference, seed by seed: the family "against the reference"."""
     key, name, lower_better = measure(points)
     ref = _reference(groups, reference)
     if ref is None:
-        return [f"No reference: {reference!r} has no finished runs, so there is nothing to pair against."]
-    lines = []
+        return []
+    better, worse = _phrases(points)
+    bound = resolve_margin(margin, ref, key)
+    return [Comparison(g.name, ref.name, f"final {name}", lower_better, better, worse,
+                       diffs=paired_differences(g, ref, lambda r: _final(r, key)), margin=bound,
+                       costs=costs.costs_sentence(g, ref))
+            for g in groups if g is not ref]
+
+
+def equal_cost_comparisons(groups: list[Group], reference: str, points: bool,
+                           spent: Callable[[Run, dict[str, Any]], float | None], at: str) -> list[Comparison]:
+    """Quality of each cell against the reference with both read at the cheaper run's budget of `spent`. A pair
+    that spends the same on both sides is the per-update comparison again, and one without the measure
+    cannot be read at equal cost: neither joins the family."""
+    key, name, lower_better = measure(points)
+    ref = _reference(groups, reference)
+    if ref is None:
+        return []
+    better, worse = _phrases(points)
+    family = []
     for g in groups:
         if g is ref:
             continue
-        diffs = paired_differences(g, ref, lambda r: (r.summary or {}).get("final_eval", {}).get(key))
-        if points:
-            better, worse = "reaches a higher high-quality share than", "reaches a lower high-quality share than"
-        else:
-            better, worse = "reaches lower FID than", "reaches higher FID than"
-        lines.append(verdict_line(g.name, ref.name, diffs, lower_better, better, worse, f"final {name}"))
-    return lines
+        diffs, same_cost = [], True
+        for mine, theirs in pairs_by_seed(g, ref):
+            budgets = [costs.final_spent(r, spent) for r in (mine, theirs)]
+            same_cost = same_cost and None not in budgets and math.isclose(budgets[0], budgets[1], rel_tol=1e-9)
+            x, y = costs.equal_cost_pair(mine, theirs, key, spent)
+            if is_number(x) and is_number(y):
+                diffs.append(x - y)
+        if diffs and not same_cost:
+            family.append(Comparison(g.name, ref.name, f"{name} {at}", lower_better, better, worse, diffs=diffs))
+    return family
+
+
+def cross_check(per_update: list[Comparison], *at_equal_cost: list[Comparison]) -> None:
+    """Say on a per-update verdict where the same pair read at equal cost points the other way, or makes none."""
+    for family in at_equal_cost:
+        others = {(c.name, c.ref): c for c in family}
+        for line in per_update:
+            other = others.get((line.name, line.ref))
+            if other is None or other.direction == line.direction:
+                continue
+            said = {-1: "better", 1: "worse", 0: "no verdict"}[other.direction]
+            line.extra += (f"At {other.what.split(' at ', 1)[-1]} the comparison gives {said} for {line.name}, "
+                           "which disagrees with this per-update verdict. ")
+
+
+def quality_verdicts(groups: list[Group], reference: str, points: bool, margin: float | str | None = None) -> list[str]:
+    """The family "against the reference", corrected, as report lines."""
+    return [c.line() for c in correct(quality_comparisons(groups, reference, points, margin))]
+
+
+def _phrases(points: bool) -> tuple[str, str]:
+    if points:
+        return "reaches a higher high-quality share than", "reaches a lower high-quality share than"
+    return "reaches lower FID than", "reaches higher FID than"
+
+
+def _final(run: Run, key: str) -> Any:
+    return (run.summary or {}).get("final_eval", {}).get(key)
 
 
 def paired_differences(a: Group, b: Group, value: Callable[[Run], Any]) -> list[float]:
@@ -109,65 +177,91 @@ def same_classifier(a: Run, b: Run) -> bool:
     return mine is None or theirs is None or mine == theirs
 
 
-def time_verdicts(groups: list[Group], reference: str, target: Target) -> list[str]:
+def evaluation_interval(groups: list[Group]) -> int:
+    """The coarsest spacing of evaluations in generator updates: time to target is known only to this."""
+    gaps = []
+    for g in groups:
+        for run in g.finished:
+            steps = sorted(e.get("g_updates", e.get("step", 0)) for e in run.evals)
+            gaps += [b - a for a, b in zip([0, *steps], steps) if b > a]
+    return max(gaps) if gaps else 1
+
+
+def time_comparisons(groups: list[Group], reference: str, target: Target) -> list[Comparison]:
+    """Generator updates to the target, each cell against the reference: the family "time to target".
+
+    A seed that never reaches the target is censored at the budget, never dropped. With no censored seed the
+    pairs are compared with a paired t test on the differences; with any, with a sign test on who got there
+    first (a seed that reached beats one that did not; both missing, or both at the same evaluation, tie)."""
     ref = _reference(groups, reference)
     if ref is None:
         return []
-    lines = []
+    interval = evaluation_interval(groups)
+    resolution = f"one evaluation interval ({fmt.number(interval)} generator updates)"
+    family = []
     for g in groups:
         if g is ref:
             continue
-        pairs = {mine.seed: (first_reached(mine, target), first_reached(theirs, target))
-                 for mine, theirs in pairs_by_seed(g, ref)}
-        both = sorted(s for s, (t, t_ref) in pairs.items() if t and t_ref)
-        missing = sorted(s for s, (t, t_ref) in pairs.items() if not (t and t_ref))
-        diffs = [pairs[s][0]["g_updates"] - pairs[s][1]["g_updates"] for s in both]
-        if not both:
-            lines.append(f"{g.name} against {ref.name}: no seed where both reached the target, so no verdict on "
-                         "time to target.")
+        times = [(mine.seed, _updates_to(mine, target), _updates_to(theirs, target))
+                 for mine, theirs in pairs_by_seed(g, ref)]
+        common = dict(name=g.name, ref=ref.name, what="generator updates to the target", lower_better=True,
+                      better="needs fewer generator updates to reach the target than",
+                      worse="needs more generator updates to reach the target than",
+                      resolution=interval, resolution_text=resolution, costs=costs.costs_sentence(g, ref))
+        if all(t is not None and u is not None for _, t, u in times):
+            family.append(Comparison(**common, diffs=[t - u for _, t, u in times]))
             continue
-        line = verdict_line(g.name, ref.name, diffs, True, "needs fewer generator updates to reach the target than",
-                     "needs more generator updates to reach the target than", "generator updates to the target")
-        if missing:
-            line += f" Seeds {', '.join(map(str, missing))} left out: one of the two never reached the target."
-        lines.append(line)
-    return lines
+        wins = sum(t is not None and (u is None or t < u) for _, t, u in times)
+        losses = sum(u is not None and (t is None or u < t) for _, t, u in times)
+        missed = [f"{name} missed on seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+                  for name, seeds in ((g.name, [s for s, t, _ in times if t is None]),
+                                      (ref.name, [s for s, _, u in times if u is None])) if seeds]
+        family.append(Comparison(**common, outcomes=(wins, losses, len(times) - wins - losses),
+                                 censored="censored at the budget: " + "; ".join(missed)))
+    return family
+
+
+def _updates_to(run: Run, target: Target) -> float | None:
+    reached = first_reached(run, target)
+    return None if reached is None else reached["g_updates"]
 
 
 def time_table(groups: list[Group], target: Target) -> tuple[list[str], list[list[str]]]:
+    """Per cell: on how many seeds it reached the target, and the median [min, max] over every seed of what it
+    spent getting there; a seed that never reached counts as more than its whole run ("> final")."""
     header = ["method", "N", "reached", "G updates", "real images", "bytes moved", "wall s"]
     rows = []
     for g in groups:
-        reached = [t for t in (first_reached(r, target) for r in g.finished) if t]
-        row = [g.label, str(g.workers), f"{len(reached)} of {len(g.finished)} seeds"]
+        reached = [first_reached(r, target) for r in g.finished]
+        row = [g.label, str(g.workers), f"{sum(t is not None for t in reached)} of {len(g.finished)} seeds"]
         for key in ("g_updates", "real_images", "bytes", "wall_s"):
-            values = [t[key] for t in reached if is_number(t.get(key))]
-            row.append(_ci_text(values, size=key == "bytes") if values else "never reached")
+            row.append(_censored_text([None if t is None else t.get(key) for t in reached], key == "bytes"))
         rows.append(row)
     return header, rows
 
 
-def _ci_text(values: list[float], size: bool = False) -> str:
+def _censored_text(values: list[Any], size: bool) -> str:
+    """Median [min, max] with censored seeds (None) ranked above every time, e.g. "2,500 [2,000, > final]"."""
     show = fmt.size if size else fmt.number
-    mean, low, high = mean_ci(values)
-    if len(values) < 2:
-        return f"{show(mean)} (1 seed)"
-    return f"{show(mean)} [{show(low)}, {show(high)}]"
-
-
-def verdict_line(name: str, ref: str, diffs: list[float], lower_better: bool, better: str, worse: str,
-                 what: str) -> str:
-    """One verdict: "A <better> B: difference d, 95% CI [lo, hi], n seeds", or no detectable difference."""
-    if not diffs:
-        return f"{name} against {ref}: no seed where both have a {what}."
-    mean, low, high = mean_ci(diffs)
-    if len(diffs) < 2:
-        return f"{name} against {ref}: {what} difference {fmt.number(mean)} from one seed; no interval, no verdict."
-    interval = f"difference {fmt.number(mean)}, 95% CI [{fmt.number(low)}, {fmt.number(high)}], {len(diffs)} seeds"
-    if low <= 0 <= high:
-        return f"{name} against {ref}: no detectable difference in {what} at this budget and number of seeds " \
-               f"({interval})."
-    return f"{name} {better if (high < 0) == lower_better else worse} {ref}: {interval}."
+    if not values:
+        return fmt.NA
+    if all(v is None for v in values):
+        return "never reached"
+    if any(v is not None and not is_number(v) for v in values):
+        return fmt.NA
+    ranked = sorted(values, key=lambda v: (v is None, v or 0))
+    def text(v: Any) -> str:
+        return "> final" if v is None else show(v)
+    if len(values) == 1:
+        return f"{text(values[0])} (1 seed)"
+    mid = len(ranked) // 2
+    if len(ranked) % 2:
+        median = text(ranked[mid])
+    elif ranked[mid] is None:
+        median = "> final"
+    else:
+        median = show((ranked[mid - 1] + ranked[mid]) / 2)
+    return f"{median} [{text(ranked[0])}, {text(ranked[-1])}]"
 
 
 def _reference(groups: list[Group], reference: str) -> Group | None:
