@@ -64,7 +64,7 @@ def test_config_json_holds_every_resolved_value(capsys, tmp_path):
     assert saved["is_resolved"] and saved["batch_size"] == 256 and saved["lr_g"] == 1e-3 and saved["z_dim"] == 8
     assert saved["eval_samples"] == 2500  # 2-D points: the VEEGAN/PacGAN protocol
     assert saved["options"] == {"k": "1", "disc_steps": 1, "swap_every": 1.0, "swap_adam": "carry",
-                                "round_deadline": 0.0, "min_workers": 1}
+                                "round_deadline": 0.0, "min_workers": 1, "md_generation": "per-batch"}
 
 
 def test_methods_lists_every_method_with_its_traits(capsys):

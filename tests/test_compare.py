@@ -39,6 +39,14 @@ def test_mdgan_paper_preset():
     assert by_label["md-gan k=1"][0].name == "md-gan-k1_w1_s0"
 
 
+def test_mdgan_paper_preset_states_every_difference_from_the_paper():
+    """Issue 27: the model (ACGAN there), the data (MNIST there), N (1, 10, 25, 50 there) and the budget."""
+    notes = " ".join(preset("mdgan-paper").notes)
+    for difference in ("ACGAN", "unconditional GAN", "MNIST", "N in 1, 2, 4, 8, 10", "1, 10, 25 and 50",
+                       "12000 generator updates per cell, far fewer than the paper"):
+        assert difference in notes, difference
+
+
 def test_stragglers_preset_sweeps_the_slow_factor_of_one_worker():
     cells = plan(preset("stragglers"))
     assert {(c.config.method, tuple(c.config.slow)) for c in cells} == {
@@ -95,7 +103,7 @@ def _md_gan_cells_fail(monkeypatch, error: str) -> None:
 def test_a_failing_cell_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):
     _md_gan_cells_fail(monkeypatch, "rank 0 exited with code 1; its log above says why")
     study = Study(methods=["md-gan", "standalone"], workers=[2], dataset="ring8", steps=20, batch_size=16,
-                  backend="sim", out=str(tmp_path), progress=False, seeds=1)
+                  backend="sim", out=str(tmp_path), progress=False, seeds=1, jobs=1)  # in this process: patched
     html = compare(study).read_text()
     failures = json.loads((tmp_path / "failures.json").read_text())
     assert [(f["cell"], f["error"]) for f in failures] == [("md-gan_w2_s0", "rank 0 exited with code 1; its log "
@@ -153,13 +161,25 @@ def test_cells_runs_only_the_matching_part_and_parts_share_one_failures_file(tmp
     assert (tmp_path / "standalone_w1_s0" / "summary.json").is_file()
     assert not (tmp_path / "md-gan_w2_s0").exists()
 
-    html = compare(_ring_study(tmp_path, cells=["md-gan*"])).read_text()
+    html = compare(_ring_study(tmp_path, cells=["md-gan*"], jobs=1)).read_text()  # in this process: patched
     assert [f["cell"] for f in json.loads((tmp_path / "failures.json").read_text())] == ["md-gan_w2_s0"]
     assert "md-gan_w2_s0) failed" in html
     compare(_ring_study(tmp_path, cells=["standalone_*"]))  # a rerun of the other part keeps that failure
     assert [f["cell"] for f in json.loads((tmp_path / "failures.json").read_text())] == ["md-gan_w2_s0"]
     record = json.loads((tmp_path / "study.json").read_text())
     assert [c["folder"] for c in record["cells"]] == ["standalone_w1_s0", "md-gan_w2_s0"]  # the whole plan
+
+
+def test_cells_side_by_side_give_the_numbers_of_cells_one_at_a_time(tmp_path):
+    """--jobs 2 runs each cell in a process of its own; with the same threads the runs are the same."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    compare(_ring_study(one, jobs=1, threads=1, seeds=2, overrides={}))
+    compare(_ring_study(two, jobs=2, threads=1, seeds=2, overrides={}))
+    for cell in ("standalone_w1_s0", "standalone_w1_s1", "md-gan_w2_s0", "md-gan_w2_s1"):
+        a, b = (json.loads((root / cell / "summary.json").read_text()) for root in (one, two))
+        assert a["final_eval"] == b["final_eval"] and a["bytes"] == b["bytes"], cell
+    assert json.loads((two / "recommendation.json").read_text())["profiles"].keys() == {
+        "datacenter", "lan", "wan", "edge"}
 
 
 def test_cells_that_match_nothing_are_refused_with_the_names_to_use(tmp_path):

@@ -21,6 +21,7 @@ from distgan.errors import DistganError
     ({"method": "fl-gan", "workers": 2, "k": "2"}, "--k does not apply to --method fl-gan (it is a setting of md-gan)"),
     ({"method": "sync-dp", "workers": 2, "lr_scaling": "sqrt"}, "unknown --lr-scaling 'sqrt'"),
     ({"method": "md-gan", "workers": 2, "swap_adam": "keep"}, "unknown --swap-adam 'keep'"),
+    ({"method": "md-gan", "workers": 2, "md_generation": "one"}, "unknown --md-generation 'one'"),
 ])
 def test_bad_values_name_the_flag(overrides, message):
     with pytest.raises(DistganError) as err:

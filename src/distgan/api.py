@@ -19,13 +19,14 @@ def compare(study: Study) -> Path:
 
 
 def report(directory: str | Path, reference: str | None = None, target: float | None = None,
-           network: str | None = None, margin: float | str | None = None) -> Path:
+           network: str | None = None, margin: float | str | None = None, require: str | None = None) -> Path:
     """(Re)build report.html, report.md and the plots from the run folders at or under `directory`; with
     `network`, also FID against wall time projected on that network and the crossover bandwidths; `margin`
-    is the equivalence margin of the quality verdicts ("5", or "10%" of the reference's mean)."""
+    is the equivalence margin of the quality verdicts ("5", or "10%" of the reference's mean); `require` what a
+    recommended method must offer ("data-stays-local,no-restart")."""
     from distgan.report import build_report
 
-    return build_report(directory, reference, target, network, margin)
+    return build_report(directory, reference, target, network, margin, require)
 
 
 def project(path: str | Path, network: str, compute: str = "auto") -> dict[str, Any]:

@@ -151,8 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "report.md and the plots beside them.")
     report.add_argument("dir", metavar="DIR", help="a `distgan compare --out` folder, or one run folder")
     _add_verdict_flags(report)
-    report.add_argument("--network", metavar="NAME|BW,LATENCY", help="also plot FID against wall time projected on "
-                        "this network and find the crossover bandwidths (see `distgan project`)")
+    _add_network_flags(report)
     _add_project(sub)
     return parser
 
@@ -215,10 +214,22 @@ def _add_compare(sub: Any) -> None:
                    "runs/mdgan-paper with that preset)")
     p.add_argument("--cells", metavar="GLOB[,GLOB...]", help="run only the cells whose folder name matches, e.g. "
                    "'md-gan*_w10_*' or 'standalone*,fl-gan*'; several processes given disjoint globs can share --out")
+    p.add_argument("--jobs", type=int, metavar="J", help="cells run side by side, each in its own process with its "
+                   "share of the cores (default: the number of cores); a stopped study still resumes cell by cell")
+    _add_network_flags(p)
     p.add_argument("--threads", type=int, metavar="T", help="torch threads per process (default: 0, sharing the "
                    "cores); give 1 to each of several studies running side by side")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="show progress bars")
     _add_verdict_flags(p)
+
+
+def _add_network_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--network", metavar="P[,P...]", help="network profiles for `## Which method to pick`: "
+                   "datacenter, lan, wan, edge, or BW,LATENCY such as 100mbit,30ms (default: all four named ones); "
+                   "given explicitly, the report also finds the crossover bandwidths on the first")
+    p.add_argument("--require", metavar="R[,R...]", help="what a recommended method must offer: data-stays-local "
+                   "(no worker's records leave it), no-restart (a dead worker never restarts the group), no-server; "
+                   "none for no requirement (default: data-stays-local, which leaves standalone out)")
 
 
 def _add_verdict_flags(p: argparse.ArgumentParser) -> None:
@@ -238,7 +249,7 @@ def study_from_args(args: argparse.Namespace) -> Study:
 
     study = preset(args.preset) if args.preset else Study()
     for name in ("dataset", "partition", "steps", "seeds", "backend", "batch_size", "eval_every", "out",
-                 "progress", "reference", "target", "margin", "threads"):
+                 "progress", "reference", "target", "margin", "threads", "jobs", "network", "require"):
         if getattr(args, name) is not None:
             setattr(study, name, getattr(args, name))
     if args.workers is not None:
@@ -326,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             from distgan.api import report
 
             logging.getLogger("distgan").info("report: %s", report(args.dir, args.reference, args.target,
-                                                                   args.network, args.margin))
+                                                                   args.network, args.margin, args.require))
         elif args.command == "project":
             _project(args)
     except DistganError as e:

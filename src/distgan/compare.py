@@ -15,8 +15,11 @@ import dataclasses
 import fnmatch
 import json
 import logging
+import multiprocessing
+import os
 import re
 import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +85,9 @@ class Study:
     margin: str | None = None  # equivalence margin of the quality verdicts, "5" or "10%"; None: 10% of the reference
     cells: list[str] = field(default_factory=list)  # run only the cells whose folder matches one of these globs
     threads: int = 0  # torch threads per rank process (sim: per study process); 0 shares the cores
+    jobs: int = 0  # cells run side by side, each with its share of the cores; 0: one per core
+    network: str | None = None  # profiles `## Which method to pick` projects onto; None: datacenter,lan,wan,edge
+    require: str | None = None  # what a recommended method must offer; None: data-stays-local
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,12 @@ def _check_study(study: Study) -> None:
                            "add it, or name one of them")
     if study.margin is not None:
         study.margin = stats.parse_margin(study.margin)
+    if isinstance(study.jobs, bool) or not isinstance(study.jobs, int) or study.jobs < 0:
+        raise DistganError(f"--jobs must be a positive integer (cells side by side), got {study.jobs}")
+    from distgan.report.recommend import parse_profiles, parse_requirements
+
+    parse_profiles(study.network)
+    parse_requirements(study.require)
     if not isinstance(study.seeds, int) or study.seeds < 1:
         raise DistganError(f"--seeds must be a positive integer, got {study.seeds}")
     for label, extra in study.overrides.items():
@@ -220,16 +232,17 @@ def compare(study: Study) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "study.json", _study_record(study, cells))
     failures: list[dict[str, Any]] = []
+    jobs = study.jobs or os.cpu_count() or 1
     with logging_redirect_tqdm(), tqdm(chosen, desc="compare", unit="cell", disable=not study.progress,
                                        dynamic_ncols=True) as bar:
-        for i, cell in enumerate(bar, 1):
-            bar.set_postfix_str(cell.name)
+        pending = []
+        for i, cell in enumerate(chosen, 1):
             if _finished(cell):
                 log.info("[%d/%d] %s: finished before, skipped", i, len(chosen), cell.name)
-                continue
-            # the line says where the study stands even when a rank process draws over the bar
-            log.info("[%d/%d] %s: %s x%d, seed %d", i, len(chosen), cell.name, cell.label, cell.workers, cell.seed)
-            error = run_cell(cell)
+                bar.update()
+            else:
+                pending.append(cell)
+        for cell, error in _run_cells(pending, jobs, study.threads, bar):
             if error:
                 failures.append({"cell": cell.name, "label": cell.label, "workers": cell.workers,
                                  "seed": cell.seed, "error": error})
@@ -240,7 +253,36 @@ def compare(study: Study) -> Path:
                            f"see {out / 'failures.json'}")
     from distgan.report import build_report
 
-    return build_report(out, margin=study.margin)
+    return build_report(out, margin=study.margin, network=study.network, require=study.require)
+
+
+def _run_cells(cells: list[Cell], jobs: int, threads: int, bar: tqdm):
+    """Run the cells, `jobs` at a time in processes of their own, each with its share of the cores; yield each
+    cell with why it failed (None when it finished), as they end."""
+    if jobs <= 1 or len(cells) <= 1:
+        for cell in cells:
+            bar.set_postfix_str(cell.name)
+            # the line says where the study stands even when a rank process draws over the bar
+            log.info("%s: %s x%d, seed %d", cell.name, cell.label, cell.workers, cell.seed)
+            yield cell, run_cell(cell)
+            bar.update()
+        return
+    share = threads or max(1, (os.cpu_count() or 1) // jobs)
+    side_by_side = [dataclasses.replace(c, config=dataclasses.replace(c.config, threads=share, progress=False))
+                    for c in cells]
+    log.info("running %d cells, %d side by side with %d torch thread(s) each", len(cells), jobs, share)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run_cell, c): c for c in side_by_side}
+        for future in as_completed(futures):
+            cell = futures[future]
+            try:
+                error = future.result()
+            except Exception as e:  # noqa: BLE001 - a cell's process died; the report lists it
+                error = f"{type(e).__name__}: {e}"
+            log.info("%s: %s", cell.name, "finished" if error is None else f"failed: {error}")
+            bar.set_postfix_str(cell.name)
+            bar.update()
+            yield cell, error
 
 
 def _check_datasets(cells: list[Cell]) -> None:

@@ -17,10 +17,11 @@ from helpers import final_state, small_config
 N, b, STEPS = 3, 8, 12
 
 
-@pytest.mark.parametrize("k,swap_adam", [("1", "reset"), ("n", "reset"), ("1", "carry")])
-def test_bytes_per_iteration_and_swap_match_the_paper(tmp_path, k, swap_adam):
+@pytest.mark.parametrize("k,swap_adam,generation", [("1", "reset", "per-batch"), ("n", "reset", "per-batch"),
+                                                     ("1", "carry", "per-batch"), ("n", "reset", "joint")])
+def test_bytes_per_iteration_and_swap_match_the_paper(tmp_path, k, swap_adam, generation):
     summary = train(small_config(tmp_path, method="md-gan", workers=N, k=k, batch_size=b, steps=STEPS,
-                                 swap_every=0.05, backend="sim", swap_adam=swap_adam))
+                                 swap_every=0.05, backend="sim", swap_adam=swap_adam, md_generation=generation))
     d = 8 * 8  # digits are 1x8x8
     floats = 4  # bytes per float32
     per_rank = summary["bytes"]["per_rank"]
@@ -101,3 +102,53 @@ def test_torchrun_gives_the_same_run_as_our_launcher(tmp_path):
     assert a["bytes"]["per_rank"] == c["bytes"]["per_rank"]
     for name, tensor in final_state(ours)["G"].items():
         torch.testing.assert_close(tensor, final_state(theirs)["G"][name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("k,generation,sizes", [("n", "per-batch", [8, 8, 8]), ("1", "per-batch", [8, 8]),
+                                                ("n", "joint", [24]), ("1", "joint", [16])])
+def test_G_batchnorm_sees_b_samples_per_forward(tmp_path, monkeypatch, k, generation, sizes):
+    """Algorithm 1 generates each X^(j) = G(Z_j) on its own, so every BatchNorm of G normalises over b = 8
+    samples, K times an iteration (K = 3 with k = n = 3; K = 2 with k = 1: X_g and the extra X_d); `joint`
+    is one pass of K b. Evaluation (no grad) is left out."""
+    from distgan.methods import md_gan
+
+    seen: dict[str, list[int]] = {}
+    original = md_gan.build_gan
+
+    def spy(ctx, with_G=True):
+        gan = original(ctx, with_G)
+        for name, m in (gan.G.named_modules() if gan.G is not None else ()):
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.register_forward_pre_hook(lambda _, args, name=name: seen.setdefault(name, []).append(
+                    args[0].shape[0]) if torch.is_grad_enabled() else None)
+        return gan
+
+    monkeypatch.setattr(md_gan, "build_gan", spy)
+    train(small_config(tmp_path, method="md-gan", workers=N, k=k, batch_size=b, steps=2, backend="sim",
+                       md_generation=generation))
+    assert len(seen) >= 2  # the digits G has a BatchNorm1d and a BatchNorm2d at least
+    for name, batch_sizes in seen.items():
+        assert batch_sizes == sizes * 2, name  # two iterations
+
+
+def test_per_batch_X_j_depends_on_Z_j_alone():
+    """Per batch, X^(j) is G(Z_j) as if generated alone, whatever the other batches' noise; in one joint pass
+    BatchNorm's statistics mix the batches, so changing Z_2 changes X^(1)."""
+    from distgan.methods.md_gan import generate
+
+    torch.manual_seed(0)
+    G, _ = build_models((1, 8, 8), z_dim=16)
+    G.train()
+    Z = torch.randn(3, b, 16)
+    Z_other = Z.clone()
+    Z_other[1:] = torch.randn(2, b, 16)
+    with torch.no_grad():
+        X, X_other = generate(G, Z, "per-batch"), generate(G, Z_other, "per-batch")
+        alone = [G(Z_j) for Z_j in Z]
+        joint, joint_other = generate(G, Z, "joint"), generate(G, Z_other, "joint")
+    assert X.shape == joint.shape == (3, b, 1, 8, 8)
+    for j in range(3):
+        torch.testing.assert_close(X[j], alone[j], rtol=0, atol=1e-6)
+    torch.testing.assert_close(X[0], X_other[0], rtol=0, atol=1e-6)  # X^(1) ignores Z_2, Z_3
+    assert (joint[0] - joint_other[0]).abs().max() > 1e-3  # joint: X^(1) moves with Z_2, Z_3
+    assert (joint[0] - X[0]).abs().max() > 1e-3  # and differs from Algorithm 1's X^(1)

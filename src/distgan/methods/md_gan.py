@@ -2,7 +2,7 @@
 
     server holds G; worker n = 1..N holds D_n and shard B_n of m samples
     for i = 1..I:
-        server:    X^(1..k) <- k batches of b samples from G          (one more, X_d for all, when k = 1)
+        server:    X^(j) <- G(Z_j), j = 1..k, Z_j b noise vectors      (one more, X_d for all, when k = 1)
                    send X_g^(n) = X^((n mod k)+1) and X_d^(n) = X^(((n+1) mod k)+1) to every worker n
         worker n:  L times: D_n <- Adam step on L_D(real batch of B_n, X_d^(n))
                    F_n <- dL_G(D_n(X_g^(n))) / dX_g^(n)          (b x d error feedback)
@@ -21,6 +21,11 @@ Which line of the paper each choice follows:
 - With k = 1 that formula would make X_d = X_g, but IV-A asks for "two distinct batches" and IV-B1 for
   "separate data" for D and G. Algorithm 1's server loop generates batches j = 0..k, k+1 of them; the
   extra batch serves as every worker's X_d when k = 1.
+- Each X^(j) = G(Z_j) is its own forward pass, as in Algorithm 1, so G's BatchNorm normalises over the b
+  samples of one batch, as in standalone, and X^(j) does not depend on the other batches' noise. G's running
+  statistics so take K updates per iteration instead of one; nothing reads them (samples for evaluation use
+  batch statistics, recorder.generate). `--md-generation joint` is the one forward of all K b samples that
+  distgan ran before issue 27 (studies/mdgan-generation measures the difference).
 - Swaps move the weights θ_n (IV-C1). The paper says nothing of Adam's moments: `--swap-adam carry`
   (default) sends them with D, as moving D's training state whole would; `reset` starts them afresh.
 
@@ -71,6 +76,9 @@ class Options:
     round_deadline: float = option(0.0, "md-gan: seconds the server waits for an iteration's feedback; late "
                                         "feedback is discarded (0: wait for all)")
     min_workers: int = option(1, "md-gan: with --round-deadline, the feedbacks an iteration needs")
+    md_generation: str = option("per-batch", "md-gan: per-batch (a G forward pass for each of the K batches, so "
+                                "BatchNorm sees b samples: Algorithm 1) | joint (one pass of all K b samples, "
+                                "distgan before issue 27)")
 
     def resolved_k(self, N: int) -> int:
         if self.k == "log":  # the paper's ceil(log N), log to base 2 (its section II)
@@ -85,6 +93,7 @@ class Options:
         positive_int("disc_steps", self.disc_steps)
         check(self.swap_every > 0, f"--swap-every must be > 0 epochs, got {self.swap_every}")
         one_of("swap_adam", self.swap_adam, ("carry", "reset"))
+        one_of("md_generation", self.md_generation, ("per-batch", "joint"))
         check(self.round_deadline >= 0, f"--round-deadline must be >= 0 seconds, got {self.round_deadline}")
         check(isinstance(self.min_workers, int) and 1 <= self.min_workers <= workers,
               f"--min-workers must be in 1..{workers} (the workers), got {self.min_workers}")
@@ -133,7 +142,7 @@ def server(ctx: RankContext) -> None:
     while i < cfg.steps:
         ctx.trace.begin(i + 1)
         ctx.trace.phase("server generate")
-        X = gan.G(noise(gan, K * b, z_rng, device)).view(K, b, *ctx.dataset.sample_shape)
+        X = generate(gan.G, noise(gan, K * b, z_rng, device).view(K, b, -1), options.md_generation)
         ctx.sweep_hung(i)
         workers = rounds.available(i) if rounds else ctx.live_workers()
         if rounds:
@@ -162,6 +171,14 @@ def server(ctx: RankContext) -> None:
         ctx.recorder.extra["late"] = rounds.late
         for r in ctx.live_workers():
             control(ctx, r, STOP, i)
+
+
+def generate(G: torch.nn.Module, Z: torch.Tensor, how: str) -> torch.Tensor:
+    """X (K, b, ...) from noise Z (K, b, z): X^(j) = G(Z_j), a forward pass each (Algorithm 1), or with
+    `joint` one pass of all K b, where BatchNorm normalises over K b samples. The same Z either way."""
+    if how == "joint":
+        return G(Z.flatten(0, 1)).unflatten(0, Z.shape[:2])
+    return torch.stack([G(Z_j) for Z_j in Z])
 
 
 def receive_feedback(ctx: RankContext, rounds: Rounds | None, X: torch.Tensor, workers: list[int], i: int):
@@ -389,4 +406,4 @@ SPEC = MethodSpec(
     kinds=("md-gan/X_g", "md-gan/X_d", "md-gan/feedback", "md-gan/swap", "md-gan/swap-plan", "md-gan/stats",
            "md-gan/control", "md-gan/rejoin"),
     step_definition="one MD-GAN iteration: one G update on the server from all workers' feedback",
-    options=Options)
+    options=Options, exposes="D's feedback on generated samples, every step; D itself in swaps")

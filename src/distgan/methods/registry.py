@@ -31,12 +31,15 @@ class MethodSpec:
     kinds: tuple[str, ...]  # the message kinds it counts bytes under
     step_definition: str  # what one step of the budget is
     options: type = NoOptions  # a kw_only dataclass of its flags; field metadata["help"] explains each
+    exposes: str = "not declared"  # what leaves a worker: gradients, weights, samples and feedback, ...
+    data_stays_local: bool = True  # False: the records themselves are pooled (standalone)
 
     def option_fields(self) -> list[dataclasses.Field]:
         return list(dataclasses.fields(self.options))
 
     def traits(self) -> dict[str, Any]:
-        return {"server": self.has_server, "when a worker dies": self.on_worker_death,
+        return {"server": self.has_server, "when a worker dies": self.on_worker_death, "what leaves a worker":
+                self.exposes,
                 "a step": self.step_definition, "kinds": ", ".join(self.kinds) or "-",
                 "flags": ", ".join("--" + f.name.replace("_", "-") for f in self.option_fields()) or "-"}
 

@@ -35,4 +35,5 @@ def train(ctx: RankContext) -> None:
 SPEC = MethodSpec(
     name="standalone", summary="the baseline: one process, one D step then one G step (Goodfellow et al. 2014)",
     train=train, has_server=False, on_worker_death=RESTART, kinds=(),
-    step_definition="one D step and one G step on one process")
+    step_definition="one D step and one G step on one process", exposes="all records, pooled on one machine",
+    data_stays_local=False)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from distgan.checkpoint import atomic_write_bytes
+from distgan.checkpoint import atomic_write_bytes, atomic_write_json
 from distgan.errors import DistganError
-from distgan.report import claims, content, costs, html, markdown, plots, stragglers, verdicts
+from distgan.report import claims, content, costs, html, markdown, plots, recommend, stragglers, verdicts
 from distgan.report.aggregate import Group, group_runs
 from distgan.report.comparison import correct, family_note
 from distgan.report.content import Figure, Report
@@ -22,26 +22,27 @@ CURVES = (("g_updates", "updates", "against generator updates"), ("wall_s", "wal
 
 
 def build_report(root: str | Path, reference: str | None = None, target: float | None = None,
-                 network: str | None = None, margin: float | str | None = None) -> Path:
+                 network: str | None = None, margin: float | str | None = None, require: str | None = None) -> Path:
     """(Re)build the report of the runs at or under `root`; return the path of report.html.
 
     Verdicts pair every cell with `reference` (the study's, else standalone) seed by seed; time to target
     uses `target` (the study's, else 2x the real-vs-real FID floor, or all modes and 50% high quality).
-    With `network`, runs are also projected onto that network (FID against projected wall time, crossovers).
-    `margin` is the equivalence margin of the quality verdicts ("5", or "10%" of the reference's mean, the
-    default).
+    `network` lists the profiles ("wan,edge", "100mbit,30ms"; the study's, else datacenter, lan, wan and edge)
+    that `## Which method to pick` projects every run onto; given explicitly, the report also finds the
+    crossover bandwidths on its first profile. `require` filters the candidates ("data-stays-local,no-restart";
+    default data-stays-local). `margin` is the equivalence margin of the quality verdicts ("5", or "10%" of the
+    reference's mean, the default).
     """
-    if network is not None:
-        from distgan.network.profiles import parse_profile
-
-        parse_profile(network)  # a bad profile fails before anything is read or drawn
     root = Path(root)
+    study = load_study(root) or {}
+    # bad profiles or requirements fail before anything is read or drawn
+    profiles = recommend.parse_profiles(network if network is not None else study.get("network"))
+    requirements = recommend.parse_requirements(require if require is not None else study.get("require"))
     runs = load_runs(root)
     groups = group_runs(runs)
     points = is_points(groups)
     floor = None if points else real_fid_floor(runs)
     header, rows = table(groups)
-    study = load_study(root) or {}
     labels = [g.label for g in groups]
     reference = reference or study.get("reference") or ("standalone" if "standalone" in labels or not labels
                                                          else labels[0])
@@ -72,20 +73,51 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
                                        "generator updates where every seed of both reached the target, else an "
                                        "exact sign test on which reached it first, a seed that never reached it "
                                        "censored at the budget")
+    _pick(report, root, groups, goal, points, floor, profiles, requirements)
+    if goal is not None:
         if stragglers.sweeps(runs):
             report.figures.append(_straggler_figure(runs, goal, root))
-    (root / "fid_vs_projected.png").unlink(missing_ok=True)
-    (root / "modes_vs_projected.png").unlink(missing_ok=True)
     if network is not None and any(g.finished for g in groups):
-        from distgan.report.network import network_part
+        from distgan.report.network import crossover_part
 
-        figures, report.crossovers = network_part(groups, root, points, floor, network, goal)
-        report.figures[len(CURVES):len(CURVES)] = figures
-        report.network = network
+        report.crossovers = crossover_part(groups, points, profiles[0], goal)
+        report.network = profiles[0].name
     atomic_write_bytes(root / "report.md", markdown.render(report, root).encode())
     atomic_write_bytes(root / "report.html", html.render(report).encode())
     log.debug("report: %s", root / "report.html")
     return root / "report.html"
+
+
+def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target | None, points: bool,
+          floor: float | None, profiles: list, requirements: list[str]) -> None:
+    """`## Which method to pick`, recommendation.json, and the figures of projected wall time."""
+    for name in ("fid_vs_projected.png", "modes_vs_projected.png", "decision_map.png"):
+        (root / name).unlink(missing_ok=True)
+    decisions, projections = recommend.recommend(groups, goal, points, profiles, requirements)
+    report.pick_rule = recommend.rule(points)
+    report.pick_requirements = requirements
+    report.pick_header, report.pick_rows = recommend.summary_rows(decisions)
+    report.pick_sections = [recommend.section(d, points) for d in decisions]
+    if goal is None:
+        report.pick_rows = [["all", "-", "undecided", "no: there is no target to reach (give --target)"]]
+    atomic_write_json(root / "recommendation.json",
+                      recommend.recommendation_json(decisions, points, requirements, goal))
+    figures = []
+    if any(d.rows for d in decisions):
+        stem = "modes" if points else "fid"
+        path = root / f"{stem}_vs_projected.png"
+        plots.projected_plot(groups, projections, profiles, path, points, floor)
+        figures.append(Figure("Quality against projected wall time, per network", path,
+                              "Mean over seeds of each cell's quality against its wall time projected on each "
+                              "profile (its trace replayed on one link per rank; rank 0's evaluations left out)."
+                              + (" FID on a log axis: the region near the floor is what matters." if not points
+                                 else "")))
+    if goal is not None and len({d.workers for d in decisions}) > 1:
+        path = root / "decision_map.png"
+        plots.decision_map(groups, projections, profiles[0], goal, points, requirements, path)
+        figures.append(Figure("Decision map", path, f"The method the rule picks by bandwidth (x, the latency of "
+                              f"{profiles[0].name} kept) and number of workers N (y); grey: undecided."))
+    report.figures[len(CURVES):len(CURVES)] = figures
 
 
 def _verdicts(report: Report, groups: list[Group], reference: str, points: bool,
@@ -112,7 +144,7 @@ def _verdicts(report: Report, groups: list[Group], reference: str, points: bool,
 def _margin_text(family: list, margin: float | str | None) -> str:
     bound = next((c.margin for c in family if c.margin is not None), None)
     rule = "--margin" if margin is not None else f"{verdicts.DEFAULT_MARGIN} of the reference's mean, the default"
-    return f"{'n/a' if bound is None else f'{bound:.3g}'} ({rule})"
+    return f"{bound:.3g} ({rule})" if bound is not None else f"none: nothing to compare ({rule})"
 
 
 def _title(runs: list[Run]) -> str:

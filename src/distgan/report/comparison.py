@@ -70,13 +70,14 @@ class Comparison:
 
     @property
     def equivalent(self) -> bool:
-        """The corrected interval lies inside ±margin (and has width: a zero-width one says nothing)."""
+        """The corrected interval, widened by the measure's resolution on each side (a time is known only to one
+        evaluation interval), lies inside ±margin. Without a resolution a zero-width interval says nothing."""
         if self.margin is None or self.outcomes is not None or len(self.diffs) < 2 or self.decided:
             return False
-        if statistics.stdev(self.diffs) == 0:
+        if statistics.stdev(self.diffs) == 0 and not self.resolution:
             return False
         _, low, high = stats.mean_ci(self.diffs, self.level)
-        return -self.margin < low and high < self.margin
+        return -self.margin < low - self.resolution and high + self.resolution < self.margin
 
     def interval(self) -> tuple[float, float, float]:
         return stats.mean_ci(self.diffs, self.level)
@@ -97,6 +98,10 @@ class Comparison:
         if len(self.diffs) < 2:
             return f"{pair}: {self.what} difference {self._show(self.diffs[0])} from one seed; no interval, no verdict."
         mean, n = statistics.fmean(self.diffs), len(self.diffs)
+        if self.equivalent:
+            widened = f", widened by {self.resolution_text}" if self.resolution else ""
+            return (f"{pair}: equivalent within ±{self._show(self.margin)} in {self.what} (the corrected interval"
+                    f"{widened}, lies inside the margin; {self._interval_text()}).")
         if statistics.stdev(self.diffs) == 0:
             if mean == 0:
                 return f"{pair}: the same {self.what} on every one of {n} seeds (difference 0); nothing to test."
@@ -109,9 +114,6 @@ class Comparison:
         if self.decided:
             side = self.better if self.direction < 0 else self.worse
             return f"{self.name} {side} {self.ref}: {interval}."
-        if self.equivalent:
-            return (f"{pair}: equivalent within ±{self._show(self.margin)} in {self.what} (the corrected interval "
-                    f"lies inside the margin; {interval}).")
         return f"{pair}: no detectable difference in {self.what} ({interval}).{self._what_would_decide()}"
 
     def _interval_text(self) -> str:
@@ -170,8 +172,11 @@ def correct(family: list[Comparison]) -> list[Comparison]:
 def family_note(name: str, family: list[Comparison], test: str) -> str:
     """The sentence that heads a family: its size, the correction, the test and the intervals."""
     m = sum(not math.isnan(c.p) for c in family)
-    if m <= 1:
-        return (f"{name}: {m} tested comparison, so no correction; {test}; 95% interval; a verdict needs p <= "
+    if m == 0:
+        return (f"{name}: no comparison here could be tested (one seed, no spread, or below the measure's "
+                f"resolution), so none is a verdict; {test}.")
+    if m == 1:
+        return (f"{name}: one tested comparison, so no correction; {test}; 95% interval; a verdict needs p <= "
                 f"{stats.ALPHA:g}.")
     return (f"{name}: a family of {m} tested comparisons, corrected with Holm's step-down method (family-wise "
             f"error 5%); {test}. A verdict needs its Holm-adjusted p <= {stats.ALPHA:g}; its interval is at the level "

@@ -40,6 +40,11 @@ class Report:
     time_note: str = ""
     claims: list[str] = field(default_factory=list)  # the MD-GAN paper's claims, answered (report/claims.py)
     claims_note: str = ""
+    pick_rule: str = ""  # `## Which method to pick` (report/recommend.py)
+    pick_requirements: list[str] = field(default_factory=list)
+    pick_header: list[str] = field(default_factory=list)
+    pick_rows: list[list[str]] = field(default_factory=list)
+    pick_sections: list[Any] = field(default_factory=list)
     network: str = ""  # `--network`: the profile wall time is projected on, and its crossover lines
     crossovers: list[str] = field(default_factory=list)
 

@@ -59,6 +59,15 @@ def render(report: Report) -> str:
     """The whole page as a string."""
     parts = [f"<h1>{escape(report.title)}</h1>", _table(["setting", "value"], [list(f) for f in report.facts],
                                                           "text")]
+    if report.pick_rows:
+        needs = ", ".join(report.pick_requirements) or "none"
+        parts.append("<h2>Which method to pick</h2>" + _note(f"Rule: {report.pick_rule}")
+                     + _note(f"Requirements (--require): {needs}. Target: {report.target}. Times are each run's "
+                             "trace replayed on the profile (distgan project).")
+                     + _table(report.pick_header, report.pick_rows, "text"))
+        for section in report.pick_sections:
+            parts.append(f"<h3>{escape(section.title)}</h3><p><b>{escape(section.verdict)}</b></p>"
+                         + _table(section.header, section.rows, "text") + _list(section.lines))
     parts.append("<h2>Results</h2>" + _table(report.header, report.rows, "results"))
     parts.append("<h2>Verdicts</h2>" + _note(report.verdicts_note) + _list(report.verdicts))
     if report.equal_cost:

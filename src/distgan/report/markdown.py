@@ -28,9 +28,24 @@ def _note(text: str) -> list[str]:
     return [text, ""] if text else []
 
 
+def _pick(report: Report) -> list[str]:
+    """`## Which method to pick`: the rule, a line per profile, then each profile's ranking."""
+    if not report.pick_rows:
+        return []
+    needs = ", ".join(report.pick_requirements) or "none"
+    lines = ["## Which method to pick", "", f"Rule: {report.pick_rule}", "",
+             f"Requirements (--require): {needs}. Target: {report.target}. Times are each run's trace replayed on "
+             "the profile (`distgan project`).", "", *_table(report.pick_header, report.pick_rows), ""]
+    for section in report.pick_sections:
+        lines += [f"### {section.title}", "", f"**{section.verdict}**", "", *_table(section.header, section.rows),
+                  "", *[f"- {line}" for line in section.lines], ""]
+    return lines
+
+
 def render(report: Report, root: Path) -> str:
     """The whole document as a string; `root` is the folder the file is written to."""
     lines = [f"# {report.title}", "", *_table(["setting", "value"], [list(f) for f in report.facts]), "",
+             *_pick(report),
              "## Results", "", *_table(report.header, report.rows, numbers=True), "",
              "## Verdicts", "", *_note(report.verdicts_note), *[f"- {v}" for v in report.verdicts], ""]
     if report.equal_cost:

@@ -1,5 +1,5 @@
-"""The report's network part (`distgan report --network`): quality against wall time projected on a profile,
-and the crossover bandwidths, below which one method reaches the target later than another.
+"""The crossover bandwidths of `distgan report --network`, below which one method reaches the target later than
+another.
 
 Each run's trace is replayed on the profile (distgan.network); for the crossovers, on the same profile at
 bandwidths from 1 Mbit/s to 100 Gbit/s (its latency and its up/down ratio kept).
@@ -15,18 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from distgan.errors import DistganError
-from distgan.network.profiles import Link, Profile, parse_profile, rate_text
+from distgan.network.profiles import Link, Profile, rate_text
 from distgan.network.project import projector
 from distgan.network.replay import Replay
-from distgan.report import plots
 from distgan.report.aggregate import Group
-from distgan.report.content import Figure
 from distgan.report.load import Run
 from distgan.report.verdicts import Target
 
 log = logging.getLogger(__name__)
 GRID = [1e6 * 10 ** (k / 4) for k in range(21)]  # 1 Mbit/s .. 100 Gbit/s, four per decade
-X = "projected_s"
 
 
 def at_step(replayed: Replay, step: int) -> float | None:
@@ -42,36 +39,17 @@ def scaled(profile: Profile, bps: float) -> Profile:
     return Profile(rate_text(bps), Link(bps, bps * link.down_bps / link.up_bps, link.latency_s))
 
 
-def network_part(groups: list[Group], root: Path, points: bool, floor: float | None, network: str,
-                 target: Target | None) -> tuple[list[Figure], list[str]]:
-    """The projected-wall-time figure and the crossover lines for `network`."""
-    profile = parse_profile(network)
+def crossover_part(groups: list[Group], points: bool, profile: Profile, target: Target | None) -> list[str]:
+    """The crossover lines on `profile`'s latency, at bandwidths from 1 Mbit/s to 100 Gbit/s."""
     projections: dict[Path, Callable[[Profile], Replay]] = {}
     lines = []
     for g in groups:
         for run in g.finished:
             try:
-                on, _ = projector(run.path)
+                projections[run.path] = projector(run.path)[0]
             except DistganError as e:
                 lines.append(f"{g.name}: not projected ({e}).")
-                continue
-            projections[run.path] = on
-            replayed = on(profile)
-            for record in run.evals:
-                record[X] = at_step(replayed, int(record.get("step", 0)))
-    stem, what = ("modes", "Modes captured and high-quality %") if points else ("fid", "FID")
-    path = root / f"{stem}_vs_projected.png"
-    path.unlink(missing_ok=True)
-    plots.X_LABELS[X] = f"projected wall seconds on {profile.name}"
-    figures = []
-    if projections:
-        left_out = plots.curves_plot(groups, X, path, points, floor)
-        caption = (f"{what} against wall time projected on {profile.describe()}: each run's trace replayed on one "
-                   "link per rank, compute timed alone; rank 0's evaluations left out. Mean over seeds.")
-        if left_out:
-            caption += f" Not shown (no trace): {', '.join(left_out)}."
-        figures.append(Figure(f"{what} against projected wall time ({profile.name})", path, caption))
-    return figures, lines + crossover_lines(groups, projections, profile, target)
+    return lines + crossover_lines(groups, projections, profile, target)
 
 
 def time_to_target(run: Run, on: Callable[[Profile], Replay], profile: Profile, target: Target) -> float | None:

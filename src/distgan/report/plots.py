@@ -141,3 +141,64 @@ def scaling_plot(groups: list[Group], path: Path, points: bool) -> None:
         ax.grid(True, alpha=0.3)
     _legend(fig, axes[-1])
     _save(fig, path)
+
+
+def projected_plot(groups: list[Group], projections, profiles: list, path: Path, points: bool,
+                   floor: float | None) -> None:
+    """The headline measure against wall time projected on each profile, a panel per profile; FID on a log axis."""
+    styles = _styles(groups)
+    measure = "hq_pct" if points else "fid"
+    fig, axes = plt.subplots(1, len(profiles), figsize=(4.2 * len(profiles) + 2.4, 3.8), squeeze=False)
+    for ax, profile in zip(axes[0], profiles):
+        for g in groups:
+            runs = g.finished
+            steps = set.intersection(*[{e["step"] for e in r.evals if measure in e} for r in runs]) if runs else set()
+            xs, ys = [], []
+            for step in sorted(steps):
+                seconds = [projections.seconds_at(r, profile, int(step)) for r in runs]
+                if any(s is None for s in seconds):
+                    break
+                xs.append(sum(seconds) / len(seconds))
+                ys.append(sum(next(e for e in r.evals if e["step"] == step)[measure] for r in runs) / len(runs))
+            if xs:
+                ax.plot(xs, ys, marker="o", markersize=3, label=g.name, **styles[(g.label, g.workers)])
+        ax.set_title(profile.describe(), fontsize=9)
+        ax.set_xlabel("projected wall seconds")
+        ax.set_ylabel(Y_LABELS[measure])
+        ax.grid(True, alpha=0.3, which="both")
+        if measure == "fid":
+            if floor is not None:
+                ax.axhline(floor, color="grey", linestyle="--", linewidth=1, label="real vs real floor")
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(-2, 102)
+    _legend(fig, axes[0][-1])
+    _save(fig, path)
+
+
+def decision_map(groups: list[Group], projections, profile, target, points: bool, requirements: list[str],
+                 path: Path) -> None:
+    """The picked method by bandwidth (x) and workers N (y); several picks (a tie) show the first; grey: undecided."""
+    from distgan.report.network import GRID, scaled
+    from distgan.report.recommend import decide
+
+    counts = sorted({g.workers for g in groups if g.method != "standalone" and g.finished})
+    labels = list(dict.fromkeys(g.label for g in groups))
+    cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
+    fig, ax = plt.subplots(figsize=(9.0, 1.0 + 0.5 * len(counts)))
+    seen = {}
+    for y, n in enumerate(counts):
+        for bps in GRID:
+            d = decide(groups, scaled(profile, bps), target, points, requirements, projections, n)
+            label = next((g.label for g in groups if g.name == d.pick[0]), None) if d.decided else None
+            color = cmap(labels.index(label) % cmap.N) if label else (0.85, 0.85, 0.85)
+            ax.scatter([bps], [y], s=220, marker="s", color=color)
+            seen.setdefault(label or "undecided", color)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(counts)), [str(n) for n in counts])
+    ax.set_xlabel(f"bandwidth, bits/s (latency of {profile.name} kept)")
+    ax.set_ylabel("workers N")
+    for name, color in seen.items():
+        ax.scatter([], [], s=80, marker="s", color=color, label=name)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    _save(fig, path)

@@ -139,8 +139,9 @@ def cross_check(per_update: list[Comparison], *at_equal_cost: list[Comparison]) 
             if other is None or other.direction == line.direction:
                 continue
             said = {-1: "better", 1: "worse", 0: "no verdict"}[other.direction]
-            line.extra += (f"At {other.what.split(' at ', 1)[-1]} the comparison gives {said} for {line.name}, "
-                           "which disagrees with this per-update verdict. ")
+            here = "which disagrees with this per-update verdict" if line.direction else \
+                "where per update there is no verdict"
+            line.extra += f"At {other.what.split(' at ', 1)[-1]} the comparison gives {said} for {line.name}, {here}. "
 
 
 def quality_verdicts(groups: list[Group], reference: str, points: bool, margin: float | str | None = None) -> list[str]:
@@ -178,7 +179,8 @@ def same_classifier(a: Run, b: Run) -> bool:
 
 
 def evaluation_interval(groups: list[Group]) -> int:
-    """The coarsest spacing of evaluations in generator updates: time to target is known only to this."""
+    """The coarsest spacing of evaluations in generator updates among `groups`: a time to target is known only
+    to this."""
     gaps = []
     for g in groups:
         for run in g.finished:
@@ -196,12 +198,12 @@ def time_comparisons(groups: list[Group], reference: str, target: Target) -> lis
     ref = _reference(groups, reference)
     if ref is None:
         return []
-    interval = evaluation_interval(groups)
-    resolution = f"one evaluation interval ({fmt.number(interval)} generator updates)"
     family = []
     for g in groups:
         if g is ref:
             continue
+        interval = evaluation_interval([g, ref])  # each pair is known to the coarser of its two spacings
+        resolution = f"one evaluation interval ({fmt.number(interval)} generator updates)"
         times = [(mine.seed, _updates_to(mine, target), _updates_to(theirs, target))
                  for mine, theirs in pairs_by_seed(g, ref)]
         common = dict(name=g.name, ref=ref.name, what="generator updates to the target", lower_better=True,
