@@ -67,3 +67,18 @@ def test_the_dcgan_learning_rate_and_depth_were_measured_at_28x28_only():
     assert default_lr((3, 32, 32)) == 2e-4  # CIFAR-10: not measured, so the DCGAN paper's rate
     assert default_g_depth((1, 28, 28)) == 2  # mnist5k, 3 paired seeds
     assert default_g_depth((3, 32, 32)) == 0  # not measured: the DCGAN paper's G
+
+
+def test_a_saved_config_from_before_an_option_existed_means_the_old_behaviour(tmp_path):
+    """md-gan runs saved before --md-generation generated in one pass: resumed, they go on that way."""
+    import json
+
+    from distgan.config import RunConfig, load_config_json
+
+    saved = RunConfig.of(method="md-gan", workers=2, dataset="digits").to_dict()
+    saved["options"].pop("md_generation", None)
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert load_config_json(tmp_path / "config.json").options["md_generation"] == "joint"
+    saved["options"]["md_generation"] = "per-batch"
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert load_config_json(tmp_path / "config.json").options["md_generation"] == "per-batch"

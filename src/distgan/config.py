@@ -296,4 +296,14 @@ def load_config_json(path: str | Path) -> RunConfig:
         raise DistganError(f"{p}: no such file; is this a distgan run folder?") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DistganError(f"{p}: not valid JSON ({e})") from None
-    return config_from_mapping(values, str(p))
+    return config_from_mapping(_as_saved(values), str(p))
+
+
+def _as_saved(values: dict[str, Any]) -> dict[str, Any]:
+    """A run's saved settings, with the options it predates set to the behaviour it ran with."""
+    from distgan.methods import REGISTRY
+    from distgan.methods.registry import saved_meaning
+
+    if not isinstance(values, dict) or values.get("method") not in REGISTRY:
+        return values
+    return {**values, "options": saved_meaning(REGISTRY[values["method"]], values.get("options") or {})}

@@ -78,7 +78,7 @@ class Options:
     min_workers: int = option(1, "md-gan: with --round-deadline, the feedbacks an iteration needs")
     md_generation: str = option("per-batch", "md-gan: per-batch (a G forward pass for each of the K batches, so "
                                 "BatchNorm sees b samples: Algorithm 1) | joint (one pass of all K b samples, "
-                                "distgan before issue 27)")
+                                "distgan before issue 27)", before="joint")
 
     def resolved_k(self, N: int) -> int:
         if self.k == "log":  # the paper's ceil(log N), log to base 2 (its section II)

@@ -44,9 +44,20 @@ class MethodSpec:
                 "flags": ", ".join("--" + f.name.replace("_", "-") for f in self.option_fields()) or "-"}
 
 
-def option(default: Any, help: str) -> Any:
-    """A method's flag: its default and the line `--help` shows."""
-    return field(default=default, metadata={"help": help})
+def option(default: Any, help: str, before: Any = dataclasses.MISSING) -> Any:
+    """A method's flag: its default and the line `--help` shows; `before` is the behaviour runs had before the
+    flag existed, which a saved config.json without it means (so an old run resumes as it started)."""
+    metadata = {"help": help} if before is dataclasses.MISSING else {"help": help, "before": before}
+    return field(default=default, metadata=metadata)
+
+
+def saved_meaning(spec: MethodSpec, saved_options: dict[str, Any]) -> dict[str, Any]:
+    """What a saved config's options meant: those it lacks take the behaviour from before they existed."""
+    meant = dict(saved_options)
+    for f in spec.option_fields():
+        if f.name not in meant and "before" in f.metadata:
+            meant[f.name] = f.metadata["before"]
+    return meant
 
 
 def check(ok: bool, message: str) -> None:
