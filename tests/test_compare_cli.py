@@ -14,7 +14,7 @@ def test_ring8_study_reports_modes_and_quality_and_scales(tmp_path, capsys):
                         "--out", str(tmp_path), "--no-progress")
     assert code == 0, err
     md = (tmp_path / "report.md").read_text()
-    header = next(line for line in md.splitlines() if line.startswith("| method |"))
+    header = next(line for line in md.split("## Results")[1].splitlines() if line.startswith("| method |"))
     assert "modes captured" in header and "high-quality share" in header and "FID" not in header
     assert "95% CI" in header and "## Verdicts" in md and "## Time to target" in md
     results = md.split("## Results")[1].split("## Verdicts")[0]
@@ -52,3 +52,23 @@ def test_compare_help_teaches(capsys):
     for word in ("--preset", "mdgan-paper", "1,2,4,8", "distgan report", "skips the cells that finished",
                  "resumes a cell", "--cells"):
         assert word in out
+
+
+def test_which_method_to_pick_comes_first_and_is_written_for_scripts(tmp_path, capsys):
+    """The issue's command, at a smaller budget: both profiles get an entry, and the section precedes Results."""
+    code, err = run_cli(capsys, "compare", "--dataset", "ring8", "--methods", "standalone,fl-gan,md-gan",
+                        "--workers", "2", "--seeds", "3", "--steps", "60", "--backend", "sim",
+                        "--network", "datacenter,wan", "--out", str(tmp_path), "--no-progress")
+    assert code == 0, err
+    import json
+
+    shape = json.loads((tmp_path / "recommendation.json").read_text())
+    assert set(shape["profiles"]) == {"datacenter", "wan"}
+    for entry in shape["profiles"].values():
+        assert isinstance(entry["decided"], bool) and isinstance(entry["pick"], list)
+        assert entry["decided"] or entry["pick"] == []
+        assert {r["method"] for r in entry["ranking"]} == {"fl-gan N=2", "md-gan N=2"}  # standalone pools data
+    md = (tmp_path / "report.md").read_text()
+    assert md.index("## Which method to pick") < md.index("## Results")
+    assert "Rule: Among the methods that meet the requirements" in md
+    assert "### wan: 100 Mbit/s, 30 ms one-way latency, N = 2" in md
