@@ -76,6 +76,7 @@ TRAIN_EPILOG = """examples:
 
 COMPARE_EPILOG = """examples:
   distgan compare                                  # the default study: {default}
+  distgan compare --network wan,20mbit,0ms --require data-stays-local,no-restart   # your network, your constraints
   distgan compare --methods standalone,md-gan --workers 1,2,4,8 --dataset mnist5k --steps 2000
   distgan compare --dataset ring8 --backend sim --steps 400 --out runs/ring8-compare
   distgan compare --preset mdgan-paper             # the MD-GAN paper's comparison, scaled down
@@ -184,7 +185,9 @@ def _add_project(sub: Any) -> None:
 def _add_compare(sub: Any) -> None:
     from distgan import compare as c
 
-    default = f"{len(c.DEFAULT_METHODS)} methods x{c.DEFAULT_WORKERS}, {c.DEFAULT_DATASET}, {c.DEFAULT_STEPS} steps"
+    default = (f"{len(c.DEFAULT_METHODS)} methods x{c.DEFAULT_WORKERS} workers, {c.DEFAULT_DATASET}, "
+               f"{c.DEFAULT_STEPS} steps, {c.DEFAULT_SEEDS} seeds, --backend {c.DEFAULT_BACKEND}, target FID <= "
+               f"{c.DEFAULT_TARGET:g}; its report opens with which method to pick on each network")
     p = sub.add_parser("compare", help="run several methods side by side and write a report",
                        epilog=COMPARE_EPILOG.format(default=default),
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -245,9 +248,14 @@ def _add_verdict_flags(p: argparse.ArgumentParser) -> None:
 
 def study_from_args(args: argparse.Namespace) -> Study:
     """The default study (or --preset) with the given flags on top."""
-    from distgan.compare import Study, preset
+    from distgan.compare import default_study, preset
 
-    study = preset(args.preset) if args.preset else Study()
+    study = preset(args.preset) if args.preset else default_study()
+    if not args.preset:  # the default target and evaluation spacing are for digits at the default budget
+        if args.dataset is not None and args.target is None:
+            study.target = None
+        if args.steps is not None and args.eval_every is None:
+            study.eval_every = 0
     for name in ("dataset", "partition", "steps", "seeds", "backend", "batch_size", "eval_every", "out",
                  "progress", "reference", "target", "margin", "threads", "jobs", "network", "require"):
         if getattr(args, name) is not None:
