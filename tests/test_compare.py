@@ -9,8 +9,10 @@ import pytest
 import torch
 
 import distgan.training
-from distgan.compare import DEFAULT_STEPS, EVALS_PER_RUN, Study, compare, plan, preset
+from distgan.compare import compare
 from distgan.errors import DistganError
+from distgan.presets import preset
+from distgan.study import DEFAULT_STEPS, EVALS_PER_RUN, Study, plan
 from helpers import final_state, read_jsonl
 
 

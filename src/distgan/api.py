@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from distgan.compare import Study
+from distgan.study import Study
 from distgan.training import train
 
 __all__ = ["train", "compare", "report", "project"]

@@ -14,7 +14,7 @@ from distgan.errors import DistganError
 from distgan.methods import REGISTRY
 
 if TYPE_CHECKING:
-    from distgan.compare import Study
+    from distgan.study import Study
 
 HELP = {
     "method": "the method (see `distgan methods`): " + " | ".join(REGISTRY),
@@ -183,7 +183,8 @@ def _add_project(sub: Any) -> None:
 
 
 def _add_compare(sub: Any) -> None:
-    from distgan import compare as c
+    from distgan import presets as p_
+    from distgan import study as c
 
     default = (f"{len(c.DEFAULT_METHODS)} methods x{c.DEFAULT_WORKERS} workers, {c.DEFAULT_DATASET}, "
                f"{c.DEFAULT_STEPS} steps, {c.DEFAULT_SEEDS} seeds, --backend {c.DEFAULT_BACKEND}, target FID <= "
@@ -196,8 +197,8 @@ def _add_compare(sub: Any) -> None:
                        "Flags override --preset, which overrides the default study.")
     p.add_argument("--preset", metavar="NAME", help="start from a preset study. mdgan-paper: "
                    "standalone b=10 and b=100, FL-GAN E=1, MD-GAN k=1 and k=log, N in "
-                   f"{','.join(map(str, c.PAPER_WORKERS))} (the paper's: 1,10,25,50), digits (the paper's: MNIST), "
-                   f"iid, b=10, {c.PAPER_STEPS} steps, an unconditional GAN (the paper's: ACGAN). stragglers: "
+                   f"{','.join(map(str, p_.PAPER_WORKERS))} (the paper's: 1,10,25,50), digits (the paper's: MNIST), "
+                   f"iid, b=10, {p_.PAPER_STEPS} steps, an unconditional GAN (the paper's: ACGAN). stragglers: "
                    "fl-gan, md-gan, async-ps with worker rank 2 slowed x1, x4, x16 (--slow), 3 workers, digits")
     p.add_argument("--methods", metavar="LIST", help="comma list of methods (default: "
                    f"{','.join(c.DEFAULT_METHODS)}); with --preset, its labels too (e.g. 'md-gan k=log')")
@@ -248,7 +249,7 @@ def _add_verdict_flags(p: argparse.ArgumentParser) -> None:
 
 def study_from_args(args: argparse.Namespace) -> Study:
     """The default study (or --preset) with the given flags on top."""
-    from distgan.compare import default_study, preset
+    from distgan.presets import default_study, preset
 
     study = preset(args.preset) if args.preset else default_study()
     if not args.preset:  # the default target and evaluation spacing are for digits at the default budget

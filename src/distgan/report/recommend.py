@@ -242,7 +242,7 @@ def decide(groups: list[Group], profile: Profile, target: Target, points: bool, 
             unresolved.append((r, c))
         decision.lines.append(f"Time on {profile.name}: {c.line()}")
     if unresolved:
-        decision.what_would_decide = _what_would_decide(unresolved, groups)
+        decision.what_would_decide = _what_would_decide(leader, unresolved, groups)
         leader.status = "leader, not yet decided"
         return decision
     picks = sorted([leader, *tied], key=lambda r: statistics.median(r.bytes_to) if r.bytes_to else math.inf)
@@ -288,7 +288,7 @@ def _time_comparison(leader: Row, other: Row) -> Comparison:
                       censored="censored at the budget: " + "; ".join(missed))
 
 
-def _what_would_decide(unresolved: list[tuple[Row, Comparison]], groups: list[Group]) -> str:
+def _what_would_decide(leader: Row, unresolved: list[tuple[Row, Comparison]], groups: list[Group]) -> str:
     needed = []
     budget = False
     for _, c in unresolved:
@@ -306,7 +306,7 @@ def _what_would_decide(unresolved: list[tuple[Row, Comparison]], groups: list[Gr
         needed.append(n)
     names = ", ".join(r.name for r, _ in unresolved)
     seeds = [n for n in needed if n is not None]
-    text = f"the leader is not separated from {names}"
+    text = f"{leader.name} leads but is not separated from {names}"
     if any(c.outcomes is None and len(c.diffs) < 2 for _, c in unresolved):
         text += "; one paired seed gives no interval: run at least 3 (--seeds)"
     elif seeds and len(seeds) == len(needed):
