@@ -13,6 +13,7 @@ Rows (median ms per step over the timed steps):
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import threading
 import time
@@ -44,7 +45,7 @@ def local_step_fn():
     return step, (gan.opt_G, gan.opt_D)
 
 
-def in_turns(threads: int, keep_fresh_state: bool) -> float:
+def in_turns(threads: int, keep_fresh_state: bool, steps: int = STEPS, warm_up: int = WARM_UP) -> float:
     """Median ms of a step taken by `threads` threads in turn (one at a time, as simulated ranks compute)."""
     step, optimizers = local_step_fn()
     for _ in range(5):
@@ -68,11 +69,11 @@ def in_turns(threads: int, keep_fresh_state: bool) -> float:
 
     for i in range(threads):
         threading.Thread(target=client, args=(i,), daemon=True).start()
-    for k in range(STEPS):
+    for k in range(steps):
         back.clear()
         wake[k % threads].set()
         back.wait()
-    return statistics.median(times[WARM_UP:]) * 1000
+    return statistics.median(times[warm_up:]) * 1000
 
 
 def zeros_ms(keep: bool) -> float:
@@ -87,11 +88,19 @@ def zeros_ms(keep: bool) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=STEPS, help="steps taken in turns per case")
+    parser.add_argument("--warm-up", type=int, default=WARM_UP, help="first steps left out of each median")
+    args = parser.parse_args()
+    if not 0 <= args.warm_up < args.steps:
+        parser.error("--warm-up must be at least 0 and below --steps")
     common.setup_logging()
     torch.set_num_threads(1)
     info = common.machine()
-    rows = [["reuse (20 threads)", in_turns(20, False)], ["new threads (200, one step each)", in_turns(200, False)],
-            ["fresh Adam state, kept (20 threads)", in_turns(20, True)],
+    n = (args.steps, args.warm_up)
+    rows = [["reuse (20 threads)", in_turns(20, False, *n)],
+            ["new threads (200, one step each)", in_turns(200, False, *n)],
+            ["fresh Adam state, kept (20 threads)", in_turns(20, True, *n)],
             ["5.6 MB zeros, kept", zeros_ms(True)], ["5.6 MB zeros, reused", zeros_ms(False)]]
     text = common.markdown_table(["case", "median ms"], rows)
     common.write_results("client_memory", {"machine": info, "rows": rows}, text)

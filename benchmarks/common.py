@@ -73,7 +73,7 @@ def steady_rate(run_dir: Path, warmup: int, steps: int) -> float | None:
 
 def study_runs(study: Any) -> dict[str, dict[int, dict[str, Any]]]:
     """Every finished cell of a `distgan compare` study: label -> seed -> {"summary", "evals"}."""
-    from distgan.compare import plan
+    from distgan.study import plan
 
     runs: dict[str, dict[int, dict[str, Any]]] = {}
     for cell in plan(study):

@@ -13,7 +13,8 @@ import argparse
 
 import common
 
-from distgan.compare import Study, compare
+from distgan.api import compare
+from distgan.study import Study
 
 
 def main() -> None:

@@ -6,7 +6,8 @@
 
 Runs `md-gan per-batch` and `md-gan joint` (--md-generation; N workers, simulated) through `distgan compare`,
 so a stopped run resumes, then prints each seed's final FID and the paired difference with a 95% Student t
-interval. In `joint` G's BatchNorm normalises over K b samples, as distgan did before issue 27.
+interval. In `joint` G's BatchNorm normalises over K b samples, as distgan did before
+--md-generation existed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import argparse
 
 import common
 
-from distgan.compare import Study, compare
+from distgan.api import compare
+from distgan.study import Study
 
 
 def main() -> None:
@@ -36,7 +38,7 @@ def main() -> None:
                   batch_size=args.batch_size, eval_every=args.eval_every,
                   reference="md-gan joint", overrides=arms,
                   notes=[f"md-gan, k={args.k}: each X^(j) = G(Z_j) its own forward pass (per-batch, Algorithm 1) "
-                         "or one forward of all K b samples (joint, distgan before issue 27); the same noise."])
+                         "or one forward of all K b samples (joint, distgan before --md-generation); the same noise."])
     compare(study)
     runs = common.study_runs(study)
     per_batch, joint = common.final_fid(runs["md-gan per-batch"]), common.final_fid(runs["md-gan joint"])

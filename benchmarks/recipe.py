@@ -15,7 +15,8 @@ import statistics
 
 import common
 
-from distgan.compare import Study, compare
+from distgan.api import compare
+from distgan.study import Study
 
 # Every candidate before the EMA's warm-up and the deeper G became defaults names them off, so that its cells
 # reproduce; today's defaults are the `recipe` candidate.

@@ -1,9 +1,10 @@
 """Timers wrapped around distgan's transport, recorder and checkpoints by monkeypatching, so src/ stays as it is.
 
-Each process (one rank) adds up, in seconds: `train` (the method's whole train(ctx) call), `transport` (time
-inside Transport.send/send_many/recv/recv_any/recv_control/send_control/exchange/all_reduce_mean: sending,
-receiving and waiting for the peer, which one side alone cannot tell apart), `record` (Recorder.save_samples
-and Recorder.evaluate) and `checkpoint` (RankContext.save). Compute is train - transport - record - checkpoint.
+Each process (one rank) adds up, in seconds: `train` (the method's whole train(ctx) call, wrapped in the
+registry's MethodSpec), `transport` (time inside Transport.send/send_many/isend/recv/wait_for/recv_any/
+recv_control/send_control/swap/all_reduce_mean: sending, receiving and waiting for the peer, which one side
+alone cannot tell apart), `record` (Recorder.save_samples and Recorder.evaluate) and `checkpoint`
+(RankContext.save). Compute is train - transport - record - checkpoint.
 
 Child ranks started by distgan's launcher pick this up through benchmarks/_hook/sitecustomize.py when
 DISTGAN_BENCH_TIMING_DIR is set, and write `timing_rank{RANK}.json` there when they exit.
@@ -12,6 +13,7 @@ DISTGAN_BENCH_TIMING_DIR is set, and write `timing_rank{RANK}.json` there when t
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import functools
 import json
 import os
@@ -24,6 +26,8 @@ ENV = "DISTGAN_BENCH_TIMING_DIR"
 TIMES: dict[str, float] = defaultdict(float)
 CALLS: dict[str, int] = defaultdict(int)
 _installed = False
+TRANSPORT_CALLS = ("send", "send_many", "isend", "recv", "wait_for", "recv_any", "recv_control", "send_control",
+                   "swap", "all_reduce_mean")
 
 
 def _timed(category: str, fn):
@@ -45,22 +49,17 @@ def install() -> None:
     if _installed:
         return
     from distgan.context import RankContext
+    from distgan.methods import REGISTRY
     from distgan.recorder import Recorder
-    from distgan.runner import METHOD_MODULES, method_module
     from distgan.transport.base import Transport
-    from distgan.transport.process import ProcessTransport
-    from distgan.transport.sim import SimTransport
 
-    for name in ("send", "send_many", "recv", "recv_any", "recv_control", "exchange", "all_reduce_mean"):
+    for name in TRANSPORT_CALLS:  # the public calls; ProcessTransport and SimTransport override only _-methods
         setattr(Transport, name, _timed("transport", getattr(Transport, name)))
-    for cls in (ProcessTransport, SimTransport):
-        cls.send_control = _timed("transport", cls.send_control)
     for name in ("save_samples", "evaluate"):
         setattr(Recorder, name, _timed("record", getattr(Recorder, name)))
     RankContext.save = _timed("checkpoint", RankContext.save)
-    for method in METHOD_MODULES:
-        module = method_module(method)
-        module.train = _timed("train", module.train)
+    for name, spec in REGISTRY.items():  # the runner calls config.spec.train(ctx), looked up in REGISTRY
+        REGISTRY[name] = dataclasses.replace(spec, train=_timed("train", spec.train))
     _installed = True
 
 

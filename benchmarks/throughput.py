@@ -29,7 +29,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from distgan import api
-from distgan.config import METHODS, RunConfig
+from distgan.config import RunConfig
+from distgan.methods import REGISTRY
 
 log = logging.getLogger("benchmarks.throughput")
 HOOK = Path(__file__).resolve().parent / "_hook"
@@ -84,7 +85,8 @@ def run_one(method: str, workers: int, args: argparse.Namespace, root: Path) -> 
     out = root / f"{method}-n{workers}"
     shutil.rmtree(out, ignore_errors=True)
     timing = out / "timing"
-    own = {"local_steps": args.local_steps} if method in ("fl-gan", "fe-gan") else {}
+    takes_local_steps = any(f.name == "local_steps" for f in REGISTRY[method].option_fields())
+    own = {"local_steps": args.local_steps} if takes_local_steps else {}
     config = RunConfig.of(method=method, workers=workers, dataset=args.dataset, backend="process", steps=args.steps,
                           batch_size=args.batch, eval_samples=args.eval_samples, checkpoint_every=args.steps,
                           sample_every=args.steps, log_every=args.warmup, progress=False, out=str(out),
@@ -146,9 +148,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="steps left out of the steady rate (also log_every)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--workers", default="1,2,4", help="comma-separated N")
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(REGISTRY), help="comma-separated, from: %(default)s")
     parser.add_argument("--dataset", default="mnist5k")
-    parser.add_argument("--local-steps", type=int, default=10, help="fl-gan local steps per round")
+    parser.add_argument("--local-steps", type=int, default=10, help="local steps per round (fl-gan, fe-gan)")
     parser.add_argument("--eval-samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", default="runs/bench/throughput", help="where the run folders go")
@@ -158,6 +160,9 @@ def main() -> None:
     common.setup_logging()
     if args.render_only:
         return render_only()
+    unknown = [m for m in args.methods.split(",") if m not in REGISTRY]
+    if unknown:
+        parser.error(f"unknown --methods {','.join(unknown)}; choose from {','.join(REGISTRY)}")
     if args.steps % args.warmup:
         parser.error("--steps must be a multiple of --warmup, so that both have a metrics record")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(HOOK), *filter(None, [os.environ.get("PYTHONPATH")])])

@@ -25,7 +25,7 @@ Which line of the paper each choice follows:
   samples of one batch, as in standalone, and X^(j) does not depend on the other batches' noise. G's running
   statistics so take K updates per iteration instead of one; nothing reads them (samples for evaluation use
   batch statistics, recorder.generate). `--md-generation joint` is the one forward of all K b samples that
-  distgan ran before issue 27 (studies/mdgan-generation measures the difference).
+  distgan ran until 2026-12-06 (studies/mdgan-generation measures the difference).
 - Swaps move the weights θ_n (IV-C1). The paper says nothing of Adam's moments: `--swap-adam carry`
   (default) sends them with D, as moving D's training state whole would; `reset` starts them afresh.
 
@@ -78,7 +78,7 @@ class Options:
     min_workers: int = option(1, "md-gan: with --round-deadline, the feedbacks an iteration needs")
     md_generation: str = option("per-batch", "md-gan: per-batch (a G forward pass for each of the K batches, so "
                                 "BatchNorm sees b samples: Algorithm 1) | joint (one pass of all K b samples, "
-                                "distgan before issue 27)", before="joint")
+                                "distgan until 2026-12-06)", before="joint")
 
     def resolved_k(self, N: int) -> int:
         if self.k == "log":  # the paper's ceil(log N), log to base 2 (its section II)

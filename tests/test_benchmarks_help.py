@@ -1,0 +1,37 @@
+"""Every script in benchmarks/ still starts: `--help` exits 0 and prints argparse's usage (so it ran nothing)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+FILES = sorted(BENCHMARKS.glob("*.py"))
+
+
+def _is_script(path: Path) -> bool:
+    return 'if __name__ == "__main__":' in path.read_text()
+
+
+SCRIPTS = [p for p in FILES if _is_script(p)]
+
+
+def test_every_file_is_a_script_or_a_helper_the_scripts_import():
+    imported = {m for p in SCRIPTS for m in re.findall(r"^import (\w+)$", p.read_text(), flags=re.M)}
+    helpers = [p.stem for p in FILES if not _is_script(p)]
+    assert SCRIPTS
+    assert [h for h in helpers if h not in imported] == []
+
+
+@pytest.mark.slow  # about 2 s a script (each imports torch), some 16 scripts
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_help_exits_0(script: Path):
+    done = subprocess.run([sys.executable, str(script.relative_to(ROOT)), "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage:" in done.stdout, f"{script.name} has no argparse --help; it printed:\n{done.stdout[-2000:]}"
