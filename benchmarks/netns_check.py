@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,16 +84,18 @@ class Namespaces:
             sh(*inside, "ip", "link", "set", "eth0", "up")
             sh(*inside, "ip", "link", "set", "lo", "up")
 
-    def shape(self, mbit: float) -> None:
-        """tbf at `mbit` on every rank's up (its eth0) and down (the hub's end) link."""
+    def shape(self, mbit: float, burst_kb: float | None = None) -> str:
+        """tbf at `mbit` on every rank's up (its eth0) and down (the hub's end) link; returns the bucket."""
         # a small bucket: a large one refills while a rank computes and lets the next message out at line rate
         # (seen with 128 KB at 20 Mbit/s: a 137 KB all-reduce in 13 ms instead of 55). GSO packets above it
-        # are segmented by tbf, not dropped.
-        burst = f"{max(16, int(mbit * 1e6 / 8 * 0.002 / 1024))}kb"  # 2 ms at rate, at least 16 KB
+        # are segmented by tbf, not dropped. The default, 2 ms at rate and at least 16 KB, still lets a 16 KB
+        # message out at once (0.4 ms for 6.6 ms at 20 Mbit/s); crossover_check.py passes a smaller one.
+        burst = f"{burst_kb:g}kb" if burst_kb else f"{max(16, int(mbit * 1e6 / 8 * 0.002 / 1024))}kb"
         for r, ns in enumerate(self.names):
             for where, dev in ((ns, "eth0"), (self.hub, f"{PREFIX}h{r}")):
                 sh("ip", "netns", "exec", where, "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
                    "rate", f"{mbit}mbit", "burst", burst, "latency", "400ms")
+        return burst
 
     def delete(self) -> None:
         for ns in reversed(self.made):
@@ -100,16 +103,18 @@ class Namespaces:
         self.made.clear()
 
 
-def run_in_namespaces(nets: Namespaces, method: str, workers: int, steps: int, out: Path, timeout: float
-                      ) -> float:
-    """Start one `distgan train` rank per namespace, as torchrun would; return the wall seconds of the launch."""
+def run_in_namespaces(nets: Namespaces, method: str, workers: int, steps: int, out: Path, timeout: float,
+                      extra: Sequence[str] = ()) -> float:
+    """Start one `distgan train` rank per namespace, as torchrun would (`extra`: more train flags); return the
+    wall seconds of the launch."""
     world = workers + (0 if method == "sync-dp" else 1)
     port = 29400 + os.getpid() % 500
     args = ["-m", "distgan", "train", "--method", method, "--workers", str(workers), "--dataset", "digits",
             "--steps", str(steps), "--out", str(out), "--master-addr", f"{SUBNET}.1", "--master-port", str(port),
             "--threads", "1", "--no-progress", "--no-tensorboard", "--worker-timeout", "120"]
-    if method == "fl-gan":
+    if method == "fl-gan" and "--local-steps" not in extra:
         args += ["--local-steps", "10"]
+    args += list(extra)
     env = {**os.environ, "WORLD_SIZE": str(world), "MASTER_ADDR": f"{SUBNET}.1", "MASTER_PORT": str(port),
            "DISTGAN_BIND_ALL": "1", "GLOO_SOCKET_IFNAME": "eth0", "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(ROOT / "src"), "LOCAL_WORLD_SIZE": "1", "LOCAL_RANK": "0"}

@@ -108,6 +108,17 @@ def test_replay_swap_is_peer_to_peer():
     assert result.compute_s[0] == 0
 
 
+def test_a_swap_with_a_peer_that_swaps_back_goes_one_way_at_a_time():
+    """gloo's exchange of two ranks took two one-way times (benchmarks/gloo_duplex.py); a longer cycle overlaps."""
+    size = 1_250_000  # 10 Mbit: 0.1 s at 100 Mbit/s
+    pair = [record(r, 1, [["x", "swap", 1 - r, size, 0, 1 - r]]) for r in (0, 1)]
+    assert replay(pair, links(2, 100 * MBIT), lambda rec, label, s: s).wall_s == pytest.approx(0.2)
+    one_way = [record(0, 1, [["s", "swap", 1, size, 0]]), record(1, 1, [["r", "swap", 0, size, 0]])]
+    assert replay(one_way, links(2, 100 * MBIT), lambda rec, label, s: s).wall_s == pytest.approx(0.1)
+    ring = [record(r, 1, [["x", "swap", (r + 1) % 3, size, 0, (r - 1) % 3]]) for r in range(3)]  # 0->1->2->0
+    assert replay(ring, links(3, 100 * MBIT), lambda rec, label, s: s).wall_s == pytest.approx(0.1)
+
+
 @pytest.mark.parametrize("text, up, down, latency", [
     ("wan", 100e6, 100e6, 0.030), ("edge", 10e6, 50e6, 0.060), ("datacenter", 25e9, 25e9, 50e-6),
     ("100mbit,0ms", 100e6, 100e6, 0.0), ("10mbit/50mbit,60ms", 10e6, 50e6, 0.060), ("1gbit,500us", 1e9, 1e9, 5e-4),

@@ -8,7 +8,8 @@ What waits for what comes from the trace itself, so no method is named here:
 - a receive takes the next message from that peer of that kind (both transports deliver each pair's
   messages in order). So an md-gan server waits for all feedback, an fl-gan round ends when the last selected
   worker's model arrives, and async-ps pushes queue at the server in the order it took them;
-- a swap sends to one peer and waits for the other's message, peer to peer;
+- a swap sends to one peer and waits for the other's message, peer to peer; with a peer that swaps back (md-gan
+  at N = 2) the two messages go one after the other, as gloo sends them;
 - an all-reduce starts when every rank has reached it, as a ring, and releases them all when it ends.
 """
 
@@ -119,16 +120,29 @@ class _Replayer:
                 self.send(me, item[2], item[1], item[3], blocking=op == "s")
                 if op == "s":
                     return
-            elif op == "x":  # a swap: post ours to the peer, then take the one from src
-                self.send(me, item[2], item[1], item[3], blocking=False)
-                me.items.insert(me.pos, (record, ["r", item[1], item[5], item[3], 0.0]))
-                me.ends = [e + 1 if e >= me.pos else e for e in me.ends]
+            elif op == "x":
+                send, take = ["s", item[1], item[2], item[3], 0.0], ["r", item[1], item[5], item[3], 0.0]
+                if item[2] == item[5]:
+                    # a swap with a peer that swaps back goes one direction at a time on gloo (an exchange of
+                    # 410 KB took twice a one-way send: benchmarks/gloo_duplex.py): the lower rank sends then
+                    # receives, the higher receives then sends
+                    self._insert(me, record, [send, take] if me.rank < item[2] else [take, send])
+                else:  # along a longer cycle: post ours to the peer, then take the one from src
+                    self.send(me, item[2], item[1], item[3], blocking=False)
+                    self._insert(me, record, [take])
             elif op == "r":
                 self.receive(me, item[2], item[1])
                 return
             elif op == "a":
                 self.all_reduce(me, item[1], item[3])
                 return
+
+    @staticmethod
+    def _insert(me: _Rank, record: dict[str, Any], items: list[list]) -> None:
+        """Put `items` next in `me`'s stream, inside the current record."""
+        for k, item in enumerate(items):
+            me.items.insert(me.pos + k, (record, item))
+        me.ends = [e + len(items) if e >= me.pos else e for e in me.ends]
 
     def send(self, me: _Rank, peer: int, kind: str, nbytes: int, blocking: bool) -> None:
         key = (me.rank, peer, kind)
