@@ -1,5 +1,6 @@
 """distgan: train GANs across many workers and compare distributed training methods."""
 
+from distgan import methods as _methods  # noqa: F401, E402 - installs every method's spec for the config
 from distgan.config import RunConfig
 
 __version__ = "0.1.0"

@@ -193,7 +193,7 @@ def _settings_differ(cell: Cell, done: dict[str, Any], after_crash: bool) -> lis
     # a setting left to the data (None: batch size, learning rates) matches whatever the run resolved it to
     differ = [k for k in wanted if k not in ignored and k in done and wanted[k] is not None and done[k] != wanted[k]
               and k != "options"]
-    from distgan.methods.registry import saved_meaning
+    from distgan.method_spec import saved_meaning
 
     saved = saved_meaning(REGISTRY[cell.config.method], done.get("options") or {})
     differ += [k for k, v in wanted["options"].items() if saved.get(k, v) != v]

@@ -73,9 +73,9 @@ class RunConfig:
     @property
     def spec(self):
         """The method's traits, from the registry in distgan.methods."""
-        from distgan.methods import method_spec
+        from distgan.method_spec import spec_of
 
-        return method_spec(self.method)
+        return spec_of(self.method)
 
     @property
     def has_server(self) -> bool:
@@ -172,7 +172,7 @@ class RunConfig:
         return self
 
     def _validate_options(self, spec) -> None:
-        from distgan.methods import option_owners
+        from distgan.method_spec import option_owners
 
         known = {f.name for f in spec.option_fields()}
         for name in self.options:
@@ -234,9 +234,9 @@ def field_type(name: str) -> type:
 def config_from_mapping(values: dict[str, Any], source: str) -> RunConfig:
     """Build a config from a flat TOML/JSON mapping (method settings beside the others, or under
     `options`), refusing unknown keys and wrong types."""
-    from distgan.methods import REGISTRY
+    from distgan.method_spec import installed
 
-    option_fields = {f.name: f for spec in REGISTRY.values() for f in spec.option_fields()}
+    option_fields = {f.name: f for spec in installed().values() for f in spec.option_fields()}
     kwargs: dict[str, Any] = {}
     options: dict[str, Any] = {}
     flat = {**values}
@@ -301,9 +301,9 @@ def load_config_json(path: str | Path) -> RunConfig:
 
 def _as_saved(values: dict[str, Any]) -> dict[str, Any]:
     """A run's saved settings, with the options it predates set to the behaviour it ran with."""
-    from distgan.methods import REGISTRY
-    from distgan.methods.registry import saved_meaning
+    from distgan.method_spec import installed, saved_meaning
 
-    if not isinstance(values, dict) or values.get("method") not in REGISTRY:
+    specs = installed()
+    if not isinstance(values, dict) or values.get("method") not in specs:
         return values
-    return {**values, "options": saved_meaning(REGISTRY[values["method"]], values.get("options") or {})}
+    return {**values, "options": saved_meaning(specs[values["method"]], values.get("options") or {})}

@@ -21,7 +21,7 @@ from distgan.config import RunConfig
 from distgan.context import CRASH_EXIT, WorkerCrash
 from distgan.data.dataset import Dataset
 from distgan.errors import DistganError
-from distgan.methods.registry import RESTART
+from distgan.method_spec import RESTART
 from distgan.runner import make_shards, run_rank
 from distgan.transport.sim import SimAborted, SimDropped, SimHub, SimTransport
 

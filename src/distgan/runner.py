@@ -18,7 +18,7 @@ from distgan.context import RankContext
 from distgan.data.dataset import Dataset
 from distgan.data.partition import partition, partition_summary
 from distgan.errors import DistganError
-from distgan.methods.registry import MethodSpec
+from distgan.method_spec import MethodSpec
 from distgan.models import build_models, count_parameters
 from distgan.recorder import Recorder
 from distgan.transport.base import PeerGone, Transport

@@ -1,13 +1,13 @@
 """One file per distributed training method, each written once against the Transport interface.
 
-Adding a method is its file, its tests and one line in REGISTRY below.
+Adding a method is its file, its tests and one line in REGISTRY below. The registry is installed into
+`distgan.method_spec`, where the config reads it without importing any method's code.
 """
 
 from __future__ import annotations
 
-from distgan.errors import DistganError
+from distgan.method_spec import MethodSpec, install, option_owners, spec_of
 from distgan.methods import fe_gan, fl_gan, md_gan, param_server, standalone, sync_dp
-from distgan.methods.registry import MethodSpec
 
 REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     standalone.SPEC,
@@ -17,18 +17,12 @@ REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     md_gan.SPEC,
     fe_gan.SPEC,
 )}
+install(REGISTRY)
 
 
 def method_spec(name: str) -> MethodSpec:
-    if name not in REGISTRY:
-        raise DistganError(f"unknown --method {name!r}; choose one of: {', '.join(REGISTRY)}")
-    return REGISTRY[name]
+    """The named method's spec, or a one-line error listing the methods."""
+    return spec_of(name)
 
 
-def option_owners() -> dict[str, list[str]]:
-    """Every method flag, with the methods that take it."""
-    owners: dict[str, list[str]] = {}
-    for spec in REGISTRY.values():
-        for f in spec.option_fields():
-            owners.setdefault(f.name, []).append(spec.name)
-    return owners
+__all__ = ["REGISTRY", "method_spec", "option_owners"]

@@ -36,8 +36,8 @@ import torch
 
 from distgan.context import RankContext
 from distgan.errors import DistganError
+from distgan.method_spec import DROP, MethodSpec, one_of, option
 from distgan.methods import fl_gan
-from distgan.methods.registry import DROP, MethodSpec, one_of, option
 from distgan.transport.base import PeerGone
 
 SCHEMES = ("exp", "linear", "dirac", "none")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from distgan.context import RankContext
+from distgan.method_spec import DROP, MethodSpec, check, one_of, option, positive_int
 from distgan.methods.common import (
     SparePair,
     build_gan,
@@ -37,7 +38,6 @@ from distgan.methods.common import (
     unflatten_into,
     worker_batches,
 )
-from distgan.methods.registry import DROP, MethodSpec, check, one_of, option, positive_int
 from distgan.methods.rounds import Rounds
 from distgan.transport.base import PeerGone
 

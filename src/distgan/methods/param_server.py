@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from distgan.context import RankContext
+from distgan.method_spec import DROP, MethodSpec, option, positive_int
 from distgan.methods.common import (
     build_gan,
     flatten,
@@ -36,7 +37,6 @@ from distgan.methods.common import (
     unflatten_into,
     worker_batches,
 )
-from distgan.methods.registry import DROP, MethodSpec, option, positive_int
 from distgan.transport.base import PeerGone, Pending
 
 

@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 from distgan.context import RankContext
+from distgan.method_spec import RESTART, MethodSpec
 from distgan.methods.common import build_gan, gan_step, noise, restore, train_state, worker_batches
-from distgan.methods.registry import RESTART, MethodSpec
 
 
 def train(ctx: RankContext) -> None:

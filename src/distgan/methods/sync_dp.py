@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from distgan import run_folder
 from distgan.checkpoint import load_checkpoint
 from distgan.context import RankContext
+from distgan.method_spec import RESTART, MethodSpec, one_of, option
 from distgan.methods.common import (
     Batches,
     Gan,
@@ -35,7 +36,6 @@ from distgan.methods.common import (
     train_state,
     worker_batches,
 )
-from distgan.methods.registry import RESTART, MethodSpec, one_of, option
 
 
 @dataclass(kw_only=True)

@@ -1,6 +1,8 @@
 """What distgan knows of a method, declared once by the method itself.
 
-Config, CLI, launcher, runner, compare and report read these traits; none of them names a method.
+Config, CLI, launcher, runner, compare and report read these traits; none of them names a method. This module
+imports no method: `distgan.methods` builds the registry from the method files and installs it here, so the
+config can read the specs without importing the methods' code (layers: config <- context <- methods).
 """
 
 from __future__ import annotations
@@ -75,3 +77,37 @@ def positive_int(name: str, value: Any) -> None:
 
 def one_of(name: str, value: Any, choices: tuple[str, ...]) -> None:
     check(value in choices, f"unknown --{name.replace('_', '-')} {value!r}; choose one of: {', '.join(choices)}")
+
+
+_INSTALLED: dict[str, MethodSpec] = {}
+
+
+def install(registry: dict[str, MethodSpec]) -> None:
+    """Called once by `distgan.methods` with the registry of every method."""
+    _INSTALLED.update(registry)
+
+
+def installed() -> dict[str, MethodSpec]:
+    """Every method's spec, by name (distgan's package import installs them before any config is read)."""
+    if not _INSTALLED:
+        raise RuntimeError("no method specs installed: import distgan (or distgan.methods) first")
+    return _INSTALLED
+
+
+def spec_of(name: str) -> MethodSpec:
+    """The named method's spec, or the one-line error that lists the methods."""
+    specs = installed()
+    if name not in specs:
+        from distgan.errors import DistganError
+
+        raise DistganError(f"unknown --method {name!r}; choose one of: {', '.join(specs)}")
+    return specs[name]
+
+
+def option_owners() -> dict[str, list[str]]:
+    """Every method flag, with the methods that take it."""
+    owners: dict[str, list[str]] = {}
+    for spec in installed().values():
+        for f in spec.option_fields():
+            owners.setdefault(f.name, []).append(spec.name)
+    return owners
