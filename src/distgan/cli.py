@@ -219,7 +219,9 @@ def _add_compare(sub: Any) -> None:
     p.add_argument("--cells", metavar="GLOB[,GLOB...]", help="run only the cells whose folder name matches, e.g. "
                    "'md-gan*_w10_*' or 'standalone*,fl-gan*'; several processes given disjoint globs can share --out")
     p.add_argument("--jobs", type=int, metavar="J", help="cells run side by side, each in its own process with its "
-                   "share of the cores (default: the number of cores); a stopped study still resumes cell by cell")
+                   "share of the cores (default: the number of cores); a stopped study still resumes cell by cell. "
+                   "Cells side by side slow each other: measured wall time means little then, projected wall time "
+                   "is unaffected")
     _add_network_flags(p)
     p.add_argument("--threads", type=int, metavar="T", help="torch threads per process (default: 0, sharing the "
                    "cores); give 1 to each of several studies running side by side")

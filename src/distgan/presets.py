@@ -72,7 +72,7 @@ def stragglers(**changes: Any) -> Study:
     """Each server method's tolerance of one straggler: worker rank 2 made 1, 4 and 16 times slower."""
     labels = {f"{m} x{f}": f for m in ("fl-gan", "md-gan", "async-ps") for f in STRAGGLER_FACTORS}
     study = Study(methods=list(labels), workers=[3], dataset="digits", steps=300, out="runs/stragglers",
-                  backend="process", seeds=3,
+                  backend="process", seeds=3, jobs=1,  # its figure is measured wall time: one cell at a time
                   overrides={label: {"slow": [f"2:{f}"]} if f > 1 else {} for label, f in labels.items()},
                   notes=["Stragglers preset: rank 2 computes FACTOR times slower (--slow 2:FACTOR); the report "
                          "plots the wall time to the target against the factor."])
