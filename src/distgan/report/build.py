@@ -118,7 +118,7 @@ def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target
                               "profile (its trace replayed on one link per rank; rank 0's evaluations left out)."
                               + (" FID on a log axis: the region near the floor is what matters." if not points
                                  else "")))
-    if goal is not None and len({d.workers for d in decisions}) > 1:
+    if goal is not None and len({d.workers for d in decisions}) > 1 and any(d.rows for d in decisions):
         path = root / "decision_map.png"
         plots.decision_map(groups, projections, profiles[0], goal, points, requirements, path)
         figures.append(Figure("Decision map", path, f"The method the rule picks by bandwidth (x, the latency of "
