@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 import common
@@ -46,20 +45,8 @@ dist.destroy_process_group()
 def probe(nets: nc.Namespaces, args: argparse.Namespace, call: int) -> dict[str, float]:
     """Median seconds of each pattern between the two ranks, from rank 0."""
     port = 29700 + (os.getpid() + call) % 90  # a fresh port per call: the last store's may linger
-    env = {**os.environ, "WORLD_SIZE": "2", "MASTER_ADDR": f"{nc.SUBNET}.1", "MASTER_PORT": str(port),
-           "GLOO_SOCKET_IFNAME": "eth0", "OMP_NUM_THREADS": "1", "REPS": str(args.reps),
-           "FLOATS": str(int(args.kb * 1000 / 4))}
-    procs = [subprocess.Popen(["ip", "netns", "exec", nets.names[r], sys.executable, "-c", PROBE],
-                              env={**env, "RANK": str(r)}, stdout=subprocess.PIPE, text=True) for r in (0, 1)]
-    try:
-        out, _ = procs[0].communicate(timeout=300)
-        procs[1].wait(timeout=30)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    return json.loads(out.strip().splitlines()[-1])
+    extra = {"REPS": str(args.reps), "FLOATS": str(int(args.kb * 1000 / 4))}
+    return json.loads(nc.two_ranks(nets, PROBE, port, extra, timeout=300))
 
 
 def main() -> int:

@@ -158,20 +158,24 @@ dist.destroy_process_group()
 def message_latency_s(nets: Namespaces) -> float:
     """One-way seconds of a 4-byte gloo message between ranks 0 and 1 over the shaped veths (half a round trip):
     the latency the links have though none is shaped (veth, TCP, gloo's rendezvous, and the machine's load)."""
-    port = 29900 + os.getpid() % 90
+    return float(two_ranks(nets, PINGPONG, 29900 + os.getpid() % 90, {}, timeout=120))
+
+
+def two_ranks(nets: Namespaces, script: str, port: int, extra_env: dict[str, str], timeout: float) -> str:
+    """Run `script` (python -c) as ranks 0 and 1 of a gloo group in the first two namespaces; rank 0's last line."""
     env = {**os.environ, "WORLD_SIZE": "2", "MASTER_ADDR": f"{SUBNET}.1", "MASTER_PORT": str(port),
-           "GLOO_SOCKET_IFNAME": "eth0", "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen(["ip", "netns", "exec", nets.names[r], sys.executable, "-c", PINGPONG],
+           "GLOO_SOCKET_IFNAME": "eth0", "OMP_NUM_THREADS": "1", **extra_env}
+    procs = [subprocess.Popen(["ip", "netns", "exec", nets.names[r], sys.executable, "-c", script],
                               env={**env, "RANK": str(r)}, stdout=subprocess.PIPE, text=True) for r in (0, 1)]
     try:
-        out, _ = procs[0].communicate(timeout=120)
+        out, _ = procs[0].communicate(timeout=timeout)
         procs[1].wait(timeout=30)
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    return float(out.strip().splitlines()[-1])
+    return out.strip().splitlines()[-1]
 
 
 def measured_training_s(run: Path) -> float:
