@@ -82,3 +82,14 @@ def test_a_saved_config_from_before_an_option_existed_means_the_old_behaviour(tm
     saved["options"]["md_generation"] = "per-batch"
     (tmp_path / "config.json").write_text(json.dumps(saved))
     assert load_config_json(tmp_path / "config.json").options["md_generation"] == "per-batch"
+
+
+@pytest.mark.parametrize("value", ["0", "false", "no", ""])
+def test_bind_all_means_yes_only_when_it_says_so(monkeypatch, value):
+    from distgan.config import RunConfig
+
+    monkeypatch.setenv("DISTGAN_BIND_ALL", value)
+    with pytest.raises(DistganError, match="set DISTGAN_BIND_ALL=1"):
+        RunConfig.of(method="md-gan", workers=2, master_addr="10.0.0.5").validate()
+    monkeypatch.setenv("DISTGAN_BIND_ALL", "1")
+    assert RunConfig.of(method="md-gan", workers=2, master_addr="10.0.0.5").validate().master_addr == "10.0.0.5"

@@ -166,7 +166,8 @@ class RunConfig:
             raise DistganError("--rejoin applies to server methods (md-gan, fl-gan, fe-gan, async-ps) on "
                                "--backend process; sync-dp restarts without it, and the simulation has no "
                                "processes to restart")
-        if self.master_addr not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("DISTGAN_BIND_ALL"):
+        bind_all = os.environ.get("DISTGAN_BIND_ALL", "").strip().lower() in ("1", "true", "yes")
+        if self.master_addr not in ("127.0.0.1", "localhost", "::1") and not bind_all:
             raise DistganError(f"--master-addr {self.master_addr} listens beyond loopback; torch.distributed has "
                                "no authentication, so set DISTGAN_BIND_ALL=1 to confirm the network is trusted")
         return self

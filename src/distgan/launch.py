@@ -130,7 +130,7 @@ def _spawn_and_watch(config: RunConfig) -> tuple[list[int], int | None, float]:
     for rank in range(config.world_size):
         env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(config.world_size), "LOCAL_RANK": str(rank),
                "LOCAL_WORLD_SIZE": str(config.world_size), "MASTER_ADDR": config.master_addr,
-               "MASTER_PORT": str(port), "OMP_NUM_THREADS": str(threads)}
+               "MASTER_PORT": str(port), "OMP_NUM_THREADS": str(threads), "DISTGAN_OWN_STORE": "1"}
         procs.append(subprocess.Popen([sys.executable, "-m", "distgan.worker_main", str(launch_file)], env=env))
     (out / run_folder.PIDS).write_text(json.dumps({str(r): p.pid for r, p in enumerate(procs)}))
     start = time.monotonic()

@@ -9,6 +9,7 @@ import datetime
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -24,6 +25,32 @@ CONTROL_TAG = 1  # small control messages, received from any source; payloads us
 FOREVER = datetime.timedelta(days=30)  # a point-to-point wait never times out: gloo would close every pair
 
 
+OWN_STORE = "DISTGAN_OWN_STORE"  # set by distgan's launcher; torchrun's agent makes the store itself
+
+
+def join_group(backend: str, rank: int, world_size: int, timeout: datetime.timedelta) -> socket.socket | None:
+    """Join the process group. Under distgan's own launcher, rank 0's store listens on MASTER_ADDR only (a
+    TCPStore left to itself listens on every interface): it gets a socket bound to that address. Under torchrun
+    the group rendezvouses as torchrun set it up. Returns rank 0's listening socket, to keep it open."""
+    if os.environ.get(OWN_STORE) != "1":
+        dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timeout)
+        return None
+    host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    listening = None
+    if rank == 0:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listening = socket.socket(family, socket.SOCK_STREAM)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+        listening.listen(max(128, 2 * world_size))
+        store = dist.TCPStore(host, port, world_size, is_master=True, timeout=timeout,
+                              master_listen_fd=listening.fileno())
+    else:
+        store = dist.TCPStore(host, port, world_size, is_master=False, timeout=timeout)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
+    return listening
+
+
 class ProcessTransport(Transport):
     """Joins the process group described by the torchrun environment (RANK, WORLD_SIZE, MASTER_*)."""
 
@@ -34,8 +61,7 @@ class ProcessTransport(Transport):
         super().__init__(rank, world_size)
         self.device = device
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, rank=rank, world_size=world_size,
-                                timeout=datetime.timedelta(seconds=timeout_s))
+        self._listening = join_group(backend, rank, world_size, datetime.timedelta(seconds=timeout_s))
         # recv from any source exists only in gloo, so NCCL runs keep a gloo group for control messages.
         self._control_group = dist.new_group(backend="gloo") if backend == "nccl" else None
         self.heartbeat: StoreHeartbeat | None = None
