@@ -28,6 +28,20 @@ def mean_ci(values: list[float], level: float = 0.95) -> tuple[float, float, flo
     return mean, mean - half, mean + half
 
 
+def censored_median(values: list[float | None]) -> float | None:
+    """The median with censored values (None: never reached) ranked above every number; None when it falls on a
+    censored one (the median is then only known to exceed the budget)."""
+    ranked = sorted(values, key=lambda v: (v is None, v or 0.0))
+    if not ranked:
+        return None
+    mid = len(ranked) // 2
+    if len(ranked) % 2:
+        return ranked[mid]
+    if ranked[mid] is None:
+        return None
+    return (ranked[mid - 1] + ranked[mid]) / 2
+
+
 def paired_t_p(diffs: list[float]) -> float:
     """Two-sided p of the paired t test that the mean difference is 0; nan for fewer than 2 pairs or no spread
     (a constant difference has no estimate of its noise, so no test)."""

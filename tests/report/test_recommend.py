@@ -15,7 +15,8 @@ from distgan.errors import DistganError
 from distgan.network.profiles import parse_profile
 from distgan.report.aggregate import group_runs
 from distgan.report.load import load_runs
-from distgan.report.recommend import decide, parse_profiles, parse_requirements, recommendation_json
+from distgan.report.pick import recommendation_json
+from distgan.report.recommend import decide, parse_profiles, parse_requirements
 from distgan.report.verdicts import Target
 
 STEPS = list(range(100, 1001, 100))

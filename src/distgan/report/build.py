@@ -7,7 +7,7 @@ from pathlib import Path
 
 from distgan.checkpoint import atomic_write_bytes, atomic_write_json
 from distgan.errors import DistganError
-from distgan.report import claims, content, costs, html, markdown, plots, recommend, stragglers, verdicts
+from distgan.report import claims, content, costs, html, markdown, pick, plots, recommend, stragglers, verdicts
 from distgan.report.aggregate import Group, group_runs
 from distgan.report.comparison import correct, family_note
 from distgan.report.content import Figure, Report
@@ -73,14 +73,14 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
                                        "generator updates where every seed of both reached the target, else an "
                                        "exact sign test on which reached it first, a seed that never reached it "
                                        "censored at the budget")
-    _pick(report, root, groups, goal, points, floor, profiles, requirements)
+    projections = _pick(report, root, groups, goal, points, floor, profiles, requirements)
     if goal is not None:
         if stragglers.sweeps(runs):
             report.figures.append(_straggler_figure(runs, goal, root))
     if network is not None and any(g.finished for g in groups):
         from distgan.report.network import crossover_part
 
-        report.crossovers = crossover_part(groups, points, profiles[0], goal)
+        report.crossovers = crossover_part(groups, profiles[0], goal, projections)
         report.network = profiles[0].name
     atomic_write_bytes(root / "report.md", markdown.render(report, root).encode())
     atomic_write_bytes(root / "report.html", html.render(report).encode())
@@ -89,15 +89,16 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
 
 
 def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target | None, points: bool,
-          floor: float | None, profiles: list, requirements: list[str]) -> None:
-    """`## Which method to pick`, recommendation.json, and the figures of projected wall time."""
+          floor: float | None, profiles: list, requirements: list[str]) -> recommend.Projections:
+    """`## Which method to pick`, recommendation.json, and the figures of projected wall time; returns the runs'
+    projections, for the crossovers."""
     for name in ("fid_vs_projected.png", "modes_vs_projected.png", "decision_map.png"):
         (root / name).unlink(missing_ok=True)
     decisions, projections = recommend.recommend(groups, goal, points, profiles, requirements)
     report.pick_rule = recommend.rule(points)
     report.pick_requirements = requirements
-    report.pick_header, report.pick_rows = recommend.summary_rows(decisions)
-    report.pick_sections = [recommend.section(d, points) for d in decisions]
+    report.pick_header, report.pick_rows = pick.summary_rows(decisions)
+    report.pick_sections = [pick.section(d, points) for d in decisions]
     if goal is None:
         report.pick_rows = [["all", "-", "undecided", "no: there is no target to reach (give --target)"]]
     elif decisions and not any(d.rows for d in decisions):
@@ -107,7 +108,7 @@ def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target
             f"no cell meets the requirements ({'; '.join(decisions[0].excluded)})"
         report.pick_rows = [["all", "-", "undecided", f"no: {why}"]]
     atomic_write_json(root / "recommendation.json",
-                      recommend.recommendation_json(decisions, points, requirements, goal))
+                      pick.recommendation_json(decisions, points, requirements, goal))
     figures = []
     if any(d.rows for d in decisions):
         stem = "modes" if points else "fid"
@@ -124,6 +125,7 @@ def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target
         figures.append(Figure("Decision map", path, f"The method the rule picks by bandwidth (x, the latency of "
                               f"{profiles[0].name} kept) and number of workers N (y); grey: undecided."))
     report.figures[len(CURVES):len(CURVES)] = figures
+    return projections
 
 
 def _verdicts(report: Report, groups: list[Group], reference: str, points: bool,

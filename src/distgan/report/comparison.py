@@ -119,12 +119,12 @@ class Comparison:
     def _interval_text(self) -> str:
         mean, low, high = self.interval()
         return (f"difference {self._show(mean)}, {_level(self.level)} CI [{self._show(low)}, {self._show(high)}], "
-                f"{len(self.diffs)} paired seeds, paired t {self._p_text()}")
+                f"{len(self.diffs)} paired seeds, paired t {self._p_line()}")
 
-    def _p_text(self) -> str:
+    def _p_line(self) -> str:
         if self.family_size <= 1:
-            return f"p = {_p(self.p)}"
-        return f"p = {_p(self.p)}, Holm-adjusted {_p(self.p_adjusted)} over {self.family_size}"
+            return f"p = {p_text(self.p)}"
+        return f"p = {p_text(self.p)}, Holm-adjusted {p_text(self.p_adjusted)} over {self.family_size}"
 
     def _what_would_decide(self) -> str:
         mean, sd = statistics.fmean(self.diffs), statistics.stdev(self.diffs)
@@ -151,7 +151,7 @@ class Comparison:
             return f"{pair}: no paired seeds."
         if wins + losses == 0:
             return f"{pair}: tied on every one of {n} seeds ({self.what}{censored}); no verdict."
-        test = f"sign test {self._p_text()}"
+        test = f"sign test {self._p_line()}"
         if self.decided:
             side = self.better if self.direction < 0 else self.worse
             return f"{self.name} {side} {self.ref}: {tally} ({test}{censored})."
@@ -189,7 +189,7 @@ def _level(level: float) -> str:
     return f"{text}%"
 
 
-def _p(p: float) -> str:
+def p_text(p: float) -> str:
     if math.isnan(p):
         return "n/a"
     return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"

@@ -18,7 +18,7 @@ from distgan.report.aggregate import Group, has_server
 from distgan.report.load import Run
 from distgan.transport.trace import RECORD_PHASE, compute_seconds, read_trace
 
-_compute_cache: dict[Any, float | None] = {}
+_compute_cache: dict[Any, float | None] = {}  # keyed by the trace file's identity: a rewritten trace is read anew
 
 
 def per_update(run: Run, key: str) -> float | None:
@@ -37,10 +37,14 @@ def worker_compute_s(run: Run) -> float | None:
     Workers are ranks 1..N of a server method and every rank otherwise. Logging and evaluation (the `record`
     phase, rank 0's) are not compute of the method. The updates are those the trace covers (rank 0's
     records), not the run's: a run killed and resumed traced only its resumed part."""
-    key = (run.path, run.method)
+    path = run.path / run_folder.TRACE
+    try:
+        stat = path.stat()
+        key: Any = (path, run.method, stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = (path, run.method, None, None)
     if key in _compute_cache:
         return _compute_cache[key]
-    path = run.path / run_folder.TRACE
     value = None
     if path.is_file():
         per_rank: dict[int, float] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from distgan.report.aggregate import Stat
-from distgan.stats import t_quantile
+from distgan.stats import censored_median, t_quantile
 
 NA = "n/a"
 
@@ -61,3 +61,17 @@ def size_stat(s: Stat | None) -> str:
 def pair(a: str, b: str) -> str:
     """Two cells in one, e.g. sent / received; a single n/a when both are."""
     return NA if a == b == NA else f"{a} / {b}"
+
+
+def censored(values: list[float | None], show=number, beyond: str = "> final") -> str:
+    """Median [min, max] over seeds, a censored seed (None) ranked above every number and shown as `beyond`:
+    "2,500 [2,000, > final]"; "(1 seed)" for one; "never reached" when every seed is censored."""
+    if all(v is None for v in values):
+        return "never reached"
+
+    def text(v: float | None) -> str:
+        return beyond if v is None else show(v)
+    if len(values) == 1:
+        return f"{text(values[0])} (1 seed)"
+    ranked = sorted(values, key=lambda v: (v is None, v or 0.0))
+    return f"{text(censored_median(values))} [{text(ranked[0])}, {text(ranked[-1])}]"

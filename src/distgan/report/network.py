@@ -13,10 +13,9 @@ import math
 import statistics
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from distgan.errors import DistganError
 from distgan.network.profiles import Link, Profile, rate_text
-from distgan.network.project import projector
 from distgan.network.replay import Replay
 from distgan.report.aggregate import Group
 from distgan.report.load import Run
@@ -39,17 +38,19 @@ def scaled(profile: Profile, bps: float) -> Profile:
     return Profile(rate_text(bps), Link(bps, bps * link.down_bps / link.up_bps, link.latency_s))
 
 
-def crossover_part(groups: list[Group], points: bool, profile: Profile, target: Target | None) -> list[str]:
-    """The crossover lines on `profile`'s latency, at bandwidths from 1 Mbit/s to 100 Gbit/s."""
-    projections: dict[Path, Callable[[Profile], Replay]] = {}
+def crossover_part(groups: list[Group], profile: Profile, target: Target | None, projections: Any) -> list[str]:
+    """The crossover lines on `profile`'s latency, at bandwidths from 1 Mbit/s to 100 Gbit/s. `projections` is the
+    report's cache of each run's projector (report/recommend.Projections), so no trace is read twice."""
+    found: dict[Path, Callable[[Profile], Replay]] = {}
     lines = []
     for g in groups:
         for run in g.finished:
-            try:
-                projections[run.path] = projector(run.path)[0]
-            except DistganError as e:
-                lines.append(f"{g.name}: not projected ({e}).")
-    return lines + crossover_lines(groups, projections, profile, target)
+            on = projections.projector(run)
+            if on is None:
+                lines.append(f"{g.name}: not projected ({projections.failed[run.path]}).")
+            else:
+                found[run.path] = on
+    return lines + crossover_lines(groups, found, profile, target)
 
 
 def time_to_target(run: Run, on: Callable[[Profile], Replay], profile: Profile, target: Target) -> float | None:

@@ -10,6 +10,8 @@ The rule, per profile and worker count N:
 4. The leader is the pick when it is detectably faster than every other candidate, or equivalent in time within
    the margin (±10% of its time) to those it does not beat: those are a tie, listed cheaper in bytes first.
    Otherwise the profile is undecided, and the section says how many paired seeds, or what budget, would decide.
+
+report/pick.py prints the decisions; this module only makes them.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from distgan.network.project import projector
 from distgan.network.replay import Replay
 from distgan.report import fmt
 from distgan.report.aggregate import Group
-from distgan.report.comparison import Comparison, correct
+from distgan.report.comparison import Comparison, correct, p_text
 from distgan.report.load import Run
-from distgan.report.verdicts import Target, first_reached, is_number, measure, paired_differences
+from distgan.report.network import at_step
+from distgan.report.verdicts import Target, final_value, first_reached, is_number, measure, paired_differences
+from distgan.stats import censored_median
 
 DEFAULT_PROFILES = ("datacenter", "lan", "wan", "edge")
 TIME_MARGIN = 0.10  # two methods tie when their times are equivalent within ±10% of the leader's
@@ -112,8 +116,8 @@ class Decision:
     def to_json(self) -> dict[str, Any]:
         return {"decided": self.decided, "pick": self.pick if self.decided else [], "workers": self.workers,
                 "network": self.profile.describe(), "rule": self.rule_text(),
-                "ranking": [{"method": r.name, "status": r.status, "reached": _reached(r),
-                             "projected_s_to_target": _median(list(r.times.values())),
+                "ranking": [{"method": r.name, "status": r.status, "reached": reached_text(r),
+                             "projected_s_to_target": censored_median(list(r.times.values())),
                              "bytes_to_target": statistics.median(r.bytes_to) if r.bytes_to else None,
                              "exposes": _spec(r.group).exposes, "worker_death": _spec(r.group).on_worker_death}
                             for r in self.rows],
@@ -133,21 +137,8 @@ def _spec(group: Group):
     return REGISTRY[group.method]
 
 
-def _reached(row: Row) -> str:
+def reached_text(row: Row) -> str:
     return f"{sum(t is not None for t in row.times.values())} of {len(row.times)}"
-
-
-def _median(values: list[float | None]) -> float | None:
-    """The median with censored values (None) above every number; None when it falls on a censored one."""
-    ranked = sorted(values, key=lambda v: (v is None, v or 0.0))
-    if not ranked:
-        return None
-    mid = len(ranked) // 2
-    if len(ranked) % 2:
-        return ranked[mid]
-    if ranked[mid] is None:
-        return None
-    return (ranked[mid - 1] + ranked[mid]) / 2
 
 
 class Projections:
@@ -158,14 +149,19 @@ class Projections:
         self._replays: dict[tuple[Path, Profile], Replay] = {}
         self.failed: dict[Path, str] = {}
 
-    def replay(self, run: Run, profile: Profile) -> Replay | None:
+    def projector(self, run: Run) -> Callable[[Profile], Replay] | None:
+        """The run's trace, read and calibrated once, as a function of the profile; None (and why, in `failed`)
+        when it cannot be projected."""
         if run.path not in self._on:
             try:
                 self._on[run.path] = projector(run.path)[0]
             except DistganError as e:
                 self._on[run.path] = None
                 self.failed[run.path] = str(e)
-        on = self._on[run.path]
+        return self._on[run.path]
+
+    def replay(self, run: Run, profile: Profile) -> Replay | None:
+        on = self.projector(run)
         if on is None:
             return None
         key = (run.path, profile)
@@ -175,11 +171,7 @@ class Projections:
 
     def seconds_at(self, run: Run, profile: Profile, step: int) -> float | None:
         replayed = self.replay(run, profile)
-        if replayed is None:
-            return None
-        from distgan.report.network import at_step
-
-        return at_step(replayed, step)
+        return None if replayed is None else at_step(replayed, step)
 
 
 def decide(groups: list[Group], profile: Profile, target: Target, points: bool, requirements: list[str],
@@ -203,10 +195,10 @@ def decide(groups: list[Group], profile: Profile, target: Target, points: bool, 
         decision.what_would_decide = "no candidate cell has a trace to project; run the study again (traces on)"
         return decision
     # 1. quality: every candidate against the best, Holm over the family
-    best = min(rows, key=lambda r: _mean_final(r.group, key) * (1 if lower_better else -1))
+    best = min(rows, key=lambda r: _meanfinal_value(r.group, key) * (1 if lower_better else -1))
     quality = correct([Comparison(r.name, best.name, f"final {name}", lower_better, "is better than",
                                   "is detectably worse than",
-                                  diffs=paired_differences(r.group, best.group, lambda run: _final(run, key)))
+                                  diffs=paired_differences(r.group, best.group, lambda run: final_value(run, key)))
                        for r in rows if r is not best])
     worse = {c.name for c in quality if c.direction > 0}
     for r in rows:
@@ -222,7 +214,7 @@ def decide(groups: list[Group], profile: Profile, target: Target, points: bool, 
                                       "looser --target would decide")
         return decision
     # 2. time: the leader against every other remaining candidate
-    leader = min(reached, key=lambda r: (_median(list(r.times.values())) or math.inf,
+    leader = min(reached, key=lambda r: (censored_median(list(r.times.values())) or math.inf,
                                          statistics.fmean([t for t in r.times.values() if t is not None])))
     others = [r for r in remaining if r is not leader]
     family = correct([_time_comparison(leader, r) for r in others])
@@ -230,7 +222,7 @@ def decide(groups: list[Group], profile: Profile, target: Target, points: bool, 
     leader.status = "leader"
     for r, c in zip(others, family):
         if c.direction < 0:
-            r.status = f"slower than {leader.name} (Holm p = {_p(c.p_adjusted)})"
+            r.status = f"slower than {leader.name} (Holm p = {p_text(c.p_adjusted)})"
         elif c.direction > 0:  # cannot happen by construction unless medians mislead; say it plainly
             r.status = f"faster than {leader.name} on the paired test"
             unresolved.append((r, c))
@@ -330,28 +322,9 @@ def _study_seconds_per_seed(groups: list[Group]) -> float | None:
     return sum(walls) / len(seeds) if walls and seeds else None
 
 
-def _mean_final(group: Group, key: str) -> float:
-    values = [v for v in (_final(r, key) for r in group.finished) if is_number(v)]
+def _meanfinal_value(group: Group, key: str) -> float:
+    values = [v for v in (final_value(r, key) for r in group.finished) if is_number(v)]
     return statistics.fmean(values) if values else math.inf
-
-
-def _final(run: Run, key: str) -> Any:
-    return (run.summary or {}).get("final_eval", {}).get(key)
-
-
-def _p(p: float) -> str:
-    return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
-
-
-@dataclass
-class PickSection:
-    """One profile and N as the report prints it."""
-
-    title: str
-    verdict: str
-    header: list[str]
-    rows: list[list[str]]
-    lines: list[str]
 
 
 def recommend(groups: list[Group], target: Target | None, points: bool, profiles: list[Profile],
@@ -367,60 +340,3 @@ def recommend(groups: list[Group], target: Target | None, points: bool, profiles
 
 def rule(points: bool) -> str:
     return RULE.format(measure=measure(points)[1], margin=TIME_MARGIN)
-
-
-def summary_rows(decisions: list[Decision]) -> tuple[list[str], list[list[str]]]:
-    header = ["network", "N", "pick", "decided"]
-    rows = [[d.profile.describe(), str(d.workers), ", ".join(d.pick) if d.decided else "undecided",
-             "yes" if d.decided else "no: " + d.what_would_decide] for d in decisions]
-    return header, rows
-
-
-def section(decision: Decision, points: bool) -> PickSection:
-    key, name, _ = measure(points)
-    header = ["method", "what leaves a worker", "a worker's death", "reached", "projected s to target",
-              "bytes to target", f"final {name}", "standing"]
-    rows = []
-    for r in decision.rows:
-        spec = _spec(r.group)
-        rows.append([r.name, spec.exposes, "dropped" if spec.on_worker_death == "drop" else "group restarts",
-                     f"{_reached(r)} seeds", _times_text(list(r.times.values())),
-                     fmt.size(statistics.median(r.bytes_to)) if r.bytes_to else "never reached",
-                     fmt.stat(_final_stat(r.group, key)), r.status])
-    if decision.decided:
-        verdict = f"Pick: {' = '.join(decision.pick)}" + (" (a tie, cheaper in bytes first)."
-                                                           if len(decision.pick) > 1 else ".")
-    else:
-        verdict = f"Undecided: {decision.what_would_decide}"
-    lines = [*decision.lines, *(f"Not a candidate: {e}" for e in decision.excluded)]
-    return PickSection(f"{decision.profile.describe()}, N = {decision.workers}", verdict, header, rows, lines)
-
-
-def _times_text(values: list[float | None]) -> str:
-    if all(v is None for v in values):
-        return "never reached"
-    ranked = sorted(values, key=lambda v: (v is None, v or 0.0))
-    median = _median(values)
-
-    def show(v: float | None) -> str:
-        return "> budget" if v is None else fmt.number(v)
-    if len(values) == 1:
-        return f"{show(values[0])} (1 seed)"
-    return f"{show(median)} [{show(ranked[0])}, {show(ranked[-1])}]"
-
-
-def _final_stat(group: Group, key: str):
-    from distgan.report.aggregate import final
-
-    return final(group, key)
-
-
-def recommendation_json(decisions: list[Decision], points: bool, requirements: list[str],
-                        target: Target | None) -> dict[str, Any]:
-    """recommendation.json: per profile the decision at the largest N, and every N under by_workers."""
-    profiles: dict[str, Any] = {}
-    for d in decisions:
-        entry = profiles.setdefault(d.profile.name, {**d.to_json(), "by_workers": {}})
-        entry["by_workers"][str(d.workers)] = d.to_json()
-    return {"rule": rule(points), "requirements": requirements,
-            "target": target.describe() if target else None, "profiles": profiles}

@@ -99,7 +99,7 @@ def quality_comparisons(groups: list[Group], reference: str, points: bool,
     better, worse = _phrases(points)
     bound = resolve_margin(margin, ref, key)
     return [Comparison(g.name, ref.name, f"final {name}", lower_better, better, worse,
-                       diffs=paired_differences(g, ref, lambda r: _final(r, key)), margin=bound,
+                       diffs=paired_differences(g, ref, lambda r: final_value(r, key)), margin=bound,
                        costs=costs.costs_sentence(g, ref))
             for g in groups if g is not ref]
 
@@ -155,7 +155,7 @@ def _phrases(points: bool) -> tuple[str, str]:
     return "reaches lower FID than", "reaches higher FID than"
 
 
-def _final(run: Run, key: str) -> Any:
+def final_value(run: Run, key: str) -> Any:
     return (run.summary or {}).get("final_eval", {}).get(key)
 
 
@@ -244,26 +244,9 @@ def time_table(groups: list[Group], target: Target) -> tuple[list[str], list[lis
 
 def _censored_text(values: list[Any], size: bool) -> str:
     """Median [min, max] with censored seeds (None) ranked above every time, e.g. "2,500 [2,000, > final]"."""
-    show = fmt.size if size else fmt.number
-    if not values:
+    if not values or any(v is not None and not is_number(v) for v in values):
         return fmt.NA
-    if all(v is None for v in values):
-        return "never reached"
-    if any(v is not None and not is_number(v) for v in values):
-        return fmt.NA
-    ranked = sorted(values, key=lambda v: (v is None, v or 0))
-    def text(v: Any) -> str:
-        return "> final" if v is None else show(v)
-    if len(values) == 1:
-        return f"{text(values[0])} (1 seed)"
-    mid = len(ranked) // 2
-    if len(ranked) % 2:
-        median = text(ranked[mid])
-    elif ranked[mid] is None:
-        median = "> final"
-    else:
-        median = show((ranked[mid - 1] + ranked[mid]) / 2)
-    return f"{median} [{text(ranked[0])}, {text(ranked[-1])}]"
+    return fmt.censored(values, fmt.size if size else fmt.number)
 
 
 def _reference(groups: list[Group], reference: str) -> Group | None:

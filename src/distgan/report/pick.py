@@ -1,0 +1,63 @@
+"""`## Which method to pick` as the report prints it: the summary line per profile, each profile's ranking, and
+recommendation.json (the decisions themselves are report/recommend.py's)."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from distgan.methods import REGISTRY
+from distgan.report import fmt
+from distgan.report.aggregate import final
+from distgan.report.recommend import Decision, reached_text, rule
+from distgan.report.verdicts import Target, measure
+
+
+@dataclass
+class PickSection:
+    """One profile and N as the report prints it."""
+
+    title: str
+    verdict: str
+    header: list[str]
+    rows: list[list[str]]
+    lines: list[str]
+
+
+def summary_rows(decisions: list[Decision]) -> tuple[list[str], list[list[str]]]:
+    header = ["network", "N", "pick", "decided"]
+    rows = [[d.profile.describe(), str(d.workers), ", ".join(d.pick) if d.decided else "undecided",
+             "yes" if d.decided else "no: " + d.what_would_decide] for d in decisions]
+    return header, rows
+
+
+def section(decision: Decision, points: bool) -> PickSection:
+    key, name, _ = measure(points)
+    header = ["method", "what leaves a worker", "a worker's death", "reached", "projected s to target",
+              "bytes to target", f"final {name}", "standing"]
+    rows = []
+    for r in decision.rows:
+        spec = REGISTRY[r.group.method]
+        rows.append([r.name, spec.exposes, "dropped" if spec.on_worker_death == "drop" else "group restarts",
+                     f"{reached_text(r)} seeds", fmt.censored(list(r.times.values()), beyond="> budget"),
+                     fmt.size(statistics.median(r.bytes_to)) if r.bytes_to else "never reached",
+                     fmt.stat(final(r.group, key)), r.status])
+    if decision.decided:
+        verdict = f"Pick: {' = '.join(decision.pick)}" + (" (a tie, cheaper in bytes first)."
+                                                           if len(decision.pick) > 1 else ".")
+    else:
+        verdict = f"Undecided: {decision.what_would_decide}"
+    lines = [*decision.lines, *(f"Not a candidate: {e}" for e in decision.excluded)]
+    return PickSection(f"{decision.profile.describe()}, N = {decision.workers}", verdict, header, rows, lines)
+
+
+def recommendation_json(decisions: list[Decision], points: bool, requirements: list[str],
+                        target: Target | None) -> dict[str, Any]:
+    """recommendation.json: per profile the decision at the largest N, and every N under by_workers."""
+    profiles: dict[str, Any] = {}
+    for d in decisions:
+        entry = profiles.setdefault(d.profile.name, {**d.to_json(), "by_workers": {}})
+        entry["by_workers"][str(d.workers)] = d.to_json()
+    return {"rule": rule(points), "requirements": requirements,
+            "target": target.describe() if target else None, "profiles": profiles}
