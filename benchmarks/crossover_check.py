@@ -4,6 +4,7 @@ methods must flip where the projection says.
     sudo .venv/bin/python benchmarks/crossover_check.py     # sync-dp against md-gan, N = 2, digits, b = 256, 150 steps
     sudo .venv/bin/python benchmarks/crossover_check.py --rates 30,300   # given rates instead of crossover /x factor
     sudo .venv/bin/python benchmarks/crossover_check.py --reanalyse      # recompute the rows from the run folders
+    sudo .venv/bin/python benchmarks/crossover_check.py --flags 'md-gan=--swap-every 100' --name crossover_check_steep
 
 1. **Loopback runs.** Each method trains once on this machine's loopback (the process transport, one torch thread
    per rank), as a user's study would; `distgan project` calibrates each (calibration.json in the run folder).
@@ -56,8 +57,17 @@ def wait_while_busy() -> None:
         time.sleep(15)
 
 
-def train_flags(args: argparse.Namespace) -> list[str]:
-    return ["--batch-size", str(args.batch_size), "--eval-every", "0", "--sample-every", str(10 * args.steps),
+def method_flags(args: argparse.Namespace, method: str) -> list[str]:
+    """The --flags given for `method` (`md-gan=--swap-every 100`), split as a shell would."""
+    import shlex
+
+    return [flag for given in args.flags if given.partition("=")[0] == method
+            for flag in shlex.split(given.partition("=")[2])]
+
+
+def train_flags(args: argparse.Namespace, method: str) -> list[str]:
+    return [*method_flags(args, method), "--batch-size", str(args.batch_size), "--eval-every", "0",
+            "--sample-every", str(10 * args.steps),
             "--log-every", str(args.steps), "--checkpoint-every", str(args.steps), "--seed", str(args.seed)]
 
 
@@ -68,7 +78,7 @@ def loopback_run(method: str, args: argparse.Namespace, out: Path) -> float:
     cmd = [sys.executable, "-m", "distgan", "train", "--method", method, "--workers", str(args.workers),
            "--dataset", args.dataset, "--steps", str(args.steps), "--out", str(out), "--threads", "1",
            "--no-progress", "--no-tensorboard", "--master-port", str(29300 + os.getpid() % 90),
-           *train_flags(args)]
+           *train_flags(args, method)]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, capture_output=True)
     return time.perf_counter() - start
@@ -242,7 +252,7 @@ def measure(args: argparse.Namespace, prediction: dict[str, Any], rates: list[fl
                     wait_while_busy()
                     load = os.getloadavg()[0]
                     launch = nc.run_in_namespaces(nets, method, args.workers, args.steps, run, args.timeout,
-                                                  ["--dataset", args.dataset, *train_flags(args)])
+                                                  ["--dataset", args.dataset, *train_flags(args, method)])
                     row = {**analyse(prediction, run, method, runs / f"loopback-{method}", mbit, latency),
                            "repeat": rep, "burst": burst, "latency_ms": round(latency * 1e3, 3),
                            "launch_s": round(launch, 1), "load_avg_before": round(load, 2),
@@ -272,6 +282,8 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=256, help="b per worker: at the default 64 the crossover "
                         "is near 400 Mbit/s, too high to bracket within what tbf shapes here")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--flags", action="append", default=[], metavar="METHOD=FLAGS",
+                        help="more train flags for one method of the pair, e.g. 'md-gan=--swap-every 100' (repeatable)")
     parser.add_argument("--rates", help="Mbit/s below,above the crossover (default: crossover / and x --factor)")
     parser.add_argument("--factor", type=float, default=4.0)
     parser.add_argument("--burst-kb", type=float, default=3.0, help="tbf bucket on every link")
