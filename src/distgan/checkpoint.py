@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -26,6 +27,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             os.fsync(f.fileno())
         _before_rename(tmp)
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            kept = "its last whole version is kept" if path.exists() else "nothing was written"
+            raise DistganError(f"{path}: no space left on the device while saving; {kept}. Free some space and "
+                               "resume with --resume") from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -5,18 +5,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 from distgan import run_folder
 from distgan.config import FIELDS, RunConfig, config_from_mapping, field_type, load_config_json, load_toml
-from distgan.errors import DistganError
+from distgan.errors import DistganError, Terminated, stop_on_sigterm
 from distgan.methods import REGISTRY
 
 if TYPE_CHECKING:
     from distgan.study import Study
 
 HELP = {
+    "dp_epsilon": "differential privacy: each worker's records get (epsilon, delta)-DP over the whole run, by DP-SGD "
+                  "on every D step that reads them (Opacus; docs/privacy.md). 0: off",
+    "dp_delta": "delta of the guarantee (by data: 1/m for a worker of m records)",
+    "dp_clip": "C: each record's gradient is clipped to this norm before the noise",
     "method": "the method (see `distgan methods`): " + " | ".join(REGISTRY),
     "dataset": "ring8 | grid25 | digits | mnist5k | mnist:DIR | fashion-mnist:DIR | cifar10:DIR | folder:DIR "
                "(see `distgan datasets`)",
@@ -223,6 +228,9 @@ def _add_compare(sub: Any) -> None:
                    "Cells side by side slow each other: measured wall time means little then, projected wall time "
                    "is unaffected")
     _add_network_flags(p)
+    p.add_argument("--dp-epsilon", type=float, metavar="EPS", help="train every cell with differential privacy: "
+                   "each worker's records get (EPS, 1/m)-DP by DP-SGD on D (docs/privacy.md); the pick can then "
+                   "ask --require epsilon<=EPS (default: 0, off)")
     p.add_argument("--threads", type=int, metavar="T", help="torch threads per process (default: 0, sharing the "
                    "cores); give 1 to each of several studies running side by side")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="show progress bars")
@@ -234,8 +242,9 @@ def _add_network_flags(p: argparse.ArgumentParser) -> None:
                    "datacenter, lan, wan, edge, or BW,LATENCY such as 100mbit,30ms (default: all four named ones); "
                    "given explicitly, the report also finds the crossover bandwidths on the first")
     p.add_argument("--require", metavar="R[,R...]", help="what a recommended method must offer: data-stays-local "
-                   "(no worker's records leave it), no-restart (a dead worker never restarts the group), no-server; "
-                   "none for no requirement (default: data-stays-local, which leaves standalone out)")
+                   "(no worker's records leave it), no-restart (a dead worker never restarts the group), no-server, "
+                   "epsilon<=X (trained with differential privacy, every worker at most X); none for no requirement "
+                   "(default: data-stays-local, which leaves standalone out)")
 
 
 def _add_verdict_flags(p: argparse.ArgumentParser) -> None:
@@ -260,7 +269,7 @@ def study_from_args(args: argparse.Namespace) -> Study:
         if args.steps is not None and args.eval_every is None:
             study.eval_every = 0
     for name in ("dataset", "partition", "steps", "seeds", "backend", "batch_size", "eval_every", "out",
-                 "progress", "reference", "target", "margin", "threads", "jobs", "network", "require"):
+                 "progress", "reference", "target", "margin", "threads", "jobs", "network", "require", "dp_epsilon"):
         if getattr(args, name) is not None:
             setattr(study, name, getattr(args, name))
     if args.workers is not None:
@@ -329,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     setup_logging()
+    if "RANK" not in os.environ:  # distgan's own launcher; under torchrun, torchrun owns the signals
+        stop_on_sigterm()
     try:
         if args.command == "datasets":
             _datasets()
@@ -354,11 +365,12 @@ def main(argv: list[str] | None = None) -> int:
     except DistganError as e:
         sys.stderr.write(f"distgan: error: {e}\n")
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         again = "run the same command again; finished cells are kept" if args.command == "compare" else \
-            "resume with --resume OUT"
-        sys.stderr.write(f"distgan: interrupted; {again}\n")
-        return 130
+            f"resume with --resume {getattr(args, 'resume', None) or getattr(args, 'out', None) or 'OUT'}"
+        stopped = "terminated" if isinstance(e, Terminated) else "interrupted"
+        sys.stderr.write(f"distgan: {stopped}; {again}\n")
+        return 143 if isinstance(e, Terminated) else 130
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 from distgan.errors import DistganError
 
 LOSSES = ("bce", "hinge", "lsgan")
+MAX_SEED = 2**32  # seeds are offset per rank and handed to numpy and torch; this leaves room for both
 BACKENDS = ("process", "sim")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -54,6 +56,10 @@ class RunConfig:
     is_resolved: bool = False  # set by `resolved()`: every default filled and checked against the data
     resume: bool = False  # continue from the checkpoints in `out`
     options: dict[str, Any] = field(default_factory=dict)  # the method's own settings (its Options)
+    # differential privacy (distgan/privacy.py): DP-SGD on every D step that reads a worker's records
+    dp_epsilon: float = 0.0  # each worker's target epsilon over the run; 0: off
+    dp_delta: float | None = None  # None: 1/m for a worker of m records
+    dp_clip: float = 1.0  # C, each record's gradient norm bound
     # faults and the launcher
     fail: list[str] = field(default_factory=list)  # "RANK@STEP": that rank exits hard at that step
     hang: list[str] = field(default_factory=list)  # "RANK@STEP:SECONDS": that rank freezes (SIGSTOP) that long
@@ -152,11 +158,16 @@ class RunConfig:
             if getattr(self, name) is not None:
                 _check_positive(name, getattr(self, name))
         for name in ("lr_g", "lr_d", "worker_timeout", "heartbeat_timeout"):
-            if getattr(self, name) is not None and not getattr(self, name) > 0:
-                raise DistganError(f"--{_flag(name)} must be > 0, got {getattr(self, name)}")
+            if getattr(self, name) is not None and not 0 < getattr(self, name) < math.inf:
+                raise DistganError(f"--{_flag(name)} must be a finite number > 0, got {getattr(self, name)}")
+        if not self.seed < MAX_SEED:
+            raise DistganError(f"--seed must be below 2**32 ({MAX_SEED}), got {self.seed}")
+        if not self.master_port <= 65535:
+            raise DistganError(f"--master-port must be a TCP port, 0..65535 (0: a free one), got {self.master_port}")
         for name in ("beta1", "beta2", "g_ema"):
             if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
                 raise DistganError(f"--{_flag(name)} must be in [0, 1), got {getattr(self, name)}")
+        self._validate_privacy()
         if self.method == "standalone" and self.workers != 1:
             raise DistganError("--method standalone runs one process; drop --workers or pick a distributed "
                                "method (see `distgan methods`)")
@@ -171,6 +182,18 @@ class RunConfig:
             raise DistganError(f"--master-addr {self.master_addr} listens beyond loopback; torch.distributed has "
                                "no authentication, so set DISTGAN_BIND_ALL=1 to confirm the network is trusted")
         return self
+
+    def _validate_privacy(self) -> None:
+        if not 0 <= self.dp_epsilon < math.inf:
+            raise DistganError(f"--dp-epsilon must be a finite number >= 0 (0: no privacy), got {self.dp_epsilon}")
+        if not 0 < self.dp_clip < math.inf:
+            raise DistganError(f"--dp-clip must be a finite number > 0, got {self.dp_clip}")
+        if self.dp_delta is not None and not 0 < self.dp_delta < 1:
+            raise DistganError(f"--dp-delta must be in (0, 1), got {self.dp_delta}")
+        if self.dp_epsilon and self.spectral_norm:
+            raise DistganError("--dp-epsilon with --spectral-norm: spectral normalisation updates its power "
+                               "iteration in every forward pass, which per-record gradients (torch.func) cannot "
+                               "do; drop one of them")
 
     def _validate_options(self, spec) -> None:
         from distgan.method_spec import option_owners
@@ -222,7 +245,7 @@ def _check_positive(name: str, value: int) -> None:
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 # fields whose default None means "by data"
 OPTIONAL_TYPES = {"steps": int, "batch_size": int, "lr_g": float, "lr_d": float, "eval_samples": int, "z_dim": int,
-                  "width": int, "g_depth": int, "g_ema": float}
+                  "width": int, "g_depth": int, "g_ema": float, "dp_delta": float}
 
 
 def field_type(name: str) -> type:
@@ -269,7 +292,7 @@ def _coerce(name: str, default: Any, value: Any, source: str) -> Any:
                 raise ValueError
             return int(value)
         return kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise DistganError(f"{source}: setting {name!r} must be a {kind.__name__}, got {value!r}") from None
 
 

@@ -19,6 +19,7 @@ from distgan import run_folder
 from distgan.checkpoint import load_checkpoint, save_checkpoint
 from distgan.config import RunConfig
 from distgan.data.dataset import Dataset
+from distgan.run_guard import check_checkpoint, identity
 from distgan.transport.base import PeerGone, Transport
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,18 @@ class RankContext:
 
     def live_workers(self) -> list[int]:
         return [r for r in self.worker_ranks if r not in self.dead]
+
+    @functools.cached_property
+    def privacy(self):
+        """What this worker's D steps need to be private (distgan.privacy.Private: its budget, and the noise
+        stream, which checkpoints save); None in a run without --dp-epsilon, and on a server."""
+        if not self.config.dp_epsilon or self.worker is None:
+            return None
+        from distgan.models.losses import D_TERMS
+        from distgan.privacy import Private, worker_budget
+
+        return Private(worker_budget(self.config, len(self.shards[self.worker])), self.rng("dp-noise"),
+                       *D_TERMS[self.config.loss])
 
     def rng(self, purpose: str, shared: bool = False) -> torch.Generator:
         """A seeded RNG stream; `shared=True` gives every rank the same stream (e.g. swap permutations).
@@ -160,11 +173,16 @@ class RankContext:
     def save(self, step: int, state: dict[str, Any]) -> None:
         """This rank's checkpoint: the method's `state`, and the bytes counted so far, which a resumed run
         goes on from (as it does from the checkpoint's wall seconds)."""
-        save_checkpoint(self.checkpoint_path(), {"step": step, "bytes": self.transport.bytes.as_dict(), **state})
+        save_checkpoint(self.checkpoint_path(), {"step": step, "bytes": self.transport.bytes.as_dict(),
+                                                 "run": identity(self.config, self.rank), **state})
 
     def load(self) -> dict[str, Any] | None:
         path = self.checkpoint_path()
-        return load_checkpoint(path) if path.is_file() else None
+        if not path.is_file():
+            return None
+        state = load_checkpoint(path)
+        check_checkpoint(path, state, self.config, self.rank)
+        return state
 
     def checkpoint_due(self, step: int) -> bool:
         return step % self.config.checkpoint_every == 0 or step == self.config.steps

@@ -7,9 +7,12 @@ import functools
 import json
 import logging
 import os
+import secrets
+import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -119,6 +122,24 @@ def run_processes(config: RunConfig) -> list[int]:
         config = _restart_without(config, crashed, codes[crashed], when)
 
 
+class _StderrTail(threading.Thread):
+    """Passes a rank's stderr through as it comes (progress bars included) and keeps its last line."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(daemon=True)
+        self.stream, self.last = stream, ""
+
+    def run(self) -> None:
+        fd, pending = self.stream.fileno(), b""
+        while chunk := os.read(fd, 65536):
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.buffer.flush()
+            lines = [line.strip() for line in (pending + chunk).replace(b"\r", b"\n").split(b"\n")]
+            pending = (pending + chunk).rsplit(b"\n", 1)[-1][-4096:]
+            if any(lines):
+                self.last = [line for line in lines if line][-1].decode(errors="replace")[:300]
+
+
 def _spawn_and_watch(config: RunConfig) -> tuple[list[int], int | None, float]:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,30 +147,52 @@ def _spawn_and_watch(config: RunConfig) -> tuple[list[int], int | None, float]:
     launch_file.write_text(json.dumps(config.to_dict()))
     port = config.master_port or free_port()
     threads = config.threads or max(1, (os.cpu_count() or 1) // config.world_size)
-    procs = []
+    secret = secrets.token_hex(16)  # control keys live under it: reaching the store is not enough to forge one
+    procs, tails = [], []
     for rank in range(config.world_size):
         env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(config.world_size), "LOCAL_RANK": str(rank),
                "LOCAL_WORLD_SIZE": str(config.world_size), "MASTER_ADDR": config.master_addr,
-               "MASTER_PORT": str(port), "OMP_NUM_THREADS": str(threads), "DISTGAN_OWN_STORE": "1"}
-        procs.append(subprocess.Popen([sys.executable, "-m", "distgan.worker_main", str(launch_file)], env=env))
-    (out / run_folder.PIDS).write_text(json.dumps({str(r): p.pid for r, p in enumerate(procs)}))
+               "MASTER_PORT": str(port), "OMP_NUM_THREADS": str(threads), "DISTGAN_OWN_STORE": "1",
+               "DISTGAN_RUN_SECRET": secret, "DISTGAN_LAUNCHER_PID": str(os.getpid()),
+               "DISTGAN_COMMAND": shlex.join(sys.argv)}
+        procs.append(subprocess.Popen([sys.executable, "-m", "distgan.worker_main", str(launch_file)], env=env,
+                                      stderr=subprocess.PIPE))
+        tails.append(_StderrTail(procs[-1].stderr))
+        tails[-1].start()
+    pids = out / run_folder.PIDS
+    pids.write_text(json.dumps({str(r): p.pid for r, p in enumerate(procs)}))
     start = time.monotonic()
     try:
-        crashed = _watch(procs, config)
+        crashed = _watch(procs, config, tails)
     except KeyboardInterrupt:
         for p in procs:
             p.kill()
         raise
     finally:
         launch_file.unlink(missing_ok=True)
-    return [p.wait() for p in procs], crashed, time.monotonic() - start
+        codes = [p.wait() for p in procs]
+        for tail in tails:
+            tail.join(timeout=5)
+        pids.unlink(missing_ok=True)
+    if codes[0] != 0 and crashed is None:
+        why = tails[0].last or "no message"
+        raise DistganError(f"rank 0 exited with code {codes[0]}: {why}")
+    return codes, crashed, time.monotonic() - start
 
 
-def _watch(procs: list[subprocess.Popen], config: RunConfig) -> int | None:
-    """Wait for the ranks; return the rank of a sync-dp worker that died (the rest are then stopped)."""
+def _watch(procs: list[subprocess.Popen], config: RunConfig, tails: list[_StderrTail]) -> int | None:
+    """Wait for the ranks; return the rank of a sync-dp worker that died (the rest are then stopped).
+
+    Every rank is watched at once: rank 0 failing ends the run at once (no rank can go on without it), and a
+    worker failing is named with its last line as it happens."""
     restarts = config.spec.on_worker_death == RESTART or config.rejoin
+    reported: set[int] = set()
     while procs[0].poll() is None:
         dead = [r for r, p in enumerate(procs) if p.poll() not in (None, 0)]
+        for r in dead:
+            if r not in reported:
+                reported.add(r)
+                log.warning("rank %d exited with code %d: %s", r, procs[r].returncode, tails[r].last or "no message")
         if dead and restarts:
             time.sleep(1.0)  # let the survivors fail their collective and exit on their own
             for p in procs:
@@ -158,6 +201,11 @@ def _watch(procs: list[subprocess.Popen], config: RunConfig) -> int | None:
             killed = [r for r in dead if procs[r].returncode < 0 or procs[r].returncode == CRASH_EXIT]
             return (killed or dead)[0]
         time.sleep(0.2)
+    if procs[0].returncode != 0:
+        for p in procs[1:]:
+            if p.poll() is None:
+                p.kill()
+        return None
     for p in procs[1:]:
         try:
             p.wait(timeout=config.worker_timeout)

@@ -63,6 +63,7 @@ class Recorder:
                              desc=f"{config.method} x{config.workers}", unit="step", dynamic_ncols=True)
         self.ema: nn.Module | None = None  # the EMA of G's weights (--g-ema), built at the first step
         self.ema_state: dict[str, Any] | None = None  # its saved state, when resuming
+        self.privacy: list | None = None  # every worker's DP budget (distgan.privacy.Budget) in a private run
         self.board = open_board(out, f"{config.method}, {config.workers} workers, {config.dataset}, "
                                      f"seed {config.seed}") if config.tensorboard else None
 
@@ -108,6 +109,10 @@ class Recorder:
         if crossed(cfg.log_every) or last:
             self.progress.set_postfix({k: f"{v:.3f}" for k, v in scalars.items() if isinstance(v, float)})
             record = {"type": "train", "step": step_to, **self._axes(step_to), **scalars}
+            if self.privacy:
+                from distgan.privacy import epsilon_at
+
+                record["epsilon"] = round(epsilon_at(self.privacy, cfg, step_to), 4)
             self.write(record)
             if self.board:
                 self.board.train(step_to, record)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import resource
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import torch
 
-from distgan import run_folder
+from distgan import privacy, run_folder
 from distgan.checkpoint import atomic_write_json
 from distgan.config import RunConfig
 from distgan.context import RankContext
@@ -93,6 +94,8 @@ def _open_recorder(ctx: RankContext, evaluator: Any) -> Recorder:
     recorder = Recorder(cfg, ctx.dataset, ctx.transport, out, z_dim, evaluator, ctx.start_step, wall_before,
                         seen_before)
     recorder.ema_state = ctx.resumed.get("g_ema") if ctx.resumed else None
+    if cfg.dp_epsilon:
+        recorder.privacy = privacy.plan(cfg, [len(s) for s in ctx.shards])
     return recorder
 
 
@@ -193,5 +196,6 @@ def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, A
         "threads": torch.get_num_threads(),
         "failures": ctx.failures,
         "liveness": liveness(ctx),
-        "command": " ".join(sys.argv),
+        "command": os.environ.get("DISTGAN_COMMAND") or " ".join(sys.argv),  # our launcher's user command
+        "privacy": privacy.summary(rec.privacy, cfg) if rec.privacy else None,
     }

@@ -60,6 +60,7 @@ class Study:
     jobs: int = 0  # cells run side by side, each with its share of the cores; 0: one per core
     network: str | None = None  # profiles `## Which method to pick` projects onto; None: datacenter,lan,wan,edge
     require: str | None = None  # what a recommended method must offer; None: data-stays-local
+    dp_epsilon: float = 0.0  # every cell's differential privacy target per worker (distgan/privacy.py); 0: off
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ def _cell_config(study: Study, label: str, workers: int, seed: int, extra: dict[
                   backend=study.backend, steps=study.steps, batch_size=study.batch_size, seed=seed,
                   out=str(Path(study.out) / name), eval_every=study.eval_every or max(1, study.steps // EVALS_PER_RUN),
                   progress=study.progress, threads=study.threads)
+    if study.dp_epsilon:
+        values["dp_epsilon"] = study.dp_epsilon
     values.update(extra)
     try:
         return config_from_mapping(values, f"cell {name}").validate()

@@ -31,6 +31,8 @@ class TensorBoardLog:
                 self.writer.add_scalar(f"progress/{key}", value, step)
             elif key.startswith(("loss", "staleness")) and isinstance(value, float):
                 self.writer.add_scalar(f"train/{key}", value, step)
+            elif key == "epsilon":
+                self.writer.add_scalar("privacy/epsilon", value, step)
 
     def bytes_by_kind(self, step: int, counts: dict[str, dict[str, int]]) -> None:
         for direction in ("sent", "recv"):

@@ -11,13 +11,13 @@ from typing import Any
 
 import torch
 
-from distgan import run_folder
+from distgan import privacy, run_folder, run_guard
 from distgan.config import RunConfig
 from distgan.data.dataset import Dataset
 from distgan.data.registry import load_dataset
 from distgan.errors import DistganError
 from distgan.launch import resolve_device, run_processes, run_simulated
-from distgan.runner import run_rank
+from distgan.runner import make_shards, run_rank
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +39,26 @@ def train(config: RunConfig) -> dict[str, Any]:
         run_this_rank(config)
         return _read_summary(config) if os.environ["RANK"] == "0" else {}
     config, dataset = prepare(config)
-    if not config.resume:  # a fresh run: forget the restarts of an earlier run in this folder
-        (Path(config.out) / run_folder.RESTARTS).unlink(missing_ok=True)
-    if config.backend == "sim" or config.world_size == 1:
-        run_simulated(config, dataset, make_evaluator_for(config, dataset))
-    else:
-        resolve_device(config.device, config.world_size)  # refuse cuda without a GPU per process, before spawning
-        codes = run_processes(config)
-        if codes[0] != 0:
-            raise DistganError(f"rank 0 exited with code {codes[0]}; its log above says why")
-        if any(codes[1:]):
-            log.warning("worker exit codes: %s", codes[1:])
+    run_guard.check_out(config)
+    run_guard.check_processes(config)
+    if config.dp_epsilon:  # the noise for every worker's budget, or why none fits, before anything starts
+        privacy.plan(config, [len(shard) for shard in make_shards(config, dataset)])
+    out = Path(config.out)
+    with run_guard.owned(out):  # checked and written by this run alone, from here to its summary
+        if config.resume:
+            run_guard.check_resume(config)
+        else:  # a fresh run: forget the restarts of an earlier run in this folder
+            (out / run_folder.RESTARTS).unlink(missing_ok=True)
+        run_guard.remove_partial_writes(out)
+        if config.backend == "sim" or config.world_size == 1:
+            run_simulated(config, dataset, make_evaluator_for(config, dataset))
+        else:
+            resolve_device(config.device, config.world_size)  # refuse cuda without a GPU per process, first
+            codes = run_processes(config)
+            if codes[0] != 0:
+                raise DistganError(f"rank 0 exited with code {codes[0]}; its log above says why")
+            if any(codes[1:]):
+                log.warning("worker exit codes: %s", codes[1:])
     return _read_summary(config)
 
 

@@ -123,7 +123,7 @@ def test_round_deadline_goes_on_without_the_straggler_and_records_it_late(tmp_pa
 @pytest.mark.parametrize("flag, value, message", [
     ("slow", ["2:0.5"], "factor must be >= 1"), ("slow", ["two"], "RANK:FACTOR"), ("slow", ["0:2"], "not a worker"),
     ("hang", ["2@5"], "RANK@STEP:SECONDS"), ("min_workers", 4, "--min-workers must be in 1..3"),
-    ("heartbeat_timeout", 0.0, "--heartbeat-timeout must be > 0")])
+    ("heartbeat_timeout", 0.0, "--heartbeat-timeout must be a finite number > 0")])
 def test_liveness_flags_are_checked(tmp_path, flag, value, message):
     with pytest.raises(DistganError, match=message):
         small_config(tmp_path, method="fl-gan", workers=3, **{flag: value}).validate()

@@ -12,6 +12,7 @@ from torch import nn
 from distgan.context import RankContext
 from distgan.models import build_models
 from distgan.models.losses import get_losses
+from distgan.privacy import Private
 
 
 @dataclass
@@ -142,16 +143,26 @@ def d_loss_on(gan: Gan, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     return gan.d_loss(gan.D(real), gan.D(fake.detach()))
 
 
+def d_backward(gan: Gan, real: torch.Tensor, fake: torch.Tensor, private: Private | None = None) -> torch.Tensor:
+    """D's gradients for one step on `real` against `fake` (DP-SGD's with `private`); the loss."""
+    if private is not None:
+        return private.d_backward(gan.D, gan.opt_D, real, fake)
+    loss_D = d_loss_on(gan, real, fake)
+    gan.opt_D.zero_grad(set_to_none=True)
+    loss_D.backward()
+    return loss_D.detach()
+
+
 def g_loss_on(gan: Gan, fake: torch.Tensor) -> torch.Tensor:
     return gan.g_loss(gan.D(fake))
 
 
-def gan_step(gan: Gan, x: torch.Tensor, z: torch.Tensor, sync=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One D step on real `x` against G(z), then one G step; `sync(module)` may average gradients before each."""
+def gan_step(gan: Gan, x: torch.Tensor, z: torch.Tensor, sync=None, private: Private | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One D step on real `x` against G(z), then one G step; `sync(module)` may average gradients before each
+    (with `private`, D's are DP-SGD's by then: what leaves the worker is already private)."""
     X_g = gan.G(z)
-    loss_D = d_loss_on(gan, x, X_g)
-    gan.opt_D.zero_grad(set_to_none=True)
-    loss_D.backward()
+    loss_D = d_backward(gan, x, X_g, private)
     if sync is not None:
         sync(gan.D)
     gan.opt_D.step()
@@ -211,6 +222,8 @@ def train_state(ctx: RankContext, gan: Gan, real: Batches | None, z_rng: torch.G
         state["z_rng"] = z_rng.get_state()
     if real is not None:
         state["batches"] = real.state()
+    if ctx.privacy is not None:
+        state["dp_noise"] = ctx.privacy.noise.get_state()
     if ctx.recorder is not None:
         state["wall_s"] = ctx.recorder.wall_s()
         state["seen"] = dict(ctx.recorder.seen)
@@ -228,4 +241,6 @@ def restore(ctx: RankContext, gan: Gan, real: Batches | None, z_rng: torch.Gener
         real.load(ctx.resumed["batches"])
     if z_rng is not None:
         z_rng.set_state(ctx.resumed["z_rng"])
+    if ctx.privacy is not None and "dp_noise" in ctx.resumed:
+        ctx.privacy.noise.set_state(ctx.resumed["dp_noise"])
     return ctx.start_step

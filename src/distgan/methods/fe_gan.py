@@ -24,6 +24,10 @@ KL weighting. Its full text was not at hand, so the details follow the authors' 
   Adam step after averaging (the code's does, an artefact of averaging between backward and step).
 - A local step is D then G, as in every distgan method (the code does G then D).
 The label counts are the only metadata that leave a device: `fe-gan/labels`, once per start.
+
+Privacy (--dp-epsilon, distgan/privacy.py): local D steps are DP-SGD's, as in fl-gan. The label counts are
+outside the guarantee: they leave each device as they are, so a private fe-gan run protects the records'
+images, not how many of each class a device holds.
 """
 
 from __future__ import annotations

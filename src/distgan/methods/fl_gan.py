@@ -12,6 +12,10 @@ server's averaged G, so an evaluation interval that ends inside a round is recor
 A worker keeps its Adam moments from one round to the next (at N = 1 this is exactly standalone), or with
 `--client-optimizer fresh` starts each round with a fresh Adam, as FedAvg clients usually do, so that
 clients between rounds hold nothing at all.
+
+Privacy (--dp-epsilon, distgan/privacy.py): every local D step is DP-SGD's (record-level DP for each
+client's own records, as in DP-SGD inside FedAvg; DP-FedAvg-GAN's user-level DP clips whole updates
+instead), so the weights a client sends are post-processing of private steps.
 """
 
 from __future__ import annotations
@@ -219,7 +223,8 @@ def local_round(ctx: RankContext, kind: str, gan, moments, real, z_rng, step: in
     for _ in range(s_r):
         ctx.crash_point(local_step)
         with ctx.compute():
-            loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, ctx.device))
+            loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, ctx.device),
+                                          private=ctx.privacy)
         local_step += 1
     t.send(w, 0, f"{kind}/params")  # w_n: the models trained in place
     t.send(torch.stack([loss_D, loss_G]), 0, f"{kind}/stats")

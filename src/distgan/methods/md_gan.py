@@ -35,6 +35,12 @@ one batch G(z) for both), and G is updated on the server from the feedback alone
 Data never leaves a worker. Per iteration the server sends 2 b d floats to each worker and receives
 b d from each; a swap moves |theta| per worker (3|theta| with carried Adam moments). A dead worker is
 dropped with its shard and D.
+
+Privacy (--dp-epsilon, distgan/privacy.py): DP-SGD on each worker's D, for every one of its L steps. The
+feedback F_n is then computed from the private D and generated data alone, and a swap hands over the
+private D: both are post-processing, so the guarantee holds with swaps on. (GS-WGAN sanitises the feedback
+alone, which is cheaper, but holds only while D never leaves its worker, i.e. without swaps; distgan keeps
+one mechanism for every setting.)
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from distgan.context import RankContext
 from distgan.method_spec import DROP, MethodSpec, check, one_of, option, positive_int
 from distgan.methods.common import (
     build_gan,
-    d_loss_on,
+    d_backward,
     flatten,
     float_state,
     noise,
@@ -302,9 +308,7 @@ def worker_step(ctx: RankContext, gan, real, X_g: torch.Tensor, X_d: torch.Tenso
     """L steps of D_n on real data against X_d, then the error feedback F_n on X_g."""
     ctx.trace.phase("worker D steps")
     for _ in range(ctx.options.disc_steps):
-        loss_D = d_loss_on(gan, real.next(), X_d)
-        gan.opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
+        loss_D = d_backward(gan, real.next(), X_d, ctx.privacy)
         gan.opt_D.step()
     gan.opt_D.zero_grad(set_to_none=True)  # no gradient is kept between iterations: memory at scale
     ctx.trace.phase("worker feedback")

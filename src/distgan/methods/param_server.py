@@ -15,6 +15,10 @@ push. distgan's replica does so with its own Adam, so its D and G steps alternat
 other method, and at N = 1 with n_fetch = n_push = 1 the server's G is standalone's, step for step.
 One step of the budget is one push applied on the server (one D and one G update). Under the simulated
 transport, "arrival order" is a seeded schedule, so runs repeat.
+
+Privacy (--dp-epsilon, distgan/privacy.py): each replica's D step is DP-SGD's, so the D gradients it
+accrues and pushes are private; the pushed G gradients come through the private D on generated data alone.
+A worker takes at most one D step per budget step, so the planned steps bound its epsilon.
 """
 
 from __future__ import annotations
@@ -180,7 +184,8 @@ def worker(ctx: RankContext) -> None:
         # D step then G step on the replica, as in standalone; `sync` keeps each gradient for the push
         with ctx.compute():
             loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device),
-                                      sync=lambda model, kept=kept: kept.append(flatten(grads(model))))
+                                      sync=lambda model, kept=kept: kept.append(flatten(grads(model))),
+                                      private=ctx.privacy)
         pushed = torch.cat(kept)  # [g_D, g_G]: gan_step syncs D first
         accumulated = pushed if accumulated is None else accumulated + pushed
         step += 1

@@ -4,6 +4,9 @@
         x   <- a real batch of b samples;  X_g <- G(z), z ~ N(0, I)
         D   <- Adam step on  L_D(D(x), D(X_g))
         G   <- Adam step on  L_G(D(X_g))
+
+Privacy (--dp-epsilon, distgan/privacy.py): the D step is DP-SGD's (real term clipped per record, plus
+noise), so the one worker's records get the guarantee; this is the baseline for quality at a given epsilon.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ def train(ctx: RankContext) -> None:
         ctx.trace.phase("D and G step")
         x = real.next()
         z = noise(gan, cfg.batch_size, z_rng, device)
-        loss_D, loss_G = gan_step(gan, x, z)  # D <- Adam(L_D(x, G(z))), then G <- Adam(L_G(G(z)))
+        # D <- Adam(L_D(x, G(z))), then G <- Adam(L_G(G(z))); with --dp-epsilon, D's gradient is DP-SGD's
+        loss_D, loss_G = gan_step(gan, x, z, private=ctx.privacy)
         step += 1
         b = cfg.batch_size
         ctx.recorder.after_step(step, gan.G, real=b, fake=b, loss_d=loss_D.item(), loss_g=loss_G.item())

@@ -13,6 +13,10 @@ model is what DDP would send anyway.
 The global batch is N b. `--lr-scaling none` (the default) keeps the learning rates of the standalone
 baseline; `linear` is Goyal et al.'s rule: multiply them by N, reached by a linear warmup from the base
 rate over the first 5 epochs of the training set (section 2.2 of Goyal et al. 2017).
+
+Privacy (--dp-epsilon, distgan/privacy.py): each replica's D gradient is made private (DP-SGD on its own
+batch) before the all-reduce, so what leaves a worker is already private; G's gradient is computed through
+the private D on generated data alone, which is post-processing.
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ def train(ctx: RankContext) -> None:
         x_n = real.next()
         z_n = noise(gan, cfg.batch_size, z_rng, device)
         # D <- Adam(mean_n grad L_D), then G <- Adam(mean_n grad L_G): gradients all-reduced before each step
-        loss_D, loss_G = gan_step(gan, x_n, z_n, sync=lambda model: all_reduce_grads(
+        loss_D, loss_G = gan_step(gan, x_n, z_n, private=ctx.privacy, sync=lambda model: all_reduce_grads(
             ctx, model, "sync-dp/grad_D" if model is gan.D else "sync-dp/grad_G"))
         step += 1
         if ctx.recorder is not None:

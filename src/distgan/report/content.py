@@ -69,7 +69,22 @@ def facts(runs: list[Run], points: bool, floor: float | None) -> list[tuple[str,
                                                         f"of {len(runs)}")]
     if not points:
         rows.append(("real-vs-real FID floor", fmt.NA if floor is None else fmt.number(floor)))
+    if any((r.summary or {}).get("privacy") for r in runs):
+        rows.append(("differential privacy (per worker)", _privacy(runs)))
     return rows
+
+
+def _privacy(runs: list[Run]) -> str:
+    """Each distinct guarantee among the runs: target epsilon, delta, clip, and the most any worker spent."""
+    seen = []
+    for run in runs:
+        p = (run.summary or {}).get("privacy")
+        text = "off" if not p else (f"ε ≤ {fmt.number(p['epsilon_target'])} at δ = {fmt.number(p['delta'])}, "
+                                    f"clip C = {fmt.number(p['clip'])}, noise σ ≤ "
+                                    f"{fmt.number(p['noise_multiplier'])}; spent ≤ {fmt.number(p['epsilon_spent'])}")
+        if run.summary and text not in seen:
+            seen.append(text)
+    return "; ".join(seen)
 
 
 def step_definitions(runs: list[Run]) -> dict[str, str]:

@@ -85,8 +85,11 @@ def _relabel_clashes(runs: list[Run], labels: dict[str, str], root: Path) -> Non
 
 
 def _load_run(folder: Path, cell: dict[str, Any]) -> Run:
-    config = _read_json(folder / run_folder.CONFIG) or {}
-    summary = _read_json(folder / run_folder.SUMMARY)
+    config = _read_object(folder / run_folder.CONFIG) or {}
+    summary = _read_object(folder / run_folder.SUMMARY)
+    if summary is not None and (problem := _summary_problem(summary)):
+        log.warning("%s: %s; the run is treated as unfinished", folder / run_folder.SUMMARY, problem)
+        summary = None
     evals = [r for r in _read_jsonl(folder / run_folder.METRICS) if r.get("type") == "eval"]
     samples = sorted((folder / run_folder.SAMPLES).glob("step_*.png"))
     planned = cell.get("workers")
@@ -109,6 +112,27 @@ def _read_json(path: Path) -> Any:
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         log.warning("%s: unreadable (%s); treated as missing", path, e)
         return None
+
+
+# what the report reads of a summary, and the type each must have
+SUMMARY_TYPES = {"final_eval": dict, "bytes": dict, "peak_rss_mb": dict, "failures": list, "wall_s": (int, float),
+                 "steps": int, "g_updates": int, "workers": int}
+
+
+def _summary_problem(summary: dict[str, Any]) -> str | None:
+    for key, kind in SUMMARY_TYPES.items():
+        if key in summary and summary[key] is not None and not isinstance(summary[key], kind):
+            return f"{key!r} is {type(summary[key]).__name__}, not {getattr(kind, '__name__', 'a number')}"
+    return None
+
+
+def _read_object(path: Path) -> dict[str, Any] | None:
+    """A JSON object from `path`; anything else (missing, unreadable, a list) is None, with a warning."""
+    value = _read_json(path)
+    if value is not None and not isinstance(value, dict):
+        log.warning("%s: a JSON %s, not an object; treated as missing", path, type(value).__name__)
+        return None
+    return value
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

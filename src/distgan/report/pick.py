@@ -36,13 +36,20 @@ def section(decision: Decision, points: bool) -> PickSection:
     key, name, _ = measure(points)
     header = ["method", "what leaves a worker", "a worker's death", "reached", "projected s to target",
               "bytes to target", f"final {name}", "standing"]
+    private = any(_epsilon(r.group) is not None for r in decision.rows)
+    if private:
+        header.insert(3, "ε per worker")
     rows = []
     for r in decision.rows:
         spec = REGISTRY[r.group.method]
-        rows.append([r.name, spec.exposes, "dropped" if spec.on_worker_death == "drop" else "group restarts",
-                     f"{reached_text(r)} seeds", fmt.censored(list(r.times.values()), beyond="> budget"),
-                     fmt.size(statistics.median(r.bytes_to)) if r.bytes_to else "never reached",
-                     fmt.stat(final(r.group, key)), r.status])
+        row = [r.name, spec.exposes, "dropped" if spec.on_worker_death == "drop" else "group restarts",
+               f"{reached_text(r)} seeds", fmt.censored(list(r.times.values()), beyond="> budget"),
+               fmt.size(statistics.median(r.bytes_to)) if r.bytes_to else "never reached",
+               fmt.stat(final(r.group, key)), r.status]
+        if private:
+            epsilon = _epsilon(r.group)
+            row.insert(3, "not private" if epsilon is None else f"≤ {fmt.number(epsilon)}")
+        rows.append(row)
     if decision.decided:
         verdict = f"Pick: {' = '.join(decision.pick)}" + (" (a tie, cheaper in bytes first)."
                                                            if len(decision.pick) > 1 else ".")
@@ -50,6 +57,12 @@ def section(decision: Decision, points: bool) -> PickSection:
         verdict = f"Undecided: {decision.what_would_decide}"
     lines = [*decision.lines, *(f"Not a candidate: {e}" for e in decision.excluded)]
     return PickSection(f"{decision.profile.describe()}, N = {decision.workers}", verdict, header, rows, lines)
+
+
+def _epsilon(group) -> float | None:
+    """The most any worker of the group's runs spent, or None if a run trained without privacy."""
+    spent = [((r.summary or {}).get("privacy") or {}).get("epsilon_spent") for r in group.finished]
+    return None if not spent or any(e is None for e in spent) else max(spent)
 
 
 def recommendation_json(decisions: list[Decision], points: bool, requirements: list[str],

@@ -75,16 +75,39 @@ def _is_latency(token: str) -> bool:
 
 
 def parse_requirements(text: str | None) -> list[str]:
-    """`--require data-stays-local,no-restart`; `none` asks for nothing; unset: DEFAULT_REQUIREMENTS."""
+    """`--require data-stays-local,no-restart,epsilon<=3`; `none` asks for nothing; unset: DEFAULT_REQUIREMENTS."""
     if text is None:
         return list(DEFAULT_REQUIREMENTS)
-    names = [t.strip() for t in str(text).split(",") if t.strip()]
+    names = [t.strip().replace(" ", "") for t in str(text).split(",") if t.strip()]
     if names == ["none"]:
         return []
-    unknown = [n for n in names if n not in REQUIREMENTS]
+    unknown = [n for n in names if n not in REQUIREMENTS and epsilon_bound(n) is None]
     if unknown or not names:
-        raise DistganError(f"--require expects a comma list of {', '.join(REQUIREMENTS)} (or none), got {text!r}")
+        raise DistganError(f"--require expects a comma list of {', '.join(REQUIREMENTS)} or epsilon<=X (or none), "
+                           f"got {text!r}")
     return names
+
+
+def epsilon_bound(requirement: str) -> float | None:
+    """X of `epsilon<=X`, or None for any other requirement."""
+    import re
+
+    found = re.fullmatch(r"(?:epsilon|eps|ε)<=([0-9]*\.?[0-9]+)", requirement)
+    return float(found.group(1)) if found else None
+
+
+def unmet(requirement: str, group: Group) -> str | None:
+    """Why `group` fails `requirement`, or None when it meets it."""
+    bound = epsilon_bound(requirement)
+    if bound is None:
+        meets, _ = REQUIREMENTS[requirement]
+        return None if meets(_spec(group)) else f"fails {requirement} ({_spec(group).exposes})"
+    spent = [((r.summary or {}).get("privacy") or {}).get("epsilon_spent") for r in group.finished]
+    if not spent or any(e is None for e in spent):
+        return f"fails {requirement} (trained without differential privacy)"
+    if max(spent) > bound:
+        return f"fails {requirement} (a worker spent epsilon {fmt.number(max(spent))})"
+    return None
 
 
 @dataclass
@@ -183,9 +206,9 @@ def decide(groups: list[Group], profile: Profile, target: Target, points: bool, 
     for g in groups:
         if g.workers != workers and g.method != "standalone" or not g.finished or g.method not in REGISTRY:
             continue
-        unmet = [r for r in requirements if not REQUIREMENTS[r][0](_spec(g))]
-        if unmet:
-            decision.excluded.append(f"{g.name}: fails {', '.join(unmet)} ({_spec(g).exposes})")
+        why = [w for w in (unmet(r, g) for r in requirements) if w]
+        if why:
+            decision.excluded.append(f"{g.name}: {'; '.join(why)}")
             continue
         candidates.append(g)
     rows = [_row(g, profile, target, projections) for g in candidates]

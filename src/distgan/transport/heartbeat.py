@@ -20,6 +20,14 @@ DROPPED_EXIT = 18  # exit code of a rank that wakes up to find the server droppe
 PREFIX = "distgan/"
 
 
+def control_prefix() -> str:
+    """Where the run's control keys live in the store: under the run's secret when its launcher gave one
+    (distgan's own launcher does), so a host that can reach the store cannot drop a worker by naming its key.
+    Under torchrun, set DISTGAN_RUN_SECRET to the same value on every node for the same protection."""
+    secret = os.environ.get("DISTGAN_RUN_SECRET", "").strip()
+    return f"{PREFIX}{secret}/" if secret else PREFIX
+
+
 @dataclass(frozen=True)
 class Lost:
     """A peer declared hung: how long it had been silent, and when (time.time()) that was decided."""
@@ -47,6 +55,7 @@ class StoreHeartbeat:
     def __init__(self, store, rank: int, timeout_s: float, authority: bool, server_timeout_s: float):
         self.store, self.rank, self.timeout_s, self.authority = store, rank, timeout_s, authority
         self.server_timeout_s = server_timeout_s
+        self.prefix = control_prefix()
         self.lost: dict[int, Lost] = {}
         self._watched: dict[int, tuple[int, float]] = {}  # rank -> (last counter seen, when it moved)
         self._lock = threading.Lock()
@@ -65,13 +74,13 @@ class StoreHeartbeat:
         self._stop.set()
 
     def _beat(self) -> None:
-        self.store.add(f"{PREFIX}hb/{self.rank}", 1)
+        self.store.add(f"{self.prefix}hb/{self.rank}", 1)
 
     def _beat_loop(self) -> None:
         while not self._stop.wait(beat_interval(self.timeout_s)):
             try:
                 self._beat()
-                if not self.authority and self.store.add(f"{PREFIX}dropped/{self.rank}", 0):
+                if not self.authority and self.store.add(f"{self.prefix}dropped/{self.rank}", 0):
                     log.warning("rank %d: the server dropped this rank as hung; exiting", self.rank)
                     os._exit(DROPPED_EXIT)
             except Exception as e:  # noqa: BLE001 - the store's host (rank 0) has gone: the run is over
@@ -91,10 +100,10 @@ class StoreHeartbeat:
             watched = [r for r in self._watched if r not in self.lost]
         for r in watched:
             if not self.authority and r != 0:
-                if self.store.add(f"{PREFIX}dropped/{r}", 0):  # rank 0 declared it hung
+                if self.store.add(f"{self.prefix}dropped/{r}", 0):  # rank 0 declared it hung
                     self._declare(r, self.timeout_s)
                 continue
-            count = self.store.add(f"{PREFIX}hb/{r}", 0)
+            count = self.store.add(f"{self.prefix}hb/{r}", 0)
             now = time.monotonic()
             last, moved = self._watched[r]
             if count != last:
@@ -105,5 +114,5 @@ class StoreHeartbeat:
     def _declare(self, rank: int, silent_s: float) -> None:
         self.lost[rank] = Lost(round(silent_s, 2), time.time())
         if self.authority:
-            self.store.set(f"{PREFIX}dropped/{rank}", "1")
+            self.store.set(f"{self.prefix}dropped/{rank}", "1")
         log.warning("rank %d: rank %d has not beaten for %.1f s; declared hung", self.rank, rank, silent_s)

@@ -1,0 +1,122 @@
+"""distgan's own launcher on the process transport: its ranks die with it, one run owns a folder, and a rank 0
+that fails at start-up ends the run at once (distgan/launch.py, distgan/worker_main.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import read_jsonl
+
+pytestmark = pytest.mark.slow
+RUN = ["--method", "md-gan", "--workers", "2", "--dataset", "digits", "--batch-size", "16", "--log-every", "5",
+       "--checkpoint-every", "10", "--eval-every", "0", "--eval-samples", "200", "--no-progress", "--no-tensorboard"]
+
+
+def start(out: Path, steps: int, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "distgan", "train", *RUN, "--steps", str(steps), "--out", str(out), *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_step(proc: subprocess.Popen, out: Path, step: int) -> dict[str, int]:
+    """Wait until the run has logged `step`; return its ranks' pids."""
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        try:
+            logged = max((r.get("step", 0) for r in read_jsonl(out / "metrics.jsonl")), default=0)
+            pids = json.loads((out / "pids.json").read_text())
+        except (FileNotFoundError, ValueError):
+            logged, pids = 0, {}
+        if logged >= step and pids:
+            return {rank: int(pid) for rank, pid in pids.items()}
+        time.sleep(0.2)
+    raise AssertionError(f"the run never logged step {step}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead; only its parent has not reaped it yet
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def gone_within(pids, seconds: float) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if not any(alive(p) for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_sigterm_stops_every_rank_and_the_run_resumes(tmp_path):
+    proc = start(tmp_path, 400)
+    pids = wait_for_step(proc, tmp_path, 20)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err[-2000:]
+    assert err.strip().splitlines()[-1] == f"distgan: terminated; resume with --resume {tmp_path}"
+    assert gone_within(pids.values(), 10)
+    assert not (tmp_path / "summary.json").exists() and not (tmp_path / "pids.json").exists()
+    done = subprocess.run([sys.executable, "-m", "distgan", "train", "--resume", str(tmp_path), "--steps", "40",
+                           "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["g_updates"] == 40
+    assert "train --resume" in summary["command"]  # the user's command, not the ranks' own
+
+
+def test_ranks_die_with_a_launcher_killed_by_sigkill(tmp_path):
+    proc = start(tmp_path, 100_000)  # far longer than the test: only the launcher's death can stop the ranks
+    pids = wait_for_step(proc, tmp_path, 10)
+    try:
+        proc.kill()
+        proc.wait(timeout=30)
+        assert gone_within(pids.values(), 10)
+    finally:  # never leave a rank behind, whatever the code under test does
+        for pid in pids.values():
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_a_second_run_on_the_same_folder_is_refused_and_the_first_finishes(tmp_path):
+    first = start(tmp_path, 60)
+    wait_for_step(first, tmp_path, 5)
+    second = subprocess.run([sys.executable, "-m", "distgan", "train", *RUN, "--steps", "30", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2
+    assert second.stderr.strip() == (f"distgan: error: --out {tmp_path} is in use by another distgan run; wait for "
+                                     "it to finish, or pick another --out")
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err[-3000:]
+    assert json.loads((tmp_path / "summary.json").read_text())["g_updates"] == 60
+
+
+def test_a_rank_0_that_cannot_start_ends_the_run_at_once(tmp_path):
+    with socket.socket() as taken:  # the port the user asked for is in use
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        began = time.monotonic()
+        proc = start(tmp_path, 30, "--master-port", str(port))
+        _, err = proc.communicate(timeout=120)
+        seconds = time.monotonic() - began
+    assert proc.returncode == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("distgan: error: rank 0 exited with code") and "Traceback" not in last
+    assert seconds < 30, f"{seconds:.0f} s"
