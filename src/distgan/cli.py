@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from distgan.study import Study
 
 HELP = {
+    "compress": "encode every counted message: none | fp16 | bf16 | int8 | topk:F (the fraction F of largest "
+                "entries, with error feedback, on gradient messages only); bytes counted are the encoded ones",
+    "compress_kinds": "comma list of the message kinds to compress, e.g. md-gan/feedback (default: all of the "
+                      "method's; `distgan methods` lists its kinds)",
     "dp_epsilon": "differential privacy: each worker's records get (epsilon, delta)-DP over the whole run, by DP-SGD "
                   "on every D step that reads them (Opacus; docs/privacy.md). 0: off",
     "dp_delta": "delta of the guarantee (by data: 1/m for a worker of m records)",
@@ -204,7 +208,11 @@ def _add_compare(sub: Any) -> None:
                    "standalone b=10 and b=100, FL-GAN E=1, MD-GAN k=1 and k=log, N in "
                    f"{','.join(map(str, p_.PAPER_WORKERS))} (the paper's: 1,10,25,50), digits (the paper's: MNIST), "
                    f"iid, b=10, {p_.PAPER_STEPS} steps, an unconditional GAN (the paper's: ACGAN). stragglers: "
-                   "fl-gan, md-gan, async-ps with worker rank 2 slowed x1, x4, x16 (--slow), 3 workers, digits")
+                   "fl-gan, md-gan, async-ps with worker rank 2 slowed x1, x4, x16 (--slow), 3 workers, digits. "
+                   f"privacy: {', '.join(p_.PRIVACY_METHODS)} at epsilon = inf, 10, 3, 1 per worker (--dp-epsilon), "
+                   f"N = {p_.PRIVACY_WORKERS}, digits, {p_.PRIVACY_STEPS} steps, 3 seeds. compression: "
+                   f"{', '.join(p_.COMPRESSION_METHODS)} with {', '.join(p_.COMPRESSION_CODECS)} (--compress; "
+                   f"top-k on gradient messages only), N = {p_.COMPRESSION_WORKERS}, {p_.COMPRESSION_STEPS} steps")
     p.add_argument("--methods", metavar="LIST", help="comma list of methods (default: "
                    f"{','.join(c.DEFAULT_METHODS)}); with --preset, its labels too (e.g. 'md-gan k=log')")
     p.add_argument("--workers", metavar="N[,N...]", help=f"worker counts, e.g. 4 or 1,2,4,8 (default: "
@@ -228,9 +236,11 @@ def _add_compare(sub: Any) -> None:
                    "Cells side by side slow each other: measured wall time means little then, projected wall time "
                    "is unaffected")
     _add_network_flags(p)
+    p.add_argument("--compress", metavar="CODEC", help="encode every cell's counted messages: fp16 | bf16 | int8 | "
+                   "topk:F (default: none)")
     p.add_argument("--dp-epsilon", type=float, metavar="EPS", help="train every cell with differential privacy: "
                    "each worker's records get (EPS, 1/m)-DP by DP-SGD on D (docs/privacy.md); the pick can then "
-                   "ask --require epsilon<=EPS (default: 0, off)")
+                   "ask --require 'epsilon<=EPS' (default: 0, off)")
     p.add_argument("--threads", type=int, metavar="T", help="torch threads per process (default: 0, sharing the "
                    "cores); give 1 to each of several studies running side by side")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="show progress bars")
@@ -243,8 +253,8 @@ def _add_network_flags(p: argparse.ArgumentParser) -> None:
                    "given explicitly, the report also finds the crossover bandwidths on the first")
     p.add_argument("--require", metavar="R[,R...]", help="what a recommended method must offer: data-stays-local "
                    "(no worker's records leave it), no-restart (a dead worker never restarts the group), no-server, "
-                   "epsilon<=X (trained with differential privacy, every worker at most X); none for no requirement "
-                   "(default: data-stays-local, which leaves standalone out)")
+                   "'epsilon<=X' (quoted; trained with differential privacy, every worker at most X); none for no "
+                   "requirement (default: data-stays-local, which leaves standalone out)")
 
 
 def _add_verdict_flags(p: argparse.ArgumentParser) -> None:
@@ -269,7 +279,8 @@ def study_from_args(args: argparse.Namespace) -> Study:
         if args.steps is not None and args.eval_every is None:
             study.eval_every = 0
     for name in ("dataset", "partition", "steps", "seeds", "backend", "batch_size", "eval_every", "out",
-                 "progress", "reference", "target", "margin", "threads", "jobs", "network", "require", "dp_epsilon"):
+                 "progress", "reference", "target", "margin", "threads", "jobs", "network", "require", "dp_epsilon",
+                 "compress"):
         if getattr(args, name) is not None:
             setattr(study, name, getattr(args, name))
     if args.workers is not None:

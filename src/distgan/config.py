@@ -56,6 +56,9 @@ class RunConfig:
     is_resolved: bool = False  # set by `resolved()`: every default filled and checked against the data
     resume: bool = False  # continue from the checkpoints in `out`
     options: dict[str, Any] = field(default_factory=dict)  # the method's own settings (its Options)
+    # compressed messages (distgan/transport/codecs.py)
+    compress: str = "none"  # none | fp16 | bf16 | int8 | topk:F
+    compress_kinds: str = ""  # comma list of message kinds to compress; empty: every payload kind of the method
     # differential privacy (distgan/privacy.py): DP-SGD on every D step that reads a worker's records
     dp_epsilon: float = 0.0  # each worker's target epsilon over the run; 0: off
     dp_delta: float | None = None  # None: 1/m for a worker of m records
@@ -168,6 +171,9 @@ class RunConfig:
             if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
                 raise DistganError(f"--{_flag(name)} must be in [0, 1), got {getattr(self, name)}")
         self._validate_privacy()
+        from distgan.transport.codecs import compression_for
+
+        compression_for(self)  # an unknown codec or kind is refused here
         if self.method == "standalone" and self.workers != 1:
             raise DistganError("--method standalone runs one process; drop --workers or pick a distributed "
                                "method (see `distgan methods`)")

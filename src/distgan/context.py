@@ -173,8 +173,9 @@ class RankContext:
     def save(self, step: int, state: dict[str, Any]) -> None:
         """This rank's checkpoint: the method's `state`, and the bytes counted so far, which a resumed run
         goes on from (as it does from the checkpoint's wall seconds)."""
+        extra = {"residuals": self.transport.compression.state()} if self.transport.compression else {}
         save_checkpoint(self.checkpoint_path(), {"step": step, "bytes": self.transport.bytes.as_dict(),
-                                                 "run": identity(self.config, self.rank), **state})
+                                                 "run": identity(self.config, self.rank), **extra, **state})
 
     def load(self) -> dict[str, Any] | None:
         path = self.checkpoint_path()

@@ -35,6 +35,9 @@ class MethodSpec:
     options: type = NoOptions  # a kw_only dataclass of its flags; field metadata["help"] explains each
     exposes: str = "not declared"  # what leaves a worker: gradients, weights, samples and feedback, ...
     data_stays_local: bool = True  # False: the records themselves are pooled (standalone)
+    # the kinds --compress may encode, and what each carries: "gradient" (top-k with error feedback applies),
+    # "weights" or "samples" (only casts and quantisers: top-k would zero most of them)
+    payloads: dict[str, str] = field(default_factory=dict)
 
     def option_fields(self) -> list[dataclasses.Field]:
         return list(dataclasses.fields(self.options))
@@ -43,6 +46,7 @@ class MethodSpec:
         return {"server": self.has_server, "when a worker dies": self.on_worker_death, "what leaves a worker":
                 self.exposes,
                 "a step": self.step_definition, "kinds": ", ".join(self.kinds) or "-",
+                "--compress applies to": ", ".join(f"{k} ({v})" for k, v in self.payloads.items()) or "-",
                 "flags": ", ".join("--" + f.name.replace("_", "-") for f in self.option_fields()) or "-"}
 
 

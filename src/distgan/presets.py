@@ -110,7 +110,33 @@ def privacy(**changes: Any) -> Study:
     return study
 
 
-PRESETS = {"mdgan-paper": mdgan_paper, "stragglers": stragglers, "privacy": privacy}
+# The compression study (distgan/transport/codecs.py): quality against bytes and projected time, per codec.
+COMPRESSION_METHODS = ("sync-dp", "fl-gan", "md-gan", "fe-gan")
+COMPRESSION_CODECS = ("none", "fp16", "int8", "topk:0.01")
+COMPRESSION_STEPS = 1000
+COMPRESSION_WORKERS = 4
+
+
+def compression(**changes: Any) -> Study:
+    """sync-dp, fl-gan, md-gan and fe-gan with each codec (top-k only where a method sends gradients), N = 4."""
+    labels = {f"{m} {c}": c for m in COMPRESSION_METHODS for c in COMPRESSION_CODECS
+              if c != "topk:0.01" or "gradient" in REGISTRY[m].payloads.values()}
+    study = Study(methods=list(labels), workers=[COMPRESSION_WORKERS], dataset="digits", steps=COMPRESSION_STEPS,
+                  seeds=3, backend="sim", out="runs/compression", eval_every=COMPRESSION_STEPS // 20,
+                  target=DEFAULT_TARGET, reference="sync-dp none", network="wan,edge",
+                  overrides={label: ({"compress": c} if c != "none" else {}) for label, c in labels.items()},
+                  notes=["Compression preset: every counted message of each method encoded by the codec "
+                         "(fp16: a cast; int8: per chunk of 1,024 values; topk:0.01 with error feedback, only on "
+                         "gradient messages: sync-dp's gradients and md-gan's feedback); bytes are the encoded "
+                         "ones. fl-gan and fe-gan send weights, which top-k would mostly zero: they have no "
+                         "top-k cell.",
+                         f"budget: {COMPRESSION_STEPS} generator updates, quality at a fixed budget."])
+    for name, value in changes.items():
+        setattr(study, name, value)
+    return study
+
+
+PRESETS = {"mdgan-paper": mdgan_paper, "stragglers": stragglers, "privacy": privacy, "compression": compression}
 
 
 def preset(name: str, **changes: Any) -> Study:

@@ -23,6 +23,7 @@ from distgan.method_spec import MethodSpec
 from distgan.models import build_models, count_parameters
 from distgan.recorder import Recorder
 from distgan.transport.base import PeerGone, Transport
+from distgan.transport.codecs import compression_for
 from distgan.transport.trace import Trace, decode
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def run_rank(config: RunConfig, dataset: Dataset, transport: Transport, device: 
     shards = make_shards(config, dataset) if shards is None else shards
     if config.trace:
         transport.trace = Trace(transport.rank)
+    transport.compression = compression_for(config)
     ctx = RankContext(config, dataset, transport, device, shards, out, simulated=simulated,
                       shared={} if shared is None else shared)
     if config.resume:
@@ -69,6 +71,8 @@ def _resume(ctx: RankContext) -> None:
     ctx.resumed = ctx.load()
     if ctx.resumed is not None and "bytes" in ctx.resumed:  # checkpoints before 2026-12-02 have no counts
         ctx.transport.bytes.load(ctx.resumed["bytes"])
+    if ctx.resumed is not None and ctx.transport.compression is not None:  # top-k's residuals
+        ctx.transport.compression.load(ctx.resumed.get("residuals"))
     own_step = int(ctx.resumed["step"]) if ctx.resumed else 0
     step = torch.tensor([own_step], dtype=torch.float64, device=ctx.device)
     ctx.transport.broadcast_uncounted(step)

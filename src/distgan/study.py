@@ -61,6 +61,7 @@ class Study:
     network: str | None = None  # profiles `## Which method to pick` projects onto; None: datacenter,lan,wan,edge
     require: str | None = None  # what a recommended method must offer; None: data-stays-local
     dp_epsilon: float = 0.0  # every cell's differential privacy target per worker (distgan/privacy.py); 0: off
+    compress: str = "none"  # every cell's codec for its counted messages (distgan/transport/codecs.py)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ def _cell_config(study: Study, label: str, workers: int, seed: int, extra: dict[
                   progress=study.progress, threads=study.threads)
     if study.dp_epsilon:
         values["dp_epsilon"] = study.dp_epsilon
+    if study.compress != "none":
+        values["compress"] = study.compress
     values.update(extra)
     try:
         return config_from_mapping(values, f"cell {name}").validate()

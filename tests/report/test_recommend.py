@@ -121,3 +121,24 @@ def test_profiles_and_requirements_parse_and_refuse():
         parse_requirements("fast")
     with pytest.raises(DistganError, match="--network expects"):
         parse_profiles("moon")
+
+
+def test_require_epsilon_keeps_only_private_cells_within_it(tmp_path):
+    """`--require 'epsilon<=3'`: a cell trained without privacy, or whose workers spent more, is no candidate."""
+    groups = runs(tmp_path, {"fl-gan": [200, 300, 300, 200], "md-gan": [400, 500, 600, 500],
+                             "sync-dp": [100, 100, 100, 100]})
+    for path, spent in (("fl-gan", 2.99), ("md-gan", 3.4)):
+        for seed in range(4):
+            summary_file = tmp_path / f"{path}_w2_s{seed}" / "summary.json"
+            summary = json.loads(summary_file.read_text())
+            summary["privacy"] = {"epsilon_target": 3.0, "epsilon_spent": spent, "delta": 1e-3, "clip": 1.0,
+                                  "noise_multiplier": 1.1}
+            summary_file.write_text(json.dumps(summary))
+    groups = group_runs(load_runs(tmp_path))
+    requirements = parse_requirements("data-stays-local,epsilon<=3")
+    d = decide(groups, WAN, TARGET, False, requirements, Rates({"fl-gan": 1.0, "md-gan": 2.0, "sync-dp": 0.1}), 2)
+    assert [r.name for r in d.rows] == ["fl-gan N=2"]
+    assert d.excluded == ["md-gan N=2: fails epsilon<=3 (a worker spent epsilon 3.4)",
+                          "sync-dp N=2: fails epsilon<=3 (trained without differential privacy)"]
+    with pytest.raises(DistganError, match="or epsilon<=X"):
+        parse_requirements("epsilon<3")

@@ -167,4 +167,4 @@ SPEC = MethodSpec(
     "KL-weighted averaging", train=train, has_server=True, on_worker_death=DROP,
     kinds=("fe-gan/labels", "fe-gan/params", "fe-gan/control", "fe-gan/stats"),
     step_definition="one local step (one D and one G step) on every selected device; a round is s steps",
-    options=Options, exposes="G and D weights every round; label counts once")
+    options=Options, exposes="G and D weights every round; label counts once", payloads={"fe-gan/params": "weights"})

@@ -258,4 +258,4 @@ SPEC = MethodSpec(
     name="fl-gan", summary="federated averaging of G and D (McMahan et al. 2017), the MD-GAN paper's FL-GAN",
     train=train, has_server=True, on_worker_death=DROP, kinds=("fl-gan/params", "fl-gan/control", "fl-gan/stats"),
     step_definition="one local step (one D and one G step) on every selected worker; a round is s steps",
-    options=Options, exposes="G and D weights, every round")
+    options=Options, exposes="G and D weights, every round", payloads={"fl-gan/params": "weights"})

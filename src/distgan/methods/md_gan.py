@@ -410,4 +410,6 @@ SPEC = MethodSpec(
     kinds=("md-gan/X_g", "md-gan/X_d", "md-gan/feedback", "md-gan/swap", "md-gan/swap-plan", "md-gan/stats",
            "md-gan/control", "md-gan/rejoin"),
     step_definition="one MD-GAN iteration: one G update on the server from all workers' feedback",
-    options=Options, exposes="D's feedback on generated samples, every step; D itself in swaps")
+    options=Options, exposes="D's feedback on generated samples, every step; D itself in swaps",
+    payloads={"md-gan/X_g": "samples", "md-gan/X_d": "samples", "md-gan/feedback": "gradient",
+              "md-gan/swap": "weights"})

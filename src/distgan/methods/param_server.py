@@ -204,4 +204,5 @@ SPEC = MethodSpec(
     name="async-ps", summary="asynchronous parameter server, Downpour-style (Dean et al. 2012; Li et al. 2014)",
     train=train, has_server=True, on_worker_death=DROP, kinds=("async-ps/control", "async-ps/params", "async-ps/grads"),
     step_definition="one gradient push applied on the server (one D and one G update)", options=Options,
-    exposes="gradients of G and D, every push")
+    exposes="gradients of G and D, every push",
+    payloads={"async-ps/params": "weights", "async-ps/grads": "gradient"})

@@ -115,4 +115,5 @@ SPEC = MethodSpec(
     name="sync-dp", summary="synchronous data parallel (Goyal et al. 2017): D's, then G's gradients all-reduced "
     "every step", train=train, has_server=False, on_worker_death=RESTART, kinds=("sync-dp/grad_D", "sync-dp/grad_G"),
     step_definition="one synchronous step: every worker does one D and one G step on its own batch",
-    options=Options, exposes="gradients of G and D, every step")
+    options=Options, exposes="gradients of G and D, every step",
+    payloads={"sync-dp/grad_D": "gradient", "sync-dp/grad_G": "gradient"})

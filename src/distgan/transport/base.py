@@ -14,6 +14,7 @@ from time import perf_counter
 
 import torch
 
+from distgan.transport.codecs import Compression
 from distgan.transport.trace import NULL_TRACE, Trace
 
 
@@ -36,6 +37,7 @@ class Pending:
 
     def __init__(self, wait: Callable[[], None] | None = None):
         self._wait = wait
+        self.payload: torch.Tensor | None = None
 
     def wait(self) -> None:
         wait, self._wait = self._wait, None
@@ -50,6 +52,7 @@ class Incoming:
 
     def __init__(self, tensor: torch.Tensor, src: int, kind: str):
         self.tensor, self.src, self.kind = tensor, src, kind
+        self.target = tensor  # what the caller reads: `tensor` itself, or what an encoded `tensor` decodes into
         self.done = threading.Event()
         self.error: PeerGone | None = None
         self.arrived_at: float | None = None
@@ -96,18 +99,33 @@ class Transport(ABC):
         self.trace: Trace = NULL_TRACE  # the runner gives each rank a real one (docs/run-format.md, trace.jsonl)
         self.heartbeat_timeout: float | None = None  # set where peers beat: a hung peer is then reported
         self.slow: dict[int, dict[str, float]] = {}  # peers waited on past the heartbeat timeout, yet beating
+        self.compression: Compression | None = None  # --compress: counted payloads travel encoded (codecs.py)
+
+    def _wire(self, tensor: torch.Tensor, peer: int | str, kind: str) -> torch.Tensor:
+        """What goes on the wire for `tensor`: itself, or its encoding under --compress."""
+        if self.compression is None or not self.compression.applies(kind, tensor):
+            return tensor
+        return self.compression.encode(kind, peer, tensor)
+
+    def _landing(self, tensor: torch.Tensor, kind: str) -> torch.Tensor:
+        """Where a message into `tensor` lands: `tensor` itself, or a wire buffer to decode from."""
+        if self.compression is None or not self.compression.applies(kind, tensor):
+            return tensor
+        return self.compression.buffer(tensor)
 
     # --- point to point -------------------------------------------------------------------------
     def send(self, tensor: torch.Tensor, dst: int, kind: str) -> None:
         """Send `tensor` to `dst`, blocking until it is handed to the wire."""
         start = perf_counter()
-        self._send_many([(tensor, dst)])
-        self.bytes.sent[kind] += nbytes(tensor)
-        self.trace.note("s", kind, dst, nbytes(tensor), start)
+        wire = self._wire(tensor, dst, kind)
+        self._send_many([(wire, dst)])
+        self.bytes.sent[kind] += nbytes(wire)
+        self.trace.note("s", kind, dst, nbytes(wire), start)
 
     def send_many(self, messages: Sequence[tuple[torch.Tensor, int]], kind: str) -> None:
         """Send several tensors at once (e.g. a server to all its workers) without ordering deadlocks."""
         start = perf_counter()
+        messages = [(self._wire(tensor, dst, kind), dst) for tensor, dst in messages]
         self._send_many(messages)
         self.bytes.sent[kind] += sum(nbytes(t) for t, _ in messages)
         for tensor, dst in messages:  # the call's seconds go to the first; the sends were posted together
@@ -120,22 +138,29 @@ class Transport(ABC):
         `control=True` sends on the control channel, which `dst` reads with `recv_any` or `recv_control`.
         """
         start = perf_counter()
-        pending = self._isend(tensor, dst, control)
-        self.bytes.sent[kind] += nbytes(tensor)
-        self.trace.note("i", kind, dst, nbytes(tensor), start)
+        wire = tensor if control else self._wire(tensor, dst, kind)
+        pending = self._isend(wire, dst, control)
+        pending.payload = wire  # kept alive until the send is done
+        self.bytes.sent[kind] += nbytes(wire)
+        self.trace.note("i", kind, dst, nbytes(wire), start)
         return pending
 
     def recv(self, tensor: torch.Tensor, src: int, kind: str) -> None:
         """Receive into `tensor` from `src`; raises PeerGone if `src` is dead or hung."""
         started, start = time.monotonic(), perf_counter()
-        self._recv(tensor, src)
+        wire = self._landing(tensor, kind)
+        self._recv(wire, src)
         self._note_wait(src, time.monotonic() - started)
-        self.bytes.recv[kind] += nbytes(tensor)
-        self.trace.note("r", kind, src, nbytes(tensor), start)
+        if wire is not tensor:
+            self.compression.decode_into(wire, tensor)
+        self.bytes.recv[kind] += nbytes(wire)
+        self.trace.note("r", kind, src, nbytes(wire), start)
 
     def irecv(self, tensor: torch.Tensor, src: int, kind: str) -> Incoming:
         """Post a receive from `src` and return at once; `wait_for` it, with or without a deadline."""
-        incoming = Incoming(tensor, src, kind)
+        wire = self._landing(tensor, kind)
+        incoming = Incoming(wire, src, kind)
+        incoming.target = tensor  # decoded into once it lands, when the wire is an encoding
         self._irecv(incoming)
         return incoming
 
@@ -150,6 +175,8 @@ class Transport(ABC):
         if not incoming.counted:
             incoming.counted = True
             self._note_wait(incoming.src, time.monotonic() - started)
+            if incoming.target is not incoming.tensor:
+                self.compression.decode_into(incoming.tensor, incoming.target)
             self.bytes.recv[incoming.kind] += nbytes(incoming.tensor)
             self.trace.note("r", incoming.kind, incoming.src, nbytes(incoming.tensor), start)
         return True
@@ -214,8 +241,17 @@ class Transport(ABC):
         PeerGone, `tensors` may already be with `dst`: copy them before using them again.
         """
         start = perf_counter()
-        received = self._swap(tensors, dst, src)
-        moved = sum(nbytes(t) for t in tensors)
+        flat = torch.cat([t.reshape(-1) for t in tensors]) if tensors else None
+        if flat is not None and self.compression is not None and self.compression.applies(kind, flat):
+            wire = self.compression.encode(kind, dst, flat)
+            (landed,) = self._swap([wire], dst, src)
+            values = self.compression.codec.decode(landed, len(flat))
+            received = [piece.view_as(t).to(t.dtype) for piece, t in zip(values.split([t.numel() for t in tensors]),
+                                                                          tensors)]
+            moved = nbytes(wire)
+        else:
+            received = self._swap(tensors, dst, src)
+            moved = sum(nbytes(t) for t in tensors)
         self.bytes.sent[kind] += moved
         self.bytes.recv[kind] += moved
         self.trace.note("x", kind, dst, moved, start, src)
@@ -234,12 +270,35 @@ class Transport(ABC):
         Counted as a ring all-reduce moves it: 2(N-1)/N of the tensor sent and received per rank.
         """
         start = perf_counter()
-        self._all_reduce_sum(tensor)
-        tensor.div_(self.world_size)
-        moved = 2 * (self.world_size - 1) * nbytes(tensor) // self.world_size
+        if self.compression is not None and self.compression.applies(kind, tensor):
+            moved = self._compressed_all_reduce_mean(tensor, kind)
+        else:
+            self._all_reduce_sum(tensor)
+            tensor.div_(self.world_size)
+            moved = 2 * (self.world_size - 1) * nbytes(tensor) // self.world_size
         self.bytes.sent[kind] += moved
         self.bytes.recv[kind] += moved
         self.trace.note("a", kind, -1, moved, start)
+
+    def _compressed_all_reduce_mean(self, tensor: torch.Tensor, kind: str) -> int:
+        """Average under --compress; return the bytes each rank sent (and received). Casts reduce in half
+        precision after dividing by N, as DDP's compression hooks do; int8 and top-k are all-gathered and
+        summed in rank order after decoding (codecs.py)."""
+        codec, n = self.compression.codec, self.world_size
+        if codec.is_cast:
+            low = (tensor.detach().reshape(-1) / n).to(torch.float16 if codec.name == "fp16" else torch.bfloat16)
+            self._all_reduce_sum(low)
+            tensor.copy_(low.float().view_as(tensor))
+            return 2 * (n - 1) * nbytes(low) // n
+        wire = self.compression.encode(kind, "all", tensor)
+        total = torch.zeros(tensor.numel(), dtype=torch.float32, device=tensor.device)
+        for landed in self._all_gather(wire):  # rank order: every rank sums identically
+            total += codec.decode(landed, tensor.numel())
+        tensor.copy_((total / n).view_as(tensor))
+        return (n - 1) * nbytes(wire)
+
+    def _all_gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} has no all-gather")
 
     # --- bookkeeping (resume step, final reports): not the method's traffic, so not counted ---------
     def send_uncounted(self, tensor: torch.Tensor, dst: int) -> None:

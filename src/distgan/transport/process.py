@@ -175,6 +175,14 @@ class ProcessTransport(Transport):
         except RuntimeError as e:
             raise PeerGone(-1, _first_line(e)) from None
 
+    def _all_gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
+        gathered = [torch.empty_like(tensor) for _ in range(self.world_size)]
+        try:
+            dist.all_gather(gathered, tensor.contiguous())
+        except RuntimeError as e:
+            raise PeerGone(-1, _first_line(e)) from None
+        return gathered
+
     def barrier(self) -> None:
         dist.barrier()
 

@@ -314,6 +314,13 @@ class SimTransport(Transport):
         self.hub.wait_all()
         tensor.copy_(total)
 
+    def _all_gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
+        self.hub.slots[self.rank] = tensor.detach().clone()
+        self.hub.wait_all()
+        gathered = [slot.clone() for slot in self.hub.slots]
+        self.hub.wait_all()
+        return gathered
+
     def barrier(self) -> None:
         self.hub.wait_all()
 
