@@ -22,6 +22,7 @@ REDUCES = {
     "fl-gan s=3": dict(method="fl-gan", local_steps=3, g_ema=0.0),  # 7 is not a multiple of 3: the last round is 1
     "fl-gan s=20": dict(method="fl-gan", local_steps=20, g_ema=0.0),  # one round, cut to the budget
     "async-ps": dict(method="async-ps", pull_every=1, push_every=1),
+    "gossip-gan": dict(method="gossip-gan", gossip_every=1),  # no peer at N = 1: no exchange
 }
 
 

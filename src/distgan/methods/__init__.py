@@ -7,7 +7,7 @@ Adding a method is its file, its tests and one line in REGISTRY below. The regis
 from __future__ import annotations
 
 from distgan.method_spec import MethodSpec, install, option_owners, spec_of
-from distgan.methods import fe_gan, fl_gan, md_gan, param_server, standalone, sync_dp
+from distgan.methods import fe_gan, fl_gan, gossip_gan, md_gan, param_server, standalone, sync_dp
 
 REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     standalone.SPEC,
@@ -16,6 +16,7 @@ REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     fl_gan.SPEC,
     md_gan.SPEC,
     fe_gan.SPEC,
+    gossip_gan.SPEC,
 )}
 install(REGISTRY)
 
