@@ -152,3 +152,17 @@ def test_per_batch_X_j_depends_on_Z_j_alone():
     torch.testing.assert_close(X[0], X_other[0], rtol=0, atol=1e-6)  # X^(1) ignores Z_2, Z_3
     assert (joint[0] - joint_other[0]).abs().max() > 1e-3  # joint: X^(1) moves with Z_2, Z_3
     assert (joint[0] - X[0]).abs().max() > 1e-3  # and differs from Algorithm 1's X^(1)
+
+
+def test_a_lone_survivor_still_gets_its_swap_plan(tmp_path):
+    """Two of three workers die at once; the survivor waits for a plan at every swap and must be sent one
+    (keep your D). Before the fix it read the next X_g as its plan (found by benchmarks/multinode_check.py
+    when a whole host of two workers was lost)."""
+    from distgan import train
+    from helpers import read_summary, small_config
+
+    train(small_config(tmp_path, method="md-gan", workers=3, backend="sim", steps=12, swap_every=0.05,
+                       fail=["2@4", "3@4"]))
+    summary = read_summary(tmp_path)
+    assert summary["g_updates"] == 12
+    assert sorted(f["rank"] for f in summary["failures"]) == [2, 3]

@@ -258,8 +258,8 @@ def send_swap_plan(ctx: RankContext, swap_rng: torch.Generator, i: int, on_time:
     order = [workers[j] for j in torch.randperm(len(workers), generator=swap_rng).tolist()]
     plans = {r: (order[(j + 1) % len(order)], order[j - 1]) if len(order) > 1 else (-1, -1)
              for j, r in enumerate(order)}  # a cycle through a random order: nobody keeps its own D
-    if len(order) < 2 and rounds is None:
-        return
+    # a lone survivor is told to keep its D too: every worker waits for a plan at every swap (before
+    # 2026-12-06 it was sent nothing, and took the next X_g for its plan; benchmarks/multinode_check.py found it)
     for r in [r for r, late in rounds.busy.items() if late.step == i - 1] if rounds else ():  # late at i - 1
         rounds.owe(r, ctx.transport.isend(torch.tensor([-1.0, -1.0], device=ctx.device), r, "md-gan/swap-plan"))
     for r, plan in plans.items():
