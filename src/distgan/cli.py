@@ -212,7 +212,9 @@ def _add_compare(sub: Any) -> None:
                    f"privacy: {', '.join(p_.PRIVACY_METHODS)} at epsilon = inf, 10, 3, 1 per worker (--dp-epsilon), "
                    f"N = {p_.PRIVACY_WORKERS}, digits, {p_.PRIVACY_STEPS} steps, 3 seeds. compression: "
                    f"{', '.join(p_.COMPRESSION_METHODS)} with {', '.join(p_.COMPRESSION_CODECS)} (--compress; "
-                   f"top-k on gradient messages only), N = {p_.COMPRESSION_WORKERS}, {p_.COMPRESSION_STEPS} steps")
+                   f"top-k on gradient messages only), N = {p_.COMPRESSION_WORKERS}, {p_.COMPRESSION_STEPS} steps. "
+                   f"gossip: {', '.join(p_.GOSSIP_METHODS)}, N = {','.join(map(str, p_.GOSSIP_WORKERS))}, "
+                   f"{p_.GOSSIP_STEPS} steps; run it per --partition (iid, dirichlet:0.1) with its own --out")
     p.add_argument("--methods", metavar="LIST", help="comma list of methods (default: "
                    f"{','.join(c.DEFAULT_METHODS)}); with --preset, its labels too (e.g. 'md-gan k=log')")
     p.add_argument("--workers", metavar="N[,N...]", help=f"worker counts, e.g. 4 or 1,2,4,8 (default: "

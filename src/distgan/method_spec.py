@@ -36,7 +36,8 @@ class MethodSpec:
     exposes: str = "not declared"  # what leaves a worker: gradients, weights, samples and feedback, ...
     data_stays_local: bool = True  # False: the records themselves are pooled (standalone)
     # the kinds --compress may encode, and what each carries: "gradient" (top-k with error feedback applies),
-    # "weights" or "samples" (only casts and quantisers: top-k would zero most of them)
+    # "sample-gradient" (a gradient on a fresh batch each message: top-k without error feedback),
+    # "weights" or "samples" (only casts and quantisers: top-k would zero most of them), "optimizer" (casts only)
     payloads: dict[str, str] = field(default_factory=dict)
 
     def option_fields(self) -> list[dataclasses.Field]:

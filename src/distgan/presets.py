@@ -8,6 +8,7 @@ from typing import Any
 from distgan.errors import DistganError
 from distgan.methods import REGISTRY
 from distgan.study import DEFAULT_EVAL_EVERY, DEFAULT_TARGET, Study
+from distgan.transport.codecs import SPARSIFIABLE
 
 # The MD-GAN paper's comparison (Hardy et al. 2019) scaled to a 2-core machine: workers use b=10 as in the paper,
 # and every cell gets PAPER_STEPS generator updates. The preset's notes (mdgan_paper) list every difference from
@@ -120,14 +121,15 @@ COMPRESSION_WORKERS = 4
 def compression(**changes: Any) -> Study:
     """sync-dp, fl-gan, md-gan and fe-gan with each codec (top-k only where a method sends gradients), N = 4."""
     labels = {f"{m} {c}": c for m in COMPRESSION_METHODS for c in COMPRESSION_CODECS
-              if c != "topk:0.01" or "gradient" in REGISTRY[m].payloads.values()}
+              if c != "topk:0.01" or set(SPARSIFIABLE) & set(REGISTRY[m].payloads.values())}
     study = Study(methods=list(labels), workers=[COMPRESSION_WORKERS], dataset="digits", steps=COMPRESSION_STEPS,
                   seeds=3, backend="sim", out="runs/compression", eval_every=COMPRESSION_STEPS // 20,
                   target=DEFAULT_TARGET, reference="sync-dp none", network="wan,edge",
                   overrides={label: ({"compress": c} if c != "none" else {}) for label, c in labels.items()},
                   notes=["Compression preset: every counted message of each method encoded by the codec "
-                         "(fp16: a cast; int8: per chunk of 1,024 values; topk:0.01 with error feedback, only on "
-                         "gradient messages: sync-dp's gradients and md-gan's feedback); bytes are the encoded "
+                         "(fp16: a cast; int8: per chunk of 1,024 values; topk:0.01 only on gradient messages: "
+                         "sync-dp's gradients, with error feedback, and md-gan's feedback, without: each of its "
+                         "messages is about a fresh batch); bytes are the encoded "
                          "ones. fl-gan and fe-gan send weights, which top-k would mostly zero: they have no "
                          "top-k cell.",
                          f"budget: {COMPRESSION_STEPS} generator updates, quality at a fixed budget."])
@@ -136,7 +138,32 @@ def compression(**changes: Any) -> Study:
     return study
 
 
-PRESETS = {"mdgan-paper": mdgan_paper, "stragglers": stragglers, "privacy": privacy, "compression": compression}
+# The gossip study (distgan/methods/gossip_gan.py): the position paper's claims, on digits, at N = 4 and 8.
+GOSSIP_METHODS = ("gossip-gan joint", "gossip-gan independent", "fl-gan", "md-gan")
+GOSSIP_STEPS = 1000
+GOSSIP_WORKERS = (4, 8)
+
+
+def gossip(**changes: Any) -> Study:
+    """Gossiping GANs, both variants, against fl-gan and md-gan at N = 4 and 8; run it once per partition
+    (--partition iid, then dirichlet:0.1 with its own --out)."""
+    study = Study(methods=list(GOSSIP_METHODS), workers=list(GOSSIP_WORKERS), dataset="digits",
+                  steps=GOSSIP_STEPS, seeds=3, backend="sim", out="runs/gossip", eval_every=GOSSIP_STEPS // 20,
+                  target=DEFAULT_TARGET, reference="fl-gan", network="wan,edge",
+                  overrides={"gossip-gan joint": {"gossip_variant": "joint"},
+                             "gossip-gan independent": {"gossip_variant": "independent"}},
+                  notes=["Gossip preset: the position paper (Hardy, Le Merrer, Sericola 2018) compares gossip with "
+                         "federated learning on MNIST with up to 100 emulated machines; here digits, N = 4 and 8, "
+                         "gossip every 10 local steps (the paper's p = 0.1), each worker's batch b = 64.",
+                         f"budget: {GOSSIP_STEPS} generator updates, where fl-gan has flattened on iid digits at "
+                         "N = 4 (the compression study's fl-gan none: FID 11 to 16 from 660 updates on)."])
+    for name, value in changes.items():
+        setattr(study, name, value)
+    return study
+
+
+PRESETS = {"mdgan-paper": mdgan_paper, "stragglers": stragglers, "privacy": privacy, "compression": compression,
+           "gossip": gossip}
 
 
 def preset(name: str, **changes: Any) -> Study:

@@ -33,12 +33,14 @@ def test_bytes_per_iteration_and_swap_match_the_paper(tmp_path, k, swap_adam, ge
     swaps = STEPS // max(1, round(shard * 0.05 / b))
     assert swaps >= 2
     _, D = build_models((1, 8, 8))
-    theta = count_parameters(D) * floats * (3 if swap_adam == "carry" else 1)  # carry: weights + 2 moments
+    theta = count_parameters(D) * floats
+    moments = 2 * theta if swap_adam == "carry" else 0  # carry: Adam's two moments, as their own kind
     for rank in map(str, range(1, N + 1)):
         worker = per_rank[rank]
         assert worker["recv"]["md-gan/X_g"] + worker["recv"]["md-gan/X_d"] == STEPS * 2 * b * d * floats
         assert worker["sent"]["md-gan/feedback"] == STEPS * b * d * floats
         assert worker["sent"]["md-gan/swap"] == worker["recv"]["md-gan/swap"] == swaps * theta
+        assert worker["sent"].get("md-gan/swap-adam", 0) == worker["recv"].get("md-gan/swap-adam", 0) == swaps * moments
 
 
 @pytest.mark.parametrize("k,distinct", [("1", 1), ("2", 2), ("n", 4)])

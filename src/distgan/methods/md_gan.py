@@ -28,6 +28,9 @@ Which line of the paper each choice follows:
   distgan ran until 2026-12-06 (studies/mdgan-generation measures the difference).
 - Swaps move the weights θ_n (IV-C1). The paper says nothing of Adam's moments: `--swap-adam carry`
   (default) sends them with D, as moving D's training state whole would; `reset` starts them afresh.
+  They travel as their own kind, `md-gan/swap-adam`, after the weights: --compress int8 and top-k leave them
+  as they are (a linear quantiser zeroes the small second moments Adam divides by; the compression study's
+  first md-gan int8 cells, which quantised them with the weights, diverged).
 
 At N = 1 MD-GAN is not standalone by design: D learns on X_d and G on a distinct X_g (standalone uses
 one batch G(z) for both), and G is updated on the server from the feedback alone.
@@ -330,14 +333,19 @@ def swap_discriminator(ctx: RankContext, gan) -> None:
     if send_to < 0:  # late for this swap, or alone: keep D
         return
     carry = ctx.options.swap_adam == "carry"
-    theta = float_state(gan.D) + (adam_moments(gan) if carry else [])
+    parts = {"md-gan/swap": float_state(gan.D)}
+    if carry:  # its own kind: a quantiser that fits weights would zero Adam's small second moments
+        parts["md-gan/swap-adam"] = adam_moments(gan)
+    incoming = {}
     try:
-        incoming = ctx.transport.swap([t.detach() for t in theta], send_to, receive_from, "md-gan/swap")
+        for kind, theta in parts.items():
+            incoming[kind] = ctx.transport.swap([t.detach() for t in theta], send_to, receive_from, kind)
     except PeerGone:  # the peer died mid-swap: keep our own D (a copy: the simulation may have moved it)
-        incoming = [t.detach().clone() for t in theta]
+        incoming = {kind: [t.detach().clone() for t in theta] for kind, theta in parts.items()}
     with torch.no_grad():
-        for mine, theirs in zip(theta, incoming):
-            mine.data = theirs
+        for kind, theta in parts.items():
+            for mine, theirs in zip(theta, incoming[kind]):
+                mine.data = theirs
     if not carry:
         gan.opt_D.state.clear()
 
@@ -407,9 +415,9 @@ def adam_moments(gan) -> list[torch.Tensor]:
 SPEC = MethodSpec(
     name="md-gan", summary="MD-GAN (Hardy, Le Merrer, Sericola 2019): one G on a server, one D per worker, "
     "error feedback, D swaps", train=train, has_server=True, on_worker_death=DROP,
-    kinds=("md-gan/X_g", "md-gan/X_d", "md-gan/feedback", "md-gan/swap", "md-gan/swap-plan", "md-gan/stats",
-           "md-gan/control", "md-gan/rejoin"),
+    kinds=("md-gan/X_g", "md-gan/X_d", "md-gan/feedback", "md-gan/swap", "md-gan/swap-adam", "md-gan/swap-plan",
+           "md-gan/stats", "md-gan/control", "md-gan/rejoin"),
     step_definition="one MD-GAN iteration: one G update on the server from all workers' feedback",
     options=Options, exposes="D's feedback on generated samples, every step; D itself in swaps",
-    payloads={"md-gan/X_g": "samples", "md-gan/X_d": "samples", "md-gan/feedback": "gradient",
-              "md-gan/swap": "weights"})
+    payloads={"md-gan/X_g": "samples", "md-gan/X_d": "samples", "md-gan/feedback": "sample-gradient",
+              "md-gan/swap": "weights", "md-gan/swap-adam": "optimizer"})
