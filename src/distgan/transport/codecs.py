@@ -14,12 +14,14 @@ it to its next message of that kind (the residuals are saved in the checkpoints)
 coordinates in every message, as a model's gradient has; md-gan's feedback is a gradient with respect to a
 fresh batch of generated samples each time (payload "sample-gradient"), so what one batch did not send would
 be added to another batch's unrelated samples: top-k sends it without error feedback. (With it, seed 0 of
-md-gan N = 4 at top-k 0.01 stood at FID 155 after 600 iterations; without it, at 46 and falling.) It applies only to kinds that
-carry gradients (a method's `payloads`); on weights or samples it would zero most entries, so it is skipped
-there, and the run says so once. Optimizer state (md-gan's Adam moments in a swap) takes casts only: int8's
-linear scale zeroes the small second moments that Adam divides by (8-bit optimizers use a non-linear map for
-this reason, Dettmers et al. 2022), so int8 and top-k skip it, and the run says so once. Payloads under MIN_VALUES values (control messages, losses) and non-float
-tensors travel as they are; so do the uncounted bookkeeping messages.
+md-gan N = 4 at top-k 0.01 stood at FID 155 after 600 iterations; without it, at 46 and falling.)
+
+top-k applies only to kinds that carry gradients (a method's `payloads`); on weights or samples it would zero
+most entries, so it is skipped there, and the run says so once. Optimizer state (md-gan's Adam moments in a
+swap) takes casts only: int8's linear scale zeroes the small second moments that Adam divides by (8-bit
+optimizers use a non-linear map for this reason, Dettmers et al. 2022), so int8 and top-k skip it, and the
+run says so once. Payloads under MIN_VALUES values (control messages, losses) and non-float tensors travel
+as they are; so do the uncounted bookkeeping messages.
 
 An all-reduce (sync-dp) is compressed as DDP's hooks do for casts: divide by N, all-reduce in fp16 or bf16,
 cast back (each rank moves 2(N-1)/N of the half-size tensor). int8 and top-k cannot be summed as they are, so
