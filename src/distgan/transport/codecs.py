@@ -136,7 +136,8 @@ class Compression:
             return False
         payload = self.payloads[kind]
         if self.codec.sparse and payload not in SPARSIFIABLE:
-            return self._skip(kind, f"it carries {payload}, which top-k would mostly zero")
+            carried = "optimizer state" if payload == "optimizer" else payload
+            return self._skip(kind, f"it carries {carried}, which top-k would mostly zero")
         if self.codec.name == "int8" and payload == "optimizer":
             return self._skip(kind, "it carries Adam's moments, whose small second moments a linear quantiser "
                                     "zeroes (and Adam divides by them)")
