@@ -24,6 +24,13 @@ PAPER_WORKERS = (1, 2, 4, 8, 10)
 PAPER_SEEDS = 3
 
 
+def with_changes(study: Study, changes: dict[str, Any]) -> Study:
+    """`study` with each named field set to its given value (a preset's flags on top of its defaults)."""
+    for name, value in changes.items():
+        setattr(study, name, value)
+    return study
+
+
 def default_study(**changes: Any) -> Study:
     """`distgan compare` with no flags: the study the README's main job runs."""
     study = Study(target=DEFAULT_TARGET, eval_every=DEFAULT_EVAL_EVERY, notes=[
@@ -32,9 +39,7 @@ def default_study(**changes: Any) -> Study:
         "them on non-iid data (--partition dirichlet:0.3 --methods fl-gan,fe-gan).",
         f"Target FID <= {DEFAULT_TARGET:g} on digits (about 10x the real-vs-real floor): the budget reaches it on "
         "every seed of every method here, so time to target can be compared on every network profile."])
-    for name, value in changes.items():
-        setattr(study, name, value)
-    return study
+    return with_changes(study, changes)
 
 
 def mdgan_paper(**changes: Any) -> Study:
@@ -61,9 +66,7 @@ def mdgan_paper(**changes: Any) -> Study:
             "FID and bytes are what processes give.",
             "md-gan k=log runs only where ceil(log2 N) > 1, since below that it is the k=1 cell."],
     )
-    for name, value in changes.items():
-        setattr(study, name, value)
-    return study
+    return with_changes(study, changes)
 
 
 STRAGGLER_FACTORS = (1, 4, 16)
@@ -77,9 +80,7 @@ def stragglers(**changes: Any) -> Study:
                   overrides={label: {"slow": [f"2:{f}"]} if f > 1 else {} for label, f in labels.items()},
                   notes=["Stragglers preset: rank 2 computes FACTOR times slower (--slow 2:FACTOR); the report "
                          "plots the wall time to the target against the factor."])
-    for name, value in changes.items():
-        setattr(study, name, value)
-    return study
+    return with_changes(study, changes)
 
 
 # The privacy study (distgan/privacy.py): quality at each epsilon, per method, on the same seeds.
@@ -106,9 +107,7 @@ def privacy(**changes: Any) -> Study:
                          f"budget: {PRIVACY_STEPS} generator updates; the non-private runs are still improving "
                          "there (docs/results.md says how far), so this is quality at a fixed budget, not at "
                          "convergence."])
-    for name, value in changes.items():
-        setattr(study, name, value)
-    return study
+    return with_changes(study, changes)
 
 
 # The compression study (distgan/transport/codecs.py): quality against bytes and projected time, per codec.
@@ -133,9 +132,7 @@ def compression(**changes: Any) -> Study:
                          "ones. fl-gan and fe-gan send weights, which top-k would mostly zero: they have no "
                          "top-k cell.",
                          f"budget: {COMPRESSION_STEPS} generator updates, quality at a fixed budget."])
-    for name, value in changes.items():
-        setattr(study, name, value)
-    return study
+    return with_changes(study, changes)
 
 
 # The gossip study (distgan/methods/gossip_gan.py): the position paper's claims, on digits, at N = 4 and 8.
@@ -157,9 +154,7 @@ def gossip(**changes: Any) -> Study:
                          "gossip every 10 local steps (the paper's p = 0.1), each worker's batch b = 64.",
                          f"budget: {GOSSIP_STEPS} generator updates, where fl-gan has flattened on iid digits at "
                          "N = 4 (the compression study's fl-gan none: FID 11 to 16 from 660 updates on)."])
-    for name, value in changes.items():
-        setattr(study, name, value)
-    return study
+    return with_changes(study, changes)
 
 
 PRESETS = {"mdgan-paper": mdgan_paper, "stragglers": stragglers, "privacy": privacy, "compression": compression,
