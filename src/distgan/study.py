@@ -20,7 +20,7 @@ from distgan.methods import REGISTRY, option_owners
 # The default study, chosen by measurement to decide within 15 minutes on 2 cores (docs/compare.md). fe-gan is
 # left out: with iid shards and every worker selected each round, FeGAN's balanced sampling selects every device
 # and its KL weights are near uniform, so it trains as fl-gan does and no number of seeds here tells them apart.
-DEFAULT_METHODS = ("standalone", "sync-dp", "async-ps", "fl-gan", "md-gan")
+DEFAULT_METHODS = ("standalone", "sync-dp", "async-ps", "fl-gan", "md-gan", "gossip-gan")
 DEFAULT_WORKERS = 2
 DEFAULT_DATASET = "digits"
 DEFAULT_PARTITION = "iid"
