@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -35,3 +36,15 @@ def test_help_exits_0(script: Path):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage:" in done.stdout, f"{script.name} has no argparse --help; it printed:\n{done.stdout[-2000:]}"
+
+
+def test_gpu_check_says_no_gpu_and_exits_0_without_one():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: tests/test_gpu.py covers the script")
+    done = subprocess.run(["bash", str(BENCHMARKS / "gpu_check.sh")], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHON": sys.executable})
+    assert done.returncode == 0
+    assert done.stdout.strip().splitlines() == ["no GPU: torch.cuda.is_available() is False here, so there is "
+                                                "nothing to check; run this on a CUDA machine"]

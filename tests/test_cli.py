@@ -77,18 +77,41 @@ def test_methods_lists_every_method_with_its_traits(capsys):
     assert "when a worker dies: restart" in out and "--kl-weighting" in out
 
 
-def test_cuda_needs_a_gpu_per_process(capsys, tmp_path, monkeypatch):
-    """Seen on an H200: NCCL refuses two ranks on one GPU. One GPU and 3 processes is refused up front,
-    and --device auto runs them on the CPU instead."""
+def test_processes_beyond_the_gpus_share_them_and_a_cap_is_refused(capsys, tmp_path, monkeypatch):
+    """NCCL refuses two ranks on one GPU (seen on an H200), so with fewer GPUs than processes they share GPUs over
+    gloo, through host memory; --ranks-per-gpu caps the sharing, refused up front in one line."""
     import torch
 
-    from distgan.launch import resolve_device
+    from distgan.gpus import place
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    shared = [place("cuda", 3, local_rank=r) for r in range(3)]
+    assert [str(p.device) for p in shared] == ["cuda:0", "cuda:1", "cuda:0"]
+    assert all(p.stage_through_host and p.ranks_per_gpu == 2 for p in shared)
+    alone = place("auto", 2, local_rank=1)
+    assert str(alone.device) == "cuda:1" and not alone.stage_through_host and alone.ranks_per_gpu == 1
+    assert place("cpu", 3).device.type == "cpu"
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    line = refused(capsys, "train", "--method", "md-gan", "--workers", "2", "--dataset", "digits", "--device", "cuda",
+                   "--ranks-per-gpu", "2", "--out", str(tmp_path))
+    assert "3 processes on 1 GPU(s) put 3 on one GPU, over --ranks-per-gpu 2" in line
+    assert not (tmp_path / "pids.json").exists()
+
+
+def test_processes_that_cannot_fit_on_a_gpu_are_refused_up_front(capsys, tmp_path, monkeypatch):
+    import types
+
+    import torch
+
+    from distgan.gpus import CUDA_CONTEXT_BYTES, GiB, check_fits
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: types.SimpleNamespace(total_memory=GiB))
     line = refused(capsys, "train", "--method", "md-gan", "--workers", "2", "--dataset", "digits", "--device", "cuda",
                    "--out", str(tmp_path))
-    assert "3 processes on this machine need 3 GPUs" in line and "--backend sim" in line
+    # 3 processes, each at least a CUDA context (600 MiB), over the 0.9 GiB usable of a 1 GiB GPU; 1 fits
+    assert "3 processes on one GPU need about" in line and "of 1.0 GiB; 1 fit" in line
     assert not (tmp_path / "pids.json").exists()
-    assert resolve_device("auto", 3).type == "cpu"
-    assert resolve_device("auto", 1).type == "cuda"
+    check_fits(CUDA_CONTEXT_BYTES, 16, 80 * GiB)  # FeGAN's 16 processes on an 80 GiB GPU: no refusal

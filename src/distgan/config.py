@@ -17,6 +17,7 @@ LOSSES = ("bce", "hinge", "lsgan")
 MAX_SEED = 2**32  # seeds are offset per rank and handed to numpy and torch; this leaves room for both
 BACKENDS = ("process", "sim")
 DEVICES = ("auto", "cpu", "cuda")
+BATCHED_SIM = ("auto", "on", "off")
 
 
 @dataclass(kw_only=True)
@@ -73,6 +74,8 @@ class RunConfig:
     master_addr: str = "127.0.0.1"
     master_port: int = 0  # 0: a free port
     threads: int = 0  # torch threads per process; 0: share the cores
+    ranks_per_gpu: int = 0  # processes that may share one GPU (over gloo, through host memory); 0: no cap
+    batched_sim: str = "auto"  # the simulation steps md-gan's workers as one vmap'd computation; auto: on a GPU
 
     @classmethod
     def of(cls, **settings: Any) -> RunConfig:
@@ -151,10 +154,11 @@ class RunConfig:
         spec = self.spec  # an unknown --method is refused here
         _check_choice("backend", self.backend, BACKENDS)
         _check_choice("device", self.device, DEVICES)
+        _check_choice("batched_sim", self.batched_sim, BATCHED_SIM)
         _check_choice("loss", self.loss, LOSSES)
         for name in ("workers", "log_every", "sample_every", "checkpoint_every"):
             _check_positive(name, getattr(self, name))
-        for name in ("eval_every", "seed", "master_port", "threads", "g_depth"):
+        for name in ("eval_every", "seed", "master_port", "threads", "g_depth", "ranks_per_gpu"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise DistganError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
         for name in ("steps", "batch_size", "eval_samples", "z_dim", "width"):

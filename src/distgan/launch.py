@@ -24,29 +24,12 @@ from distgan.config import RunConfig
 from distgan.context import CRASH_EXIT, WorkerCrash
 from distgan.data.dataset import Dataset
 from distgan.errors import DistganError
+from distgan.gpus import place
 from distgan.method_spec import RESTART
 from distgan.runner import make_shards, run_rank
 from distgan.transport.sim import SimAborted, SimDropped, SimHub, SimTransport
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str, ranks_here: int = 1) -> torch.device:
-    """The device of `ranks_here` processes on this machine. NCCL cannot put two ranks on one GPU (seen on
-    an H200: "invalid usage"), so cuda needs a GPU per process; `auto` falls back to the CPU without one."""
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if name == "cuda" and gpus == 0:
-        raise DistganError("--device cuda: no CUDA device is visible; use --device cpu or auto")
-    if name == "cuda" and gpus < ranks_here:
-        raise DistganError(f"--device cuda: {ranks_here} processes on this machine need {ranks_here} GPUs (NCCL "
-                           f"cannot put two ranks on one GPU), and {gpus} are visible; use --backend sim (all "
-                           "ranks share the GPU in one process), fewer workers, or --device cpu")
-    if name == "auto":
-        if 0 < gpus < ranks_here:
-            log.info("%d processes and %d GPUs: running on the CPU (NCCL needs a GPU per process); "
-                     "--backend sim shares one GPU among all ranks", ranks_here, gpus)
-        return torch.device("cuda" if gpus >= ranks_here and gpus > 0 else "cpu")
-    return torch.device(name)
 
 
 def run_simulated(config: RunConfig, dataset: Dataset, evaluator) -> None:
@@ -64,8 +47,9 @@ def run_simulated(config: RunConfig, dataset: Dataset, evaluator) -> None:
 
 
 def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int | None, float]:
-    device = resolve_device(config.device)
+    device = place(config.device, 1).device  # every simulated rank on one device
     hub = SimHub(config.world_size, config.seed, config.heartbeat_timeout)
+    hub.batching = batches_ranks(config, device)
     shards = make_shards(config, dataset)
     shared: dict = {}
     errors: list[BaseException] = []
@@ -97,6 +81,14 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
     if errors:
         raise errors[0]
     return (crashed[0] if crashed else None), time.monotonic() - start
+
+
+def batches_ranks(config: RunConfig, device: torch.device) -> bool:
+    """Whether simulated ranks' local steps run as one batched computation (methods/batched.py): on a GPU unless
+    --batched-sim off, on the CPU only with --batched-sim on; never with --slow, whose idling times a rank's own
+    compute, or on a single rank."""
+    wanted = config.batched_sim == "on" or (config.batched_sim == "auto" and device.type == "cuda")
+    return wanted and config.world_size > 1 and not config.slow
 
 
 def free_port() -> int:

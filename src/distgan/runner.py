@@ -19,6 +19,7 @@ from distgan.context import RankContext
 from distgan.data.dataset import Dataset
 from distgan.data.partition import partition, partition_summary
 from distgan.errors import DistganError
+from distgan.gpus import peak_gpu_mb
 from distgan.method_spec import MethodSpec
 from distgan.models import build_models, count_parameters
 from distgan.recorder import Recorder
@@ -115,7 +116,8 @@ def peak_rss_mb() -> float:
 
 
 def _gather_report(ctx: RankContext, kinds: tuple[str, ...]) -> dict[int, dict[str, Any]]:
-    """Rank 0 collects every live rank's byte counts and peak memory, as one tensor each, then its trace
+    """Rank 0 collects every live rank's byte counts and peak memory (host, and GPU where it computes on one), as
+    one tensor each, then its trace
     (JSON bytes; the vector says how many). This bookkeeping is sent uncounted: it is not the method's traffic.
     """
     t = ctx.transport
@@ -123,14 +125,16 @@ def _gather_report(ctx: RankContext, kinds: tuple[str, ...]) -> dict[int, dict[s
 
     def encode() -> torch.Tensor:
         values = [t.bytes.sent.get(k, 0) for k in kinds] + [t.bytes.recv.get(k, 0) for k in kinds]
-        return torch.tensor(values + [int(peak_rss_mb() * 1024), len(trace)], dtype=torch.float64)
+        gpu_mb = peak_gpu_mb(ctx.device)
+        return torch.tensor(values + [int(peak_rss_mb() * 1024), -1 if gpu_mb is None else round(gpu_mb * 1024),
+                                      len(trace)], dtype=torch.float64)
 
     def unpack(vector: torch.Tensor) -> dict[str, Any]:
         v = [int(x) for x in vector.tolist()]
         n = len(kinds)
         return {"sent": {k: v[i] for i, k in enumerate(kinds) if v[i]},
-                "recv": {k: v[n + i] for i, k in enumerate(kinds) if v[n + i]}, "peak_rss_mb": v[-2] / 1024,
-                "trace_bytes": v[-1]}
+                "recv": {k: v[n + i] for i, k in enumerate(kinds) if v[n + i]}, "peak_rss_mb": v[-3] / 1024,
+                "peak_gpu_mb": None if v[-2] < 0 else v[-2] / 1024, "trace_bytes": v[-1]}
 
     if ctx.rank != 0:
         if ctx.rank not in ctx.dead:
@@ -142,7 +146,7 @@ def _gather_report(ctx: RankContext, kinds: tuple[str, ...]) -> dict[int, dict[s
     for rank in range(1, t.world_size):
         if rank in ctx.dead:
             continue
-        buffer = torch.zeros(2 * len(kinds) + 2, dtype=torch.float64, device=ctx.device)
+        buffer = torch.zeros(2 * len(kinds) + 3, dtype=torch.float64, device=ctx.device)
         try:
             t.recv_uncounted(buffer, rank)
             report[rank] = unpack(buffer.cpu())
@@ -197,6 +201,9 @@ def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, A
         "metrics_classifier": getattr(rec.evaluator, "classifier_fingerprint", None),
         "bytes": {"total_sent": total_sent, "total_recv": total_recv, "per_rank": per_rank},
         "peak_rss_mb": {str(r): round(v["peak_rss_mb"], 1) for r, v in sorted(report.items())},
+        # torch.cuda.max_memory_allocated per process; simulated ranks share one process, so they show its peak
+        "peak_gpu_mb": ({str(r): round(v["peak_gpu_mb"], 1) for r, v in sorted(report.items())}
+                        if ctx.device.type == "cuda" else None),
         "threads": torch.get_num_threads(),
         "failures": ctx.failures,
         "liveness": liveness(ctx),

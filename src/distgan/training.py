@@ -16,7 +16,9 @@ from distgan.config import RunConfig
 from distgan.data.dataset import Dataset
 from distgan.data.registry import load_dataset
 from distgan.errors import DistganError
-from distgan.launch import resolve_device, run_processes, run_simulated
+from distgan.gpus import Placement, check_fits, estimate_rank_bytes, place
+from distgan.launch import run_processes, run_simulated
+from distgan.models import build_models
 from distgan.runner import make_shards, run_rank
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,7 @@ def train(config: RunConfig) -> dict[str, Any]:
         if config.backend == "sim" or config.world_size == 1:
             run_simulated(config, dataset, make_evaluator_for(config, dataset))
         else:
-            resolve_device(config.device, config.world_size)  # refuse cuda without a GPU per process, first
+            placement_of(config, dataset, config.world_size)  # refuse what cannot be placed, before any starts
             codes = run_processes(config)
             if codes[0] != 0:
                 raise DistganError(f"rank 0 exited with code {codes[0]}; its log above says why")
@@ -73,13 +75,15 @@ def run_this_rank(config: RunConfig) -> None:
         torch.set_num_threads(config.threads)
     elif "OMP_NUM_THREADS" in os.environ:
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    device = resolve_device(config.device, int(os.environ.get("LOCAL_WORLD_SIZE", config.world_size)))
+    placement = placement_of(config, dataset, int(os.environ.get("LOCAL_WORLD_SIZE", config.world_size)),
+                             int(os.environ.get("LOCAL_RANK", 0)))
+    device = placement.device
     if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
         torch.cuda.set_device(device)
     from distgan.transport.process import ProcessTransport
 
-    transport = ProcessTransport(device, config.worker_timeout, config.heartbeat_timeout)
+    transport = ProcessTransport(device, config.worker_timeout, config.heartbeat_timeout,
+                                 stage_through_host=placement.stage_through_host)
     try:
         evaluator = make_evaluator_for(config, dataset) if transport.rank == 0 else None
         run_rank(config, dataset, transport, device, evaluator)
@@ -92,6 +96,17 @@ def run_this_rank(config: RunConfig) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+def placement_of(config: RunConfig, dataset: Dataset, ranks_here: int, local_rank: int = 0) -> Placement:
+    """Where this machine's process `local_rank` computes; refuses a run whose processes do not fit their GPUs."""
+    placement = place(config.device, ranks_here, local_rank, config.ranks_per_gpu)
+    if placement.device.type == "cuda":
+        G, D = build_models(dataset.sample_shape, config.z_dim, spectral_norm=config.spectral_norm,
+                            width=config.width, g_depth=config.g_depth)
+        per_rank = estimate_rank_bytes(G, D, config.z_dim, dataset.sample_shape, config.batch_size)
+        check_fits(per_rank, placement.ranks_per_gpu, torch.cuda.get_device_properties(placement.device).total_memory)
+    return placement
 
 
 def make_evaluator_for(config: RunConfig, dataset: Dataset) -> Any:

@@ -59,19 +59,58 @@ def test_sim_transport_delivers_and_counts_by_kind():
         assert results[rank]["mean"] == [1.5] * 6
 
 
-@pytest.mark.slow
-def test_process_transport_delivers_and_counts_the_same(tmp_path):
+# Where processes share a GPU, every message goes through host memory; a swap and a posted receive take that path too.
+STAGED = textwrap.dedent("""
+    from distgan.transport.trace import Trace
+    t.trace = Trace(t.rank)
+    result = exchange(t)
+    peer = 1 - t.rank
+    (got,) = t.swap([torch.full((3,), float(t.rank))], peer, peer, "test/swap")
+    incoming = t.irecv(torch.empty(2), peer, "test/posted")
+    t.send(torch.full((2,), 10.0 + t.rank), peer, "test/posted")
+    assert t.wait_for(incoming)
+    ops = [op for record in t.trace.records() for op in record["ops"]]
+    result.update(swapped=got.tolist(), posted=incoming.tensor.tolist(),
+                  staging=sum(1 for op in ops if op[0] == "c" and op[1] == "host staging"),
+                  bytes=t.bytes.as_dict())
+""")
+
+
+def run_ranks(tmp_path, script_text: str) -> list[dict]:
     script = tmp_path / "rank.py"
-    script.write_text("import json, torch\nfrom distgan.transport.process import ProcessTransport\n" + EXCHANGE +
-                      "t = ProcessTransport(torch.device('cpu'), 60)\nprint(json.dumps(exchange(t)))\nt.close()\n")
+    script.write_text(script_text)
     port = str(free_port())
     procs = [subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "RANK": str(r), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
                                    "MASTER_PORT": port}) for r in (0, 1)]
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
-    for rank, out in enumerate(outputs):
-        result = json.loads(out.strip().splitlines()[-1])
+    return [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+
+
+@pytest.mark.slow
+def test_process_transport_delivers_and_counts_the_same(tmp_path):
+    results = run_ranks(tmp_path, "import json, torch\nfrom distgan.transport.process import ProcessTransport\n" +
+                        EXCHANGE + "t = ProcessTransport(torch.device('cpu'), 60)\nprint(json.dumps(exchange(t)))\n"
+                        "t.close()\n")
+    for rank, result in enumerate(results):
         assert result["bytes"] == EXPECTED[rank]
         assert result["mean"] == [1.5] * 6
+
+
+@pytest.mark.slow
+def test_staging_through_host_memory_delivers_the_same_and_traces_its_copies(tmp_path):
+    """The path of processes sharing a GPU, taken on the CPU (its copies are real there too): the same values
+    and bytes as without it, and each staged message's copies filed in the trace as "host staging"."""
+    results = run_ranks(tmp_path, "import json, torch\nfrom distgan.transport.process import ProcessTransport\n" +
+                        EXCHANGE + "t = ProcessTransport(torch.device('cpu'), 60, stage_through_host=True)\n" +
+                        STAGED + "print(json.dumps(result))\nt.close()\n")
+    for rank, result in enumerate(results):
+        expected = {way: {**EXPECTED[rank][way], "test/swap": 12, "test/posted": 8} for way in ("sent", "recv")}
+        assert result["bytes"] == expected
+        assert result["mean"] == [1.5] * 6
+        assert result["swapped"] == [float(1 - rank)] * 3
+        assert result["posted"] == [10.0 + (1 - rank)] * 2
+        # every counted payload message staged at least once: payload/reply, all-reduce, swap, posted
+        assert result["staging"] >= 4
 

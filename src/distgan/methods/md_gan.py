@@ -57,6 +57,7 @@ import torch
 
 from distgan.context import RankContext
 from distgan.method_spec import DROP, MethodSpec, check, one_of, option, positive_int
+from distgan.methods.batched import batchable, md_gan_worker_steps
 from distgan.methods.common import (
     build_gan,
     d_backward,
@@ -295,7 +296,12 @@ def worker(ctx: RankContext) -> None:
         t.recv(X_g, 0, "md-gan/X_g")
         t.recv(X_d, 0, "md-gan/X_d")
         with ctx.compute():
-            loss_D, loss_G, F_n = worker_step(ctx, gan, real, X_g, X_d)
+            if t.batches_compute and batchable(gan.D, ctx.privacy):  # simulated workers' steps as one (batched.py)
+                ctx.trace.phase("worker steps, batched")
+                loss_D, loss_G, F_n = t.together("md-gan/worker step", md_gan_worker_steps,
+                                                 (gan, real, X_g, X_d, ctx.options.disc_steps))
+            else:
+                loss_D, loss_G, F_n = worker_step(ctx, gan, real, X_g, X_d)
         t.send(F_n, 0, "md-gan/feedback")
 
         i += 1

@@ -300,6 +300,16 @@ class Transport(ABC):
     def _all_gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
         raise NotImplementedError(f"{type(self).__name__} has no all-gather")
 
+    # --- compute shared among ranks ------------------------------------------------------------------
+    batches_compute = False  # whether `together` may batch ranks' calls (the simulation, asked to: launch.py)
+
+    def together(self, key: str, job: Callable[[list], list], item):
+        """`job([item])[0]`: this rank's share of a computation that `job` does for a list of items. Where ranks
+        share a process (the simulation), the transport may gather the calls of several ranks under one `key`
+        and run `job` once on all their items; each rank then gets its own result, and its trace its share of
+        the time."""
+        return job([item])[0]
+
     # --- bookkeeping (resume step, final reports): not the method's traffic, so not counted ---------
     def send_uncounted(self, tensor: torch.Tensor, dst: int) -> None:
         self._send_many([(tensor, dst)])

@@ -1,5 +1,9 @@
 """ProcessTransport: one process per rank over torch.distributed (gloo on CPU, NCCL on GPU).
 
+NCCL puts one rank on a GPU. Where processes share a GPU (`stage_through_host`), they talk over gloo, and every
+message is copied from the device into host memory before it is sent and from host memory onto the device once
+received; the trace files those copies as compute under "host staging", apart from the message.
+
 This module and its launcher are the only code that imports torch.distributed.
 """
 
@@ -14,6 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Sequence
+from time import perf_counter
 
 import torch
 import torch.distributed as dist
@@ -54,13 +59,17 @@ def join_group(backend: str, rank: int, world_size: int, timeout: datetime.timed
 class ProcessTransport(Transport):
     """Joins the process group described by the torchrun environment (RANK, WORLD_SIZE, MASTER_*)."""
 
-    def __init__(self, device: torch.device, timeout_s: float, heartbeat_s: float | None = None):
+    def __init__(self, device: torch.device, timeout_s: float, heartbeat_s: float | None = None,
+                 stage_through_host: bool = False):
         """`timeout_s` bounds the rendezvous and collectives; with `heartbeat_s`, point-to-point waits never
-        time out, and a peer that stops beating for `heartbeat_s` seconds is reported as hung instead."""
+        time out, and a peer that stops beating for `heartbeat_s` seconds is reported as hung instead.
+        `stage_through_host`: gloo, with every message copied through host memory (processes sharing a GPU; on
+        the CPU the copies are real too, so the path can be tested without a GPU)."""
         rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
         super().__init__(rank, world_size)
         self.device = device
-        backend = "nccl" if device.type == "cuda" else "gloo"
+        self.stage_through_host = stage_through_host
+        backend = "nccl" if device.type == "cuda" and not stage_through_host else "gloo"
         self._listening = join_group(backend, rank, world_size, datetime.timedelta(seconds=timeout_s))
         # recv from any source exists only in gloo, so NCCL runs keep a gloo group for control messages.
         self._control_group = dist.new_group(backend="gloo") if backend == "nccl" else None
@@ -73,11 +82,33 @@ class ProcessTransport(Transport):
             self.heartbeat = StoreHeartbeat(store, rank, heartbeat_s, authority=rank == 0,
                                             server_timeout_s=max(timeout_s, heartbeat_s))
 
+    # --- host staging: only where processes share a GPU ------------------------------------------------
+    def _to_host(self, tensor: torch.Tensor) -> torch.Tensor:
+        """What goes to gloo for `tensor`: itself, or (staging) a copy in host memory."""
+        if not self.stage_through_host:
+            return tensor.contiguous()
+        start = perf_counter()
+        host = tensor.detach().to("cpu", copy=True).contiguous()
+        self.trace.stage(perf_counter() - start)
+        return host
+
+    def _landing_buffer(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Where gloo receives into for `tensor`: itself, or (staging) a buffer in host memory."""
+        return torch.empty(tensor.shape, dtype=tensor.dtype) if self.stage_through_host else tensor
+
+    def _to_device(self, host: torch.Tensor, tensor: torch.Tensor) -> None:
+        """Copy what landed in `host` into `tensor` (nothing to do when they are the same)."""
+        if host is tensor:
+            return
+        start = perf_counter()
+        tensor.copy_(host)
+        self.trace.stage(perf_counter() - start)
+
     def _send_many(self, messages: Sequence[tuple[torch.Tensor, int]]) -> None:
         lost, works = None, []
         for t, dst in messages:  # post and wait for every send, so one dead peer does not strand the others
             try:
-                works.append((self._guard(dst, dist.isend, t.contiguous(), dst), dst))
+                works.append((self._guard(dst, dist.isend, self._to_host(t), dst), dst))
             except PeerGone as e:
                 lost = lost or e
         for work, dst in works:
@@ -93,7 +124,7 @@ class ProcessTransport(Transport):
             buffer = tensor.cpu()
             work = self._guard(dst, dist.isend, buffer, dst, group=self._control_group, tag=CONTROL_TAG)
         else:
-            buffer = tensor.contiguous()
+            buffer = self._to_host(tensor)
             work = self._guard(dst, dist.isend, buffer, dst)
 
         def wait(buffer: torch.Tensor = buffer) -> None:  # the default keeps the buffer alive until sent
@@ -102,12 +133,15 @@ class ProcessTransport(Transport):
         return Pending(wait)
 
     def _recv(self, tensor: torch.Tensor, src: int) -> None:
-        self._wait(self._guard(src, dist.irecv, tensor, src), src)
+        buffer = self._landing_buffer(tensor)
+        self._wait(self._guard(src, dist.irecv, buffer, src), src)
+        self._to_device(buffer, tensor)
 
     def _irecv(self, incoming: Incoming) -> None:
         src = incoming.src
+        incoming.host = self._landing_buffer(incoming.tensor)  # copied onto the device once waited for
         try:
-            work = self._guard(src, dist.irecv, incoming.tensor, src)
+            work = self._guard(src, dist.irecv, incoming.host, src)
         except PeerGone as e:
             incoming.finish(e)
             return
@@ -134,6 +168,10 @@ class ProcessTransport(Transport):
                 return True
             if end is not None and time.monotonic() >= end:
                 return False
+        host = getattr(incoming, "host", None)
+        if incoming.error is None and host is not None:
+            incoming.host = None  # copied once, however often it is waited for
+            self._to_device(host, incoming.tensor)
         return True
 
     def _recv_control(self, tensor: torch.Tensor, src: int) -> None:
@@ -158,30 +196,40 @@ class ProcessTransport(Transport):
         return src
 
     def _exchange(self, send: torch.Tensor, dst: int, recv: torch.Tensor, src: int) -> None:
+        outgoing, landing = self._to_host(send), self._landing_buffer(recv)
         try:
-            sending = self._guard(dst, dist.isend, send.contiguous(), dst)
+            sending = self._guard(dst, dist.isend, outgoing, dst)
         except PeerGone:
             sending = None  # the receiver died; we may still receive
-        self._wait(self._guard(src, dist.irecv, recv, src), src)
+        self._wait(self._guard(src, dist.irecv, landing, src), src)
         try:
             if sending is not None:
                 self._wait(sending, dst)
         except PeerGone:
             pass  # the receiver died; what we received is still good
+        self._to_device(landing, recv)
 
     def _all_reduce_sum(self, tensor: torch.Tensor) -> None:
+        host = self._to_host(tensor) if self.stage_through_host else tensor
         try:
-            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+            dist.all_reduce(host, op=dist.ReduceOp.SUM)
         except RuntimeError as e:
             raise PeerGone(-1, _first_line(e)) from None
+        self._to_device(host, tensor)
 
     def _all_gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
-        gathered = [torch.empty_like(tensor) for _ in range(self.world_size)]
+        host = self._to_host(tensor)
+        gathered = [torch.empty_like(host) for _ in range(self.world_size)]
         try:
-            dist.all_gather(gathered, tensor.contiguous())
+            dist.all_gather(gathered, host)
         except RuntimeError as e:
             raise PeerGone(-1, _first_line(e)) from None
-        return gathered
+        if host is tensor:
+            return gathered
+        landed = [torch.empty_like(tensor) for _ in gathered]
+        for piece, into in zip(gathered, landed):
+            self._to_device(piece, into)
+        return landed
 
     def barrier(self) -> None:
         dist.barrier()

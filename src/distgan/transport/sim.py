@@ -79,6 +79,8 @@ class SimHub:
         self._timers: list[tuple[float, int, greenlet]] = []  # a heap of (when, order, rank to wake)
         self._order = itertools.count()
         self._at_barrier: list[greenlet] = []
+        self.batching = False  # gather ranks' `together` calls and run each key's job once (launch.py decides)
+        self._batches: dict[str, tuple[Callable[[list], list], list[dict]]] = {}
         self._barriers_passed = 0
         self._scheduler: greenlet | None = None
 
@@ -114,6 +116,10 @@ class SimHub:
                     rank.switch()
                     grad_modes[rank] = torch.is_grad_enabled()
                 continue
+            if self._batches:  # every rank that can go on has joined a batch, or waits on another
+                torch.set_grad_enabled(True)
+                self._run_batch()
+                continue
             if all(rank.dead for rank in ranks):
                 break
             wake_at = self._next_wake()
@@ -126,6 +132,32 @@ class SimHub:
         torch.set_grad_enabled(own_grad_mode)
         if errors:
             raise errors[0]
+
+    def together(self, key: str, job: Callable[[list], list], item) -> tuple:
+        """Join the batch under `key` and wait until the scheduler has run it; (result, this rank's share of
+        the seconds). The batch runs once no rank can go on without it, so it holds every rank that got there."""
+        entry = {"rank": greenlet.getcurrent(), "item": item, "done": False}
+        self._batches.setdefault(key, (job, []))[1].append(entry)
+        while not entry["done"]:
+            self.park()
+        if "error" in entry:
+            raise entry["error"]
+        return entry["result"], entry["share"]
+
+    def _run_batch(self) -> None:
+        key = next(iter(self._batches))
+        job, entries = self._batches.pop(key)
+        start = time.perf_counter()
+        try:
+            for entry, result in zip(entries, job([e["item"] for e in entries]), strict=True):
+                entry["result"] = result
+        except Exception as e:  # noqa: BLE001 - raised in every rank of the batch
+            for entry in entries:
+                entry["error"] = e
+        share = (time.perf_counter() - start) / len(entries)
+        for entry in entries:
+            entry["done"], entry["share"] = True, share
+            self._wake(entry["rank"])
 
     def park(self, until: float | None = None) -> None:
         """Give control back to the scheduler until another rank wakes this one, or `until` passes
@@ -247,6 +279,18 @@ class SimTransport(Transport):
         super().__init__(rank, hub.world_size)
         self.hub = hub
         self.heartbeat_timeout = hub.heartbeat_timeout
+
+    @property
+    def batches_compute(self) -> bool:
+        return self.hub.batching
+
+    def together(self, key: str, job: Callable[[list], list], item):
+        if not self.hub.batching:
+            return job([item])[0]
+        start = time.perf_counter()
+        result, share = self.hub.together(key, job, item)
+        self.trace.elsewhere(start, share)
+        return result
 
     def _send_many(self, messages: Sequence[tuple[torch.Tensor, int]]) -> None:
         for tensor, dst in messages:

@@ -11,6 +11,9 @@ step as an ordered list of items, which is all `distgan project` needs to replay
     ["x", kind, peer, bytes, seconds, src]      a swap: `bytes` to `peer` and as many from `src`
     ["a", kind, -1, bytes, seconds]             an all-reduce; `bytes` is what the rank sent, 2(N-1)/N of the tensor
 
+Where processes share a GPU, messages go through host memory: the copies a message made between device and host
+are filed as compute under HOST_STAGING just before it, and left out of the message's seconds.
+
 Noting costs two clock reads and one list append per message or phase, so it stays on by default.
 """
 
@@ -23,6 +26,7 @@ from typing import Any
 RECORD_PHASE = "record"  # rank 0's logging, samples and evaluations: bookkeeping, not the method's compute
 OTHER = "other"  # compute outside any named phase: the method's glue between messages
 SETUP = 0  # the step of what happens before the first `begin` (e.g. fe-gan's label counts)
+HOST_STAGING = "host staging"  # device-to-host and host-to-device copies of a message sent over gloo from a GPU
 TINY = 1e-4  # compute gaps shorter than this (between two sends, say) join the next compute item
 
 
@@ -38,6 +42,7 @@ class Trace:
         self.carry = 0.0  # tiny gaps not yet written
         self._records: list[dict[str, Any]] = []
         self._ops: list[list] | None = None
+        self.staged = 0.0  # seconds of host staging inside the message being noted
 
     def begin(self, step: int, updates: int = 1) -> None:
         """Start the record of `step` (the generator update it produces; a round covers `updates` of them).
@@ -66,8 +71,25 @@ class Trace:
         if self._ops is None:
             self.begin(SETUP, 0)
         self._segment(start)
-        self._ops.append([op, kind, peer, nbytes, round(now - start, 6), *extra])
+        staged, self.staged = self.staged, 0.0
+        if staged > 0:
+            self._ops.append(["c", HOST_STAGING, round(staged, 6)])
+        self._ops.append([op, kind, peer, nbytes, round(max(0.0, now - start - staged), 6), *extra])
         self.mark = now
+
+    def elsewhere(self, start: float, own_seconds: float) -> None:
+        """Since `start` the rank waited while a computation it shared with other ranks ran: of that time, only
+        `own_seconds` (its share) is its compute, under the phase in force; the rest was other ranks'."""
+        now = time.perf_counter()
+        if self._ops is None:
+            self.begin(SETUP, 0)
+        self._segment(start)
+        self.mark = now - own_seconds
+        self._segment(now)
+
+    def stage(self, seconds: float) -> None:
+        """Host staging done inside the message being sent or received: its own item when the message is noted."""
+        self.staged += seconds
 
     def _segment(self, now: float) -> None:
         """File the compute since the last mark under the current phase, merged with a run of the same phase."""
@@ -142,6 +164,12 @@ class NullTrace(Trace):
         pass
 
     def phase(self, name: str) -> None:
+        pass
+
+    def stage(self, seconds: float) -> None:
+        pass
+
+    def elsewhere(self, start: float, own_seconds: float) -> None:
         pass
 
     def note(self, op: str, kind: str, peer: int, nbytes: int, start: float, *extra: int) -> None:
