@@ -8,8 +8,8 @@ On a GPU it checks, in this order, each row of the table it prints:
   2. standalone, and md-gan, fl-gan, sync-dp and fe-gan with 4 workers as processes sharing the GPU (gloo through
      host memory): each finishes, its bytes per kind equal the same run's on the CPU (the simulation, same seed),
      and its peak GPU memory per process (summary.json) against the up-front estimate (distgan/gpus.py);
-  3. the batched simulation (methods/batched.py): md-gan at N = 64 and 256, seconds per iteration batched and
-     in a loop;
+  3. the batched simulation (methods/batched.py): md-gan and fl-gan at N = 64 and 256, seconds per generator
+     update batched and in a loop;
   4. a short mnist5k study (standalone, fl-gan, md-gan; N = 4; 3 seeds) through `distgan compare`.
 Results: benchmarks/results/gpu_check.json and .md; record the device and the table in docs/benchmarks.md.
 """
@@ -90,11 +90,11 @@ def shared_gpu_rows(out: Path, steps: int) -> list[list]:
 
 def batched_rows(out: Path, sizes: list[int], steps: int) -> list[list]:
     rows = []
-    for n in sizes:
+    for method, n in [(method, n) for method in ("md-gan", "fl-gan") for n in sizes]:
         per_iteration = {}
         for mode in ("off", "on"):
-            folder = out / f"batched-{n}-{mode}"
-            code, seconds, tail = distgan("train", "--method", "md-gan", "--workers", str(n), "--backend", "sim",
+            folder = out / f"batched-{method}-{n}-{mode}"
+            code, seconds, tail = distgan("train", "--method", method, "--workers", str(n), "--backend", "sim",
                                           "--device", "cuda", "--batched-sim", mode, "--dataset", "digits",
                                           "--steps", str(steps), "--no-progress", "--no-tensorboard", "--no-trace",
                                           "--eval-every", "0", "--out", str(folder), timeout=200)
@@ -102,7 +102,7 @@ def batched_rows(out: Path, sizes: list[int], steps: int) -> list[list]:
             per_iteration[mode] = s["wall_s"] / steps if code == 0 and s else None
         loop, batched = per_iteration["off"], per_iteration["on"]
         ok = loop is not None and batched is not None
-        rows.append([f"batched simulation, md-gan N = {n}", "ok" if ok else "FAILED",
+        rows.append([f"batched simulation, {method} N = {n}", "ok" if ok else "FAILED",
                      f"loop {loop:.3f} s/iteration, batched {batched:.3f} s/iteration ({loop / batched:.1f}x)"
                      if ok else "a run failed"])
     return rows

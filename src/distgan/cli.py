@@ -39,9 +39,9 @@ HELP = {
     "out": "run folder: config.json, metrics.jsonl, samples/, checkpoint.pt, summary.json",
     "device": "auto (CUDA when present) | cpu | cuda. With fewer GPUs than processes, processes share GPUs and "
               "talk over gloo through host memory (NCCL takes one process per GPU; docs/gpus.md)",
-    "batched_sim": "sim backend: step md-gan's workers' discriminators as one batched computation (vmap) instead "
-                   "of in turn; auto: on a GPU (on this CPU it is no faster); results equal the loop's within "
-                   "float tolerance",
+    "batched_sim": "sim backend: step md-gan's workers, and fl-gan's and fe-gan's clients, as one batched "
+                   "computation (vmap) instead of in turn; auto: on a GPU (on this CPU it is no faster); results "
+                   "equal the loop's within float tolerance",
     "ranks_per_gpu": "at most this many processes on one GPU (FeGAN ran up to 16); 0: as many as the run needs. "
                      "A run whose processes cannot fit in a GPU's memory is refused before it starts",
     "lr_g": "Adam learning rate of G; 1e-3 for 2-D points, 4e-4 for 8x8 images, 8e-4 for 28x28, 2e-4 for "

@@ -75,7 +75,7 @@ class RunConfig:
     master_port: int = 0  # 0: a free port
     threads: int = 0  # torch threads per process; 0: share the cores
     ranks_per_gpu: int = 0  # processes that may share one GPU (over gloo, through host memory); 0: no cap
-    batched_sim: str = "auto"  # the simulation steps md-gan's workers as one vmap'd computation; auto: on a GPU
+    batched_sim: str = "auto"  # the simulation steps workers' local steps as one vmap'd computation; auto: on a GPU
 
     @classmethod
     def of(cls, **settings: Any) -> RunConfig:

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from distgan import train
-from distgan.methods.batched import batchable, md_gan_worker_steps
-from distgan.methods.common import Batches, Gan
+from distgan.methods.batched import batchable, gan_steps, md_gan_worker_steps
+from distgan.methods.common import Batches, Gan, gan_step
 from distgan.methods.md_gan import worker_step
 from distgan.models import build_models
 from distgan.models.losses import get_losses
@@ -59,6 +59,64 @@ def test_batched_md_gan_worker_steps_equal_the_loop():
                 torch.testing.assert_close(b.opt_D.state[q][key], a.opt_D.state[p][key], rtol=1e-3, atol=1e-8)
     moved = sum((p - q).abs().sum() for p, q in zip(workers(0)[0][0].D.parameters(), looped[0][0].D.parameters()))
     assert moved > 0  # the steps changed D: the comparison is not of two untouched copies
+
+
+def clients(seed: int) -> list[Gan]:
+    """N federated clients: each its own G (with BatchNorm) and D, drawn apart, with fresh Adams."""
+    torch.manual_seed(seed)
+    d_loss, g_loss = get_losses("bce")
+    out = []
+    for _ in range(N):
+        G, D = build_models(SHAPE, 64)
+        out.append(Gan(G, D, torch.optim.Adam(G.parameters(), 4e-4, betas=(0.5, 0.999)),
+                       torch.optim.Adam(D.parameters(), 4e-4, betas=(0.5, 0.999)), 64, d_loss, g_loss))
+    return out
+
+
+def test_batched_local_steps_of_federated_clients_equal_the_loop():
+    """fl-gan's and fe-gan's local step (common.gan_step) for 3 clients, 4 steps: losses, weights, Adam's moments
+    and G's BatchNorm running statistics all as in the loop."""
+    looped, batched = clients(1), clients(1)
+    for step in range(4):
+        g = torch.Generator().manual_seed(step)
+        data = [(torch.randn(B, *SHAPE, generator=g), torch.randn(B, 64, generator=g)) for _ in range(N)]
+        expected = [gan_step(gan, x, z) for gan, (x, z) in zip(looped, data)]
+        got = gan_steps([(gan, x, z) for gan, (x, z) in zip(batched, data)])
+        for (loss_D, loss_G), (b_loss_D, b_loss_G) in zip(expected, got):
+            torch.testing.assert_close(b_loss_D, loss_D, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(b_loss_G, loss_G, rtol=1e-5, atol=1e-6)
+    for a, b in zip(looped, batched):
+        for module in ("G", "D"):
+            mine, theirs = getattr(a, module), getattr(b, module)
+            for (name, p), q in zip(mine.named_parameters(), theirs.parameters()):
+                # atol 1e-5, a fortieth of one Adam step (lr 4e-4): where a gradient is rounding noise (a few of
+                # G's first layer, whose output BatchNorm normalises), Adam scales that noise up to a step
+                torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-5, msg=name)
+                optimizer_a, optimizer_b = (a.opt_G, b.opt_G) if module == "G" else (a.opt_D, b.opt_D)
+                torch.testing.assert_close(optimizer_b.state[q]["exp_avg_sq"], optimizer_a.state[p]["exp_avg_sq"],
+                                           rtol=1e-3, atol=1e-8)
+            for (name, buffer), theirs_buffer in zip(mine.named_buffers(), theirs.buffers()):
+                torch.testing.assert_close(theirs_buffer, buffer, rtol=1e-4, atol=1e-6, msg=name)
+    running = [b for name, b in looped[0].G.named_buffers() if name.endswith("running_mean")]
+    assert running and running[0].abs().sum() > 0  # BatchNorm's statistics moved: they were compared for real
+
+
+@pytest.mark.parametrize("method", ["fl-gan", "fe-gan"])
+def test_a_batched_simulated_federated_run_matches_the_loop(tmp_path, method):
+    runs = {}
+    for mode in ("off", "on"):
+        out = tmp_path / mode
+        runs[mode] = train(small_config(out, method=method, workers=3, backend="sim", steps=12, batched_sim=mode))
+        runs[mode]["losses"] = [(r["loss_d"], r["loss_g"]) for r in read_jsonl(out / "metrics.jsonl")
+                                if r["type"] == "train"]
+        runs[mode]["phases"] = {op[1] for r in read_jsonl(out / "trace.jsonl") for op in r["ops"] if op[0] == "c"}
+    assert runs["on"]["bytes"] == runs["off"]["bytes"]
+    assert len(runs["on"]["losses"]) == len(runs["off"]["losses"]) >= 2
+    for on, off in zip(runs["on"]["losses"], runs["off"]["losses"]):
+        assert on == pytest.approx(off, rel=1e-3, abs=1e-4)
+    assert runs["on"]["final_eval"]["fid"] == pytest.approx(runs["off"]["final_eval"]["fid"], rel=1e-2)
+    assert "worker local steps, batched" in runs["on"]["phases"]
+    assert "worker local steps" in runs["off"]["phases"]
 
 
 def test_batchable_refuses_dp_and_spectral_norm():

@@ -114,3 +114,11 @@ def test_staging_through_host_memory_delivers_the_same_and_traces_its_copies(tmp
         # every counted payload message staged at least once: payload/reply, all-reduce, swap, posted
         assert result["staging"] >= 4
 
+
+
+def test_nccl_only_where_a_process_has_its_gpu_alone():
+    from distgan.transport.process import backend_for
+
+    assert backend_for(torch.device("cuda", 1), stage_through_host=False) == "nccl"
+    assert backend_for(torch.device("cuda", 0), stage_through_host=True) == "gloo"
+    assert backend_for(torch.device("cpu"), stage_through_host=False) == "gloo"

@@ -28,6 +28,7 @@ import torch
 
 from distgan.context import RankContext
 from distgan.method_spec import DROP, MethodSpec, check, one_of, option, positive_int
+from distgan.methods.batched import batchable, gan_steps
 from distgan.methods.common import (
     SparePair,
     build_gan,
@@ -219,12 +220,16 @@ def local_round(ctx: RankContext, kind: str, gan, moments, real, z_rng, step: in
     t.recv(w, 0, f"{kind}/params")
     if moments is not None:
         put_moments(gan, moments)
-    ctx.trace.phase("worker local steps")
+    batched = t.batches_compute and batchable(gan.D, ctx.privacy)  # simulated clients' steps as one (batched.py)
+    ctx.trace.phase("worker local steps, batched" if batched else "worker local steps")
     for _ in range(s_r):
         ctx.crash_point(local_step)
+        x, z = real.next(), noise(gan, cfg.batch_size, z_rng, ctx.device)
         with ctx.compute():
-            loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, ctx.device),
-                                          private=ctx.privacy)
+            if batched:
+                loss_D, loss_G = t.together(f"{kind}/local step", gan_steps, (gan, x, z))
+            else:
+                loss_D, loss_G = gan_step(gan, x, z, private=ctx.privacy)
         local_step += 1
     t.send(w, 0, f"{kind}/params")  # w_n: the models trained in place
     t.send(torch.stack([loss_D, loss_G]), 0, f"{kind}/stats")

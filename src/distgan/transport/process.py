@@ -56,6 +56,12 @@ def join_group(backend: str, rank: int, world_size: int, timeout: datetime.timed
     return listening
 
 
+def backend_for(device: torch.device, stage_through_host: bool) -> str:
+    """NCCL where the process has a GPU of its own; gloo on the CPU, and where processes share a GPU (NCCL refuses
+    two ranks on one). An NCCL group also keeps a gloo group for control messages (receive from any source)."""
+    return "nccl" if device.type == "cuda" and not stage_through_host else "gloo"
+
+
 class ProcessTransport(Transport):
     """Joins the process group described by the torchrun environment (RANK, WORLD_SIZE, MASTER_*)."""
 
@@ -69,7 +75,7 @@ class ProcessTransport(Transport):
         super().__init__(rank, world_size)
         self.device = device
         self.stage_through_host = stage_through_host
-        backend = "nccl" if device.type == "cuda" and not stage_through_host else "gloo"
+        backend = backend_for(device, stage_through_host)
         self._listening = join_group(backend, rank, world_size, datetime.timedelta(seconds=timeout_s))
         # recv from any source exists only in gloo, so NCCL runs keep a gloo group for control messages.
         self._control_group = dist.new_group(backend="gloo") if backend == "nccl" else None
