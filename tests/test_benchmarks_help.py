@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -29,11 +30,21 @@ def test_every_file_is_a_script_or_a_helper_the_scripts_import():
     assert [h for h in helpers if h not in imported] == []
 
 
-@pytest.mark.slow  # about 2 s a script (each imports torch), some 16 scripts
+@pytest.fixture(scope="module")
+def helps() -> dict[Path, subprocess.CompletedProcess]:
+    """Every script's `--help`, run a core's worth at a time (each imports torch: about 2 s of one core)."""
+    def run(script: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(script.relative_to(ROOT)), "--help"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return dict(zip(SCRIPTS, pool.map(run, SCRIPTS)))
+
+
+@pytest.mark.slow  # some 20 scripts
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
-def test_help_exits_0(script: Path):
-    done = subprocess.run([sys.executable, str(script.relative_to(ROOT)), "--help"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+def test_help_exits_0(helps, script: Path):
+    done = helps[script]
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage:" in done.stdout, f"{script.name} has no argparse --help; it printed:\n{done.stdout[-2000:]}"
 

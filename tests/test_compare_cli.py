@@ -34,7 +34,7 @@ def test_ring8_study_reports_modes_and_quality_and_scales(tmp_path, capsys):
     (["--seeds", "0"], "--seeds must be a positive integer"),
     (["--backend", "mpi"], "unknown --backend 'mpi'"),
     (["--dataset", "imagenet", "--methods", "standalone"], "imagenet"),
-    (["--cells", "gossip*"], "--cells gossip* matches none of the study's 25 cells"),
+    (["--cells", "fe-gan*"], "--cells fe-gan* matches none of the study's 30 cells"),
     (["--margin", "-3"], "--margin must be a positive amount such as 5, or a share of the reference such as 10%"),
     (["--margin", "ten%"], "got 'ten%'"),
 ])

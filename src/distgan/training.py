@@ -29,10 +29,12 @@ def prepare(config: RunConfig) -> tuple[RunConfig, Dataset]:
 
     Our launcher hands the ranks the resolved config; under torchrun each rank resolves the same flags.
     """
+    if not config.is_resolved:
+        config.validate()  # bad flags are refused before the data is loaded (mnist5k takes seconds)
     dataset = load_dataset(config.dataset)
     if config.is_resolved:
         return config, dataset
-    return config.validate().resolved(dataset), dataset
+    return config.resolved(dataset), dataset
 
 
 def train(config: RunConfig) -> dict[str, Any]:

@@ -101,8 +101,17 @@ def test_batched_local_steps_of_federated_clients_equal_the_loop():
     assert running and running[0].abs().sum() > 0  # BatchNorm's statistics moved: they were compared for real
 
 
-@pytest.mark.parametrize("method", ["fl-gan", "fe-gan"])
-def test_a_batched_simulated_federated_run_matches_the_loop(tmp_path, method):
+def test_batchable_refuses_dp_and_spectral_norm():
+    _, D = build_models(SHAPE, with_G=False)
+    _, D_sn = build_models(SHAPE, with_G=False, spectral_norm=True)
+    assert batchable(D, None)
+    assert not batchable(D, object())  # a worker with DP-SGD
+    assert not batchable(D_sn, None)
+
+
+def batched_and_looped(tmp_path, method: str) -> dict[str, dict]:
+    """The same simulated run with --batched-sim off and on: each summary, with its logged losses and the compute
+    phases of its trace; the two hold the same bytes per kind and the same losses within float tolerance."""
     runs = {}
     for mode in ("off", "on"):
         out = tmp_path / mode
@@ -114,31 +123,18 @@ def test_a_batched_simulated_federated_run_matches_the_loop(tmp_path, method):
     assert len(runs["on"]["losses"]) == len(runs["off"]["losses"]) >= 2
     for on, off in zip(runs["on"]["losses"], runs["off"]["losses"]):
         assert on == pytest.approx(off, rel=1e-3, abs=1e-4)
-    assert runs["on"]["final_eval"]["fid"] == pytest.approx(runs["off"]["final_eval"]["fid"], rel=1e-2)
-    assert "worker local steps, batched" in runs["on"]["phases"]
-    assert "worker local steps" in runs["off"]["phases"]
-
-
-def test_batchable_refuses_dp_and_spectral_norm():
-    _, D = build_models(SHAPE, with_G=False)
-    _, D_sn = build_models(SHAPE, with_G=False, spectral_norm=True)
-    assert batchable(D, None)
-    assert not batchable(D, object())  # a worker with DP-SGD
-    assert not batchable(D_sn, None)
+    return runs
 
 
 def test_a_batched_simulated_md_gan_run_matches_the_loop(tmp_path):
-    """Same bytes per kind, the same losses within float tolerance, and the trace names the batched phase."""
-    runs = {}
-    for mode in ("off", "on"):
-        out = tmp_path / mode
-        runs[mode] = train(small_config(out, method="md-gan", workers=3, backend="sim", steps=12, batched_sim=mode))
-        runs[mode]["losses"] = [(r["loss_d"], r["loss_g"]) for r in read_jsonl(out / "metrics.jsonl")
-                                if r["type"] == "train"]
-        runs[mode]["phases"] = {op[1] for r in read_jsonl(out / "trace.jsonl") for op in r["ops"] if op[0] == "c"}
-    assert runs["on"]["bytes"] == runs["off"]["bytes"]
-    assert len(runs["on"]["losses"]) == len(runs["off"]["losses"]) >= 3
-    for on, off in zip(runs["on"]["losses"], runs["off"]["losses"]):
-        assert on == pytest.approx(off, rel=1e-3, abs=1e-4)
+    runs = batched_and_looped(tmp_path, "md-gan")
     assert "worker steps, batched" in runs["on"]["phases"] and "worker D steps" not in runs["on"]["phases"]
     assert "worker D steps" in runs["off"]["phases"]
+
+
+@pytest.mark.parametrize("method", ["fl-gan", "fe-gan"])
+def test_a_batched_simulated_federated_run_matches_the_loop(tmp_path, method):
+    runs = batched_and_looped(tmp_path, method)
+    assert runs["on"]["final_eval"]["fid"] == pytest.approx(runs["off"]["final_eval"]["fid"], rel=1e-2)
+    assert "worker local steps, batched" in runs["on"]["phases"]
+    assert "worker local steps" in runs["off"]["phases"]

@@ -25,7 +25,7 @@ def listening_on(port: int) -> list[str]:
 def test_the_store_listens_on_loopback_only(tmp_path):
     port = free_port()
     run = subprocess.Popen([sys.executable, "-m", "distgan", "train", "--method", "md-gan", "--workers", "3",
-                            "--dataset", "digits", "--steps", "120", "--master-port", str(port),
+                            "--dataset", "digits", "--steps", "40", "--master-port", str(port),
                             "--out", str(tmp_path / "run"), "--no-progress"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen: list[str] = []
