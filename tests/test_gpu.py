@@ -24,6 +24,7 @@ def test_processes_sharing_one_gpu_count_the_bytes_of_the_cpu(tmp_path):
     assert on_gpu["bytes"]["per_rank"] == on_cpu["bytes"]["per_rank"]
     assert on_gpu["device"].startswith("cuda") and on_cpu["peak_gpu_mb"] is None
     assert set(on_gpu["peak_gpu_mb"]) == {"0", "1", "2"} and min(on_gpu["peak_gpu_mb"].values()) > 0
+    assert on_gpu["machine"]["gpu"] == torch.cuda.get_device_name(0)
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="NCCL needs a GPU per process: 2 GPUs")

@@ -27,3 +27,17 @@ def test_without_g_only_d_is_counted():
 
 def test_peak_gpu_memory_is_none_on_the_cpu():
     assert peak_gpu_mb(torch.device("cpu")) is None
+
+
+def test_a_summary_names_the_machine_it_ran_on(tmp_path):
+    """Float kernels differ by CPU, so a run says what it ran on (docs/run-format.md)."""
+    import os
+    import platform
+
+    from distgan import train
+    from helpers import small_config
+
+    machine = train(small_config(tmp_path, method="standalone"))["machine"]
+    assert machine["torch"] == torch.__version__ and machine["python"] == platform.python_version()
+    assert machine["cores"] == os.cpu_count() and machine["gpu"] is None
+    assert isinstance(machine["cpu"], str) and machine["cpu"].strip()

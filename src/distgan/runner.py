@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
 import resource
 import sys
 from pathlib import Path
@@ -115,6 +116,22 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def machine(device: torch.device) -> dict[str, Any]:
+    """What rank 0 ran on: float kernels differ by CPU (and GPU), so a run repeats bit for bit only on the same
+    kind (docs/compare.md, "Two machines, two classifiers")."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
 def _gather_report(ctx: RankContext, kinds: tuple[str, ...]) -> dict[int, dict[str, Any]]:
     """Rank 0 collects every live rank's byte counts and peak memory (host, and GPU where it computes on one), as
     one tensor each, then its trace
@@ -191,7 +208,8 @@ def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, A
     total_recv = sum(sum(v["recv"].values()) for v in report.values())
     return {
         "method": cfg.method, "dataset": cfg.dataset, "partition": cfg.partition, "workers": cfg.workers,
-        "backend": cfg.backend, "device": str(ctx.device), "seed": cfg.seed, "batch_size": cfg.batch_size,
+        "backend": cfg.backend, "device": str(ctx.device), "machine": machine(ctx.device), "seed": cfg.seed,
+        "batch_size": cfg.batch_size,
         "steps": cfg.steps, "g_updates": cfg.steps, "wall_s": round(wall, 3),
         "g_updates_per_s": round(cfg.steps / wall, 4) if wall else None,
         "step_definition": method.step_definition,

@@ -67,11 +67,29 @@ def facts(runs: list[Run], points: bool, floor: float | None) -> list[tuple[str,
             ("backend", _values(runs, "backend")), ("device", ", ".join(devices) or fmt.NA),
             ("seeds", _seeds(runs)), ("runs", f"{sum(r.summary is not None for r in runs)} finished "
                                                         f"of {len(runs)}")]
+    machines = _machines(runs)
+    if machines:
+        rows.append(("machine (rank 0)", machines))
     if not points:
         rows.append(("real-vs-real FID floor", fmt.NA if floor is None else fmt.number(floor)))
     if any((r.summary or {}).get("privacy") for r in runs):
         rows.append(("differential privacy (per worker)", _privacy(runs)))
     return rows
+
+
+def _machines(runs: list[Run]) -> str:
+    """The CPUs (and GPUs) the runs ran on, with how many runs each, where summaries record it. Float kernels
+    differ by machine, so a study run on several kinds does not repeat bit for bit on one."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        machine = (run.summary or {}).get("machine")
+        if machine:
+            name = machine.get("cpu", "?") + (f" + {machine['gpu']}" if machine.get("gpu") else "")
+            counts[name] = counts.get(name, 0) + 1
+    if len(counts) <= 1:
+        return next(iter(counts), "")
+    kinds = "; ".join(f"{name} ({n} run{'' if n == 1 else 's'})" for name, n in counts.items())
+    return f"{kinds}: several kinds of machine"
 
 
 def _privacy(runs: list[Run]) -> str:
