@@ -9,7 +9,7 @@ On a GPU it checks, in this order, each row of the table it prints:
      host memory): each finishes, its bytes per kind equal the same run's on the CPU (the simulation, same seed),
      and its peak GPU memory per process (summary.json) against the up-front estimate (distgan/gpus.py);
   3. the batched simulation (methods/batched.py): md-gan and fl-gan at N = 64 and 256, seconds per generator
-     update batched and in a loop;
+     update batched and in a loop (from the first logged update to the last);
   4. a short mnist5k study (standalone, fl-gan, md-gan; N = 4; 3 seeds) through `distgan compare`.
 Results: benchmarks/results/gpu_check.json and .md; record the device and the table in docs/benchmarks.md.
 """
@@ -59,14 +59,14 @@ def per_kind(s: dict) -> dict:
     return {rank: v for rank, v in s.get("bytes", {}).get("per_rank", {}).items()}
 
 
-def shared_gpu_rows(out: Path, steps: int) -> list[list]:
+def shared_gpu_rows(out: Path, steps: int, device: str) -> list[list]:
     from distgan.config import RunConfig
     from distgan.data.registry import load_dataset
     from distgan.gpus import GiB, estimate_rank_bytes
     from distgan.models import build_models
 
     dataset = load_dataset("digits")
-    config = RunConfig(dataset="digits", workers=4).validate().resolved(dataset)
+    config = RunConfig(method="md-gan", dataset="digits", workers=4).validate().resolved(dataset)
     G, D = build_models(dataset.sample_shape, config.z_dim, width=config.width, g_depth=config.g_depth)
     estimate_mb = estimate_rank_bytes(G, D, config.z_dim, dataset.sample_shape, config.batch_size) / 2**20
     rows = []
@@ -74,38 +74,51 @@ def shared_gpu_rows(out: Path, steps: int) -> list[list]:
         workers = "1" if method == "standalone" else "4"
         common = ["train", "--method", method, "--workers", workers, "--dataset", "digits", "--steps", str(steps),
                   "--seed", "1", "--no-progress", "--no-tensorboard", "--eval-every", "0"]
-        code, seconds, tail = distgan(*common, "--backend", "process", "--device", "cuda",
+        code, seconds, tail = distgan(*common, "--backend", "process", "--device", device,
                                       "--out", str(out / f"{method}-gpu"), timeout=150)
         cpu_code, _, _ = distgan(*common, "--backend", "sim", "--device", "cpu", "--out", str(out / f"{method}-cpu"),
                                  timeout=150)
         on_gpu, on_cpu = summary(out / f"{method}-gpu"), summary(out / f"{method}-cpu")
         peaks = on_gpu.get("peak_gpu_mb") or {}
         same = code == 0 and cpu_code == 0 and per_kind(on_gpu) == per_kind(on_cpu) and bool(per_kind(on_gpu))
-        rows.append([f"{method}, {workers} worker(s), processes on 1 GPU", "ok" if same else f"FAILED ({tail})",
+        place = "processes on 1 GPU" if device == "cuda" else "processes on the CPU (rehearsal)"
+        rows.append([f"{method}, {workers} worker(s), {place}", "ok" if same else f"FAILED ({tail})",
                      f"{seconds:.0f} s; bytes {'equal' if same else 'differ'} to the CPU run's; peak GPU "
                      f"{max(peaks.values()) if peaks else 'n/a'} MB per process (estimate {estimate_mb:.0f} MB, "
                      f"{estimate_mb * 2**20 / GiB:.2f} GiB, CUDA context included)"])
     return rows
 
 
-def batched_rows(out: Path, sizes: list[int], steps: int) -> list[list]:
+def batched_rows(out: Path, sizes: list[int], steps: int, device: str) -> list[list]:
+    """Seconds per generator update, batched and looped, from the first logged update to the last (start-up and
+    the final evaluation left out)."""
     rows = []
     for method, n in [(method, n) for method in ("md-gan", "fl-gan") for n in sizes]:
-        per_iteration = {}
+        per_update = {}
+        own = ["--local-steps", str(max(1, steps // 4))] if method == "fl-gan" else []  # 4 rounds, each logged
         for mode in ("off", "on"):
             folder = out / f"batched-{method}-{n}-{mode}"
             code, seconds, tail = distgan("train", "--method", method, "--workers", str(n), "--backend", "sim",
-                                          "--device", "cuda", "--batched-sim", mode, "--dataset", "digits",
-                                          "--steps", str(steps), "--no-progress", "--no-tensorboard", "--no-trace",
-                                          "--eval-every", "0", "--out", str(folder), timeout=200)
-            s = summary(folder)
-            per_iteration[mode] = s["wall_s"] / steps if code == 0 and s else None
-        loop, batched = per_iteration["off"], per_iteration["on"]
+                                          "--device", device, "--batched-sim", mode, "--dataset", "digits",
+                                          "--steps", str(steps), "--log-every", "1", *own, "--no-progress",
+                                          "--no-tensorboard", "--no-trace", "--eval-every", "0", "--eval-samples",
+                                          "100", "--out", str(folder), timeout=200)
+            per_update[mode] = seconds_per_update(folder) if code == 0 and summary(folder) else None
+        loop, batched = per_update["off"], per_update["on"]
         ok = loop is not None and batched is not None
         rows.append([f"batched simulation, {method} N = {n}", "ok" if ok else "FAILED",
-                     f"loop {loop:.3f} s/iteration, batched {batched:.3f} s/iteration ({loop / batched:.1f}x)"
+                     f"loop {loop:.3f} s/update, batched {batched:.3f} s/update (speed-up {loop / batched:.2f}x)"
                      if ok else "a run failed"])
     return rows
+
+
+def seconds_per_update(folder: Path) -> float | None:
+    """From the first logged update to the last: start-up and the final evaluation left out."""
+    walls = common.read_train_walls(folder)
+    if len(walls) < 2:
+        return None
+    (first, start), (last, end) = min(walls.items()), max(walls.items())
+    return (end - start) / (last - first)
 
 
 def study_row(out: Path, steps: int) -> list:
@@ -120,7 +133,7 @@ def study_row(out: Path, steps: int) -> list:
 
 def gpu_tests_row() -> list:
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "gpu", str(ROOT / "tests")],
+    done = subprocess.run([sys.executable, "-m", "pytest", "-o", "addopts=", "-q", "-m", "gpu", str(ROOT / "tests")],
                           capture_output=True, text=True, timeout=240, cwd=ROOT,
                           env=with_src())
     last = (done.stdout.strip().splitlines() or ["no output"])[-1]
@@ -130,28 +143,34 @@ def gpu_tests_row() -> list:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/bench/gpu_check", help="run folders (default: %(default)s)")
+    parser.add_argument("--out", default="runs/bench/gpu_check", help="run folders go in a new subfolder of this, "
+                        "named by the time (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=60, help="steps of each shared-GPU run (default: %(default)s)")
     parser.add_argument("--sizes", default="64,256", help="N of the batched simulation (default: %(default)s)")
-    parser.add_argument("--batched-steps", type=int, default=10, help="iterations timed per N (default: %(default)s)")
-    parser.add_argument("--study-steps", type=int, default=300, help="the mnist5k study's budget (default: "
+    parser.add_argument("--batched-steps", type=int, default=8, help="updates timed per N (default: %(default)s)")
+    parser.add_argument("--study-steps", type=int, default=200, help="the mnist5k study's budget (default: "
                         "%(default)s)")
+    parser.add_argument("--rehearse-on-cpu", action="store_true", help="run every check on the CPU instead, to "
+                        "rehearse the script where no GPU is (with small --steps, --sizes, --study-steps); its numbers "
+                        "are not GPU results")
     args = parser.parse_args()
     common.setup_logging()
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() and not args.rehearse_on_cpu:
         print(NO_GPU)
         return 0
-    out = Path(args.out)
-    device = torch.cuda.get_device_name(0)
-    common.log.info("GPU: %s, torch %s", device, torch.__version__)
+    out = Path(args.out) / time.strftime("%Y%m%d-%H%M%S")  # a fresh folder: train refuses to reuse a run's
+    where = "cpu" if args.rehearse_on_cpu else "cuda"
+    device = "CPU rehearsal, not a GPU result" if args.rehearse_on_cpu else torch.cuda.get_device_name(0)
+    common.log.info("device: %s, torch %s", device, torch.__version__)
     rows = [gpu_tests_row()]
-    rows += shared_gpu_rows(out, args.steps)
-    rows += batched_rows(out, [int(n) for n in args.sizes.split(",")], args.batched_steps)
+    rows += shared_gpu_rows(out, args.steps, where)
+    rows += batched_rows(out, [int(n) for n in args.sizes.split(",")], args.batched_steps, where)
     rows.append(study_row(out, args.study_steps))
     table = common.markdown_table(["check", "result", "numbers"], rows)
     print(f"\nDevice: {device} (torch {torch.__version__})\n\n{table}")
-    common.write_results("gpu_check", {"machine": {**common.machine(), "gpu": device}, "rows": rows},
-                  f"# GPU check\n\nDevice: {device}, torch {torch.__version__}\n\n{table}")
+    name = "gpu_check_rehearsal" if args.rehearse_on_cpu else "gpu_check"
+    common.write_results(name, {"machine": {**common.machine(), "gpu": device}, "rows": rows},
+                         f"# GPU check\n\nDevice: {device}, torch {torch.__version__}\n\n{table}")
     return 0 if all(row[1] == "ok" for row in rows) else 1
 
 
