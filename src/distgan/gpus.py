@@ -8,7 +8,7 @@ memory is refused before any starts, from an estimate of what each holds (`estim
 
 from __future__ import annotations
 
-import logging
+import copy
 import math
 from dataclasses import dataclass
 
@@ -16,8 +16,6 @@ import torch
 from torch import nn
 
 from distgan.errors import DistganError
-
-log = logging.getLogger(__name__)
 
 GiB = 2**30
 CUDA_CONTEXT_BYTES = 600 * 2**20  # a CUDA context with cuDNN/cuBLAS loaded, per process (typically 300 to 600 MiB)
@@ -76,7 +74,7 @@ def _activation_numel(module: nn.Module, x: torch.Tensor) -> int:
         nonlocal total
         total += output.numel() if isinstance(output, torch.Tensor) else 0
 
-    meta = _on_meta(module)
+    meta = copy.deepcopy(module).to("meta")
     hooks = [m.register_forward_hook(count) for m in meta.modules() if not list(m.children())]
     try:
         with torch.no_grad():
@@ -85,12 +83,6 @@ def _activation_numel(module: nn.Module, x: torch.Tensor) -> int:
         for hook in hooks:
             hook.remove()
     return total
-
-
-def _on_meta(module: nn.Module) -> nn.Module:
-    import copy
-
-    return copy.deepcopy(module).to("meta")
 
 
 def check_fits(rank_bytes: int, ranks_per_gpu: int, gpu_bytes: int) -> None:

@@ -134,8 +134,8 @@ def machine(device: torch.device) -> dict[str, Any]:
 
 def _gather_report(ctx: RankContext, kinds: tuple[str, ...]) -> dict[int, dict[str, Any]]:
     """Rank 0 collects every live rank's byte counts and peak memory (host, and GPU where it computes on one), as
-    one tensor each, then its trace
-    (JSON bytes; the vector says how many). This bookkeeping is sent uncounted: it is not the method's traffic.
+    one tensor each, then its trace (JSON bytes; the vector says how many). This bookkeeping is sent uncounted:
+    it is not the method's traffic.
     """
     t = ctx.transport
     trace = t.trace.encode() if ctx.config.trace else b""

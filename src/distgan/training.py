@@ -29,11 +29,10 @@ def prepare(config: RunConfig) -> tuple[RunConfig, Dataset]:
 
     Our launcher hands the ranks the resolved config; under torchrun each rank resolves the same flags.
     """
-    if not config.is_resolved:
-        config.validate()  # bad flags are refused before the data is loaded (mnist5k takes seconds)
-    dataset = load_dataset(config.dataset)
     if config.is_resolved:
-        return config, dataset
+        return config, load_dataset(config.dataset)
+    config.validate()  # bad flags are refused before the data is loaded (mnist5k takes seconds)
+    dataset = load_dataset(config.dataset)
     return config.resolved(dataset), dataset
 
 

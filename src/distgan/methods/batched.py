@@ -51,10 +51,7 @@ def md_gan_worker_steps(items: list[tuple]) -> list[tuple[torch.Tensor, torch.Te
         reals = torch.stack([item[1].next() for item in items])  # each worker draws from its own shard, in turn
         params, buffers = stack_module_state([gan.D for gan in gans])
         grads, losses_D = vmap(grad_and_value(loss_D))(params, buffers, reals, fakes)
-        for n, gan in enumerate(gans):
-            for name, p in gan.D.named_parameters():
-                p.grad = grads[name][n]
-            gan.opt_D.step()
+        _step(gans, "D", grads)
     for gan in gans:
         gan.opt_D.zero_grad(set_to_none=True)  # no gradient is kept between iterations, as in the loop
     params, buffers = stack_module_state([gan.D for gan in gans])
@@ -90,21 +87,20 @@ def gan_steps(items: list[tuple]) -> list[tuple[torch.Tensor, torch.Tensor]]:
                                               functional_call(D_skeleton, (p, b), (f,))))(
         params_D, buffers_D, reals, fakes.detach())
     losses_D.sum().backward()  # the workers' losses are independent: each gets its own gradient slice
-    _step(gans, "D", params_D)
+    _step(gans, "D", {name: p.grad for name, p in params_D.items()})
 
     params_D, buffers_D = stack_module_state([gan.D for gan in gans])  # D as updated
     params_D = {name: p.detach() for name, p in params_D.items()}
     losses_G = vmap(lambda p, b, f: g_loss(functional_call(D_skeleton, (p, b), (f,))))(params_D, buffers_D, fakes)
     losses_G.sum().backward()
-    _step(gans, "G", params_G)
+    _step(gans, "G", {name: p.grad for name, p in params_G.items()})
     return [(losses_D[n].detach(), losses_G[n].detach()) for n in range(len(items))]
 
 
-def _step(gans: list, which: str, stacked: dict[str, torch.Tensor]) -> None:
-    """Hand each worker its slice of the stacked gradients, then step its own optimizer."""
+def _step(gans: list, which: str, grads: dict[str, torch.Tensor]) -> None:
+    """Hand each worker its slice of the stacked gradients (by parameter name), then step its own optimizer."""
     for n, gan in enumerate(gans):
         module, optimizer = (gan.D, gan.opt_D) if which == "D" else (gan.G, gan.opt_G)
-        optimizer.zero_grad(set_to_none=True)
         for name, p in module.named_parameters():
-            p.grad = stacked[name].grad[n]
+            p.grad = grads[name][n]
         optimizer.step()

@@ -286,7 +286,7 @@ class SimTransport(Transport):
 
     def together(self, key: str, job: Callable[[list], list], item):
         if not self.hub.batching:
-            return job([item])[0]
+            return super().together(key, job, item)
         start = time.perf_counter()
         result, share = self.hub.together(key, job, item)
         self.trace.elsewhere(start, share)
