@@ -140,3 +140,44 @@ def parse_margin(text: str | float) -> str:
         raise DistganError(f"--margin must be a positive amount such as 5, or a share of the reference such as "
                            f"10%, got {text!r}")
     return spec
+
+
+def one_sided_upper(values: list[float], alpha: float = ALPHA) -> float:
+    """The one-sided Student t upper bound at level 1 - alpha on the mean of `values`; inf for fewer than 2 values
+    or no spread (a zero-width interval estimates no noise, so it bounds nothing)."""
+    if len(values) < 2 or any(math.isinf(v) for v in values) or statistics.stdev(values) == 0:
+        return math.inf
+    return statistics.fmean(values) + float(sps.t.ppf(1 - alpha, len(values) - 1)) * statistics.stdev(values) \
+        / math.sqrt(len(values))
+
+
+def one_sided_lower(values: list[float], alpha: float = ALPHA) -> float:
+    """The one-sided Student t lower bound at level 1 - alpha; -inf where one_sided_upper is inf."""
+    if any(math.isinf(v) for v in values):
+        return -math.inf
+    return -one_sided_upper([-v for v in values], alpha)
+
+
+def mcb_alpha(candidates: int, alpha: float = ALPHA) -> float:
+    """The one-sided level of each pairwise bound in multiple comparisons with the best (Hsu 1984) over
+    `candidates`: Bonferroni's alpha / (k - 1) in place of Dunnett's critical value, which assumes independent
+    groups of equal variance (ours are paired seeds with unequal spreads); only the k - 1 comparisons of the
+    true best with the others need to hold together, so the bounds hold for whichever candidate the data make
+    the leader."""
+    return alpha / max(1, candidates - 1)
+
+
+def seeds_for_noninferiority(mean: float, sd: float, margin: float, alpha: float = ALPHA,
+                             power: float = POWER) -> int | None:
+    """Paired seeds for the one-sided upper bound at 1 - alpha on a mean difference to fall below `margin` with
+    `power`, if the true difference is `mean` with spread `sd` (noncentral t). None: the difference is not below
+    the margin, or more than MAX_SEEDS."""
+    if math.isnan(mean) or math.isnan(sd) or mean >= margin:
+        return None
+    if sd == 0:
+        return 2
+    for n in range(2, MAX_SEEDS + 1):
+        critical = float(sps.t.ppf(1 - alpha, n - 1))
+        if sps.nct.sf(critical, n - 1, (margin - mean) / (sd / math.sqrt(n))) >= power:
+            return n
+    return None
