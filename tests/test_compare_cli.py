@@ -35,8 +35,10 @@ def test_ring8_study_reports_modes_and_quality_and_scales(tmp_path, capsys):
     (["--backend", "mpi"], "unknown --backend 'mpi'"),
     (["--dataset", "imagenet", "--methods", "standalone"], "imagenet"),
     (["--cells", "fe-gan*"], "--cells fe-gan* matches none of the study's 30 cells"),
-    (["--margin", "-3"], "--margin must be a positive amount such as 5, or a share of the reference such as 10%"),
-    (["--margin", "ten%"], "got 'ten%'"),
+    (["--equivalence-margin", "-3"],
+     "--equivalence-margin must be a positive amount such as 5, or a share of the reference such as 10%"),
+    (["--margin", "ten%"], "--margin must be a share such as 20% or 0.2 (above 0, at most 400%), got 'ten%'"),
+    (["--quality-margin", "0"], "--quality-margin must be a share such as 20% or 0.2"),
 ])
 def test_bad_compare_flags_are_one_line_and_exit_2(capsys, tmp_path, argv, needle):
     code, err = run_cli(capsys, "compare", *argv, "--out", str(tmp_path / "s"), "--no-progress")
@@ -65,10 +67,11 @@ def test_which_method_to_pick_comes_first_and_is_written_for_scripts(tmp_path, c
     shape = json.loads((tmp_path / "recommendation.json").read_text())
     assert set(shape["profiles"]) == {"datacenter", "wan"}
     for entry in shape["profiles"].values():
-        assert isinstance(entry["decided"], bool) and isinstance(entry["pick"], list)
-        assert entry["decided"] or entry["pick"] == []
+        assert isinstance(entry["decided"], bool) and isinstance(entry["pick"], str)
+        assert entry["decided"] == bool(entry["pick"]) and entry["margin"] == 0.2 and entry["quality_margin"] == 0.25
+        assert not entry["decided"] or entry["regret_bound"] <= 1.2
         assert {r["method"] for r in entry["ranking"]} == {"fl-gan N=2", "md-gan N=2"}  # standalone pools data
     md = (tmp_path / "report.md").read_text()
     assert md.index("## Which method to pick") < md.index("## Results")
-    assert "Rule: Among the methods that meet the requirements" in md
+    assert "Rule: Non-inferiority against the best, by multiple comparisons with the best" in md
     assert "### wan: 100 Mbit/s, 30 ms one-way latency, N = 2" in md

@@ -19,14 +19,16 @@ def compare(study: Study) -> Path:
 
 
 def report(directory: str | Path, reference: str | None = None, target: float | None = None,
-           network: str | None = None, margin: float | str | None = None, require: str | None = None) -> Path:
+           network: str | None = None, equivalence_margin: float | str | None = None, require: str | None = None,
+           margin: float | str | None = None, quality_margin: float | str | None = None) -> Path:
     """(Re)build report.html, report.md and the plots from the run folders at or under `directory`; with
-    `network`, also FID against wall time projected on that network and the crossover bandwidths; `margin`
-    is the equivalence margin of the quality verdicts ("5", or "10%" of the reference's mean); `require` what a
-    recommended method must offer ("data-stays-local,no-restart")."""
+    `network`, also FID against wall time projected on that network and the crossover bandwidths;
+    `equivalence_margin` is that of the quality verdicts ("5", or "10%" of the reference's mean); `require` what a
+    recommended method must offer ("data-stays-local,no-restart"); `margin` and `quality_margin` the pick's
+    ("20%" or 0.2; docs/compare.md)."""
     from distgan.report import build_report
 
-    return build_report(directory, reference, target, network, margin, require)
+    return build_report(directory, reference, target, network, equivalence_margin, require, margin, quality_margin)
 
 
 def project(path: str | Path, network: str, compute: str = "auto") -> dict[str, Any]:

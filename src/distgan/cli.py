@@ -271,7 +271,13 @@ def _add_verdict_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", type=float, metavar="VALUE", help="time to target: FID at most VALUE for images "
                    "(default: 2x the real-vs-real FID floor), high-quality share at least VALUE with every mode "
                    "captured for 2-D mixtures (default: 0.5)")
-    p.add_argument("--margin", metavar="M|P%", help="equivalence margin of the quality verdicts: a pair whose "
+    p.add_argument("--margin", metavar="P%", help="the pick's time margin: a method is picked only if, with 95%% "
+                   "confidence, it reaches the target at most 1 + P times later than the true best (default: 20%%, "
+                   "or the projection's measured error if wider; see docs/compare.md)")
+    p.add_argument("--quality-margin", metavar="P%", help="the pick's quality margin: a method is a candidate only "
+                   "if its final FID is shown to be at most 1 + P times every other candidate's (default: 25%%)")
+    p.add_argument("--equivalence-margin", metavar="M|P%", help="equivalence margin of the quality verdicts against "
+                   "the reference: a pair whose "
                    "corrected interval lies inside ±M is called equivalent (default: 10%% of the reference's mean "
                    "final FID; 'no detectable difference' alone never means equal)")
 
@@ -287,7 +293,8 @@ def study_from_args(args: argparse.Namespace) -> Study:
         if args.steps is not None and args.eval_every is None:
             study.eval_every = 0
     for name in ("dataset", "partition", "steps", "seeds", "backend", "batch_size", "eval_every", "out",
-                 "progress", "reference", "target", "margin", "threads", "jobs", "network", "require", "dp_epsilon",
+                 "progress", "reference", "target", "margin", "quality_margin", "equivalence_margin", "threads", "jobs",
+                 "network", "require", "dp_epsilon",
                  "compress"):
         if getattr(args, name) is not None:
             setattr(study, name, getattr(args, name))
@@ -378,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
             from distgan.api import report
 
             logging.getLogger("distgan").info("report: %s", report(args.dir, args.reference, args.target,
-                                                                   args.network, args.margin, args.require))
+                                                                   args.network, args.equivalence_margin, args.require,
+                                                                   args.margin, args.quality_margin))
         elif args.command == "project":
             _project(args)
     except DistganError as e:

@@ -26,7 +26,7 @@ from typing import Any
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from distgan import run_folder
+from distgan import compute_timing, run_folder
 from distgan.checkpoint import atomic_write_json, load_checkpoint
 from distgan.errors import DistganError
 from distgan.methods import REGISTRY
@@ -63,9 +63,13 @@ def compare(study: Study) -> Path:
     if len(failures) == len(chosen) and not any(out.rglob(run_folder.CONFIG)):
         raise DistganError(f"every cell failed before it started (first: {failures[0]['error']}); "
                            f"see {out / 'failures.json'}")
+    if compute_timing.needed(study) and not failures:
+        log.info("timing each method's compute apart from the cells (%s)", compute_timing.FILE)
+        compute_timing.time_compute(study, cells, compute_timing.default_threads(jobs, study.threads))
     from distgan.report import build_report
 
-    return build_report(out, margin=study.margin, network=study.network, require=study.require)
+    return build_report(out, equivalence_margin=study.equivalence_margin, network=study.network, require=study.require,
+                        margin=study.margin, quality_margin=study.quality_margin)
 
 
 def _run_cells(cells: list[Cell], jobs: int, threads: int, bar: tqdm):

@@ -4,6 +4,7 @@ number of paired seeds a deciding study would need (80% power)."""
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 
@@ -126,8 +127,22 @@ def seeds_for_sign_test(wins: int, losses: int, ties: int, alpha: float = ALPHA,
     return None
 
 
+def parse_share(text: str | float, flag: str) -> float:
+    """A pick margin as given to --margin or --quality-margin: "20%" or 0.2. Bad input is a DistganError."""
+    from distgan.errors import DistganError
+
+    spec = str(text).strip()
+    try:
+        value = float(spec[:-1]) / 100 if spec.endswith("%") else float(spec)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 4:
+        raise DistganError(f"{flag} must be a share such as 20% or 0.2 (above 0, at most 400%), got {text!r}")
+    return value
+
+
 def parse_margin(text: str | float) -> str:
-    """An equivalence margin as given to --margin: an amount in the measure's units ("5") or a share of the
+    """An equivalence margin as given to --equivalence-margin: an amount in the measure's units ("5") or a share of the
     reference's mean final value ("10%"). Returns it as text; bad input is a DistganError."""
     from distgan.errors import DistganError
 
@@ -137,18 +152,27 @@ def parse_margin(text: str | float) -> str:
     except ValueError:
         value = math.nan
     if not value > 0 or math.isinf(value):
-        raise DistganError(f"--margin must be a positive amount such as 5, or a share of the reference such as "
-                           f"10%, got {text!r}")
+        raise DistganError(f"--equivalence-margin must be a positive amount such as 5, or a share of the reference "
+                           f"such as 10%, got {text!r}")
     return spec
 
 
 def one_sided_upper(values: list[float], alpha: float = ALPHA) -> float:
     """The one-sided Student t upper bound at level 1 - alpha on the mean of `values`; inf for fewer than 2 values
     or no spread (a zero-width interval estimates no noise, so it bounds nothing)."""
-    if len(values) < 2 or any(math.isinf(v) for v in values) or statistics.stdev(values) == 0:
+    n = len(values)
+    if n < 2 or any(math.isinf(v) for v in values):
         return math.inf
-    return statistics.fmean(values) + float(sps.t.ppf(1 - alpha, len(values) - 1)) * statistics.stdev(values) \
-        / math.sqrt(len(values))
+    mean = math.fsum(values) / n
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))  # statistics.stdev is exact, and slow
+    if sd <= 1e-12 * max(1.0, abs(mean)):
+        return math.inf
+    return mean + _t_upper(alpha, n - 1) * sd / math.sqrt(n)
+
+
+@functools.lru_cache(maxsize=4096)
+def _t_upper(alpha: float, df: int) -> float:
+    return float(sps.t.ppf(1 - alpha, df))
 
 
 def one_sided_lower(values: list[float], alpha: float = ALPHA) -> float:

@@ -54,7 +54,9 @@ class Study:
     progress: bool = True
     reference: str | None = None  # the label every other cell is paired with; None: standalone, else the first
     target: float | None = None  # time to target: FID (images) or high-quality share (2-D points); None: default
-    margin: str | None = None  # equivalence margin of the quality verdicts, "5" or "10%"; None: 10% of the reference
+    equivalence_margin: str | None = None  # of the quality verdicts, "5" or "10%"; None: 10% of the reference
+    margin: float | None = None  # the pick's time margin, a share (0.2: 20%); None: the rule's default
+    quality_margin: float | None = None  # the pick's quality margin, a share; None: the rule's default
     cells: list[str] = field(default_factory=list)  # run only the cells whose folder matches one of these globs
     threads: int = 0  # torch threads per rank process (sim: per study process); 0 shares the cores
     jobs: int = 0  # cells run side by side, each with its share of the cores; 0: one per core
@@ -129,8 +131,12 @@ def _check_study(study: Study) -> None:
     if study.reference is not None and study.reference not in study.methods:
         raise DistganError(f"--reference {study.reference!r} is not among --methods ({', '.join(study.methods)}); "
                            "add it, or name one of them")
+    if study.equivalence_margin is not None:
+        study.equivalence_margin = stats.parse_margin(study.equivalence_margin)
     if study.margin is not None:
-        study.margin = stats.parse_margin(study.margin)
+        study.margin = stats.parse_share(study.margin, "--margin")
+    if study.quality_margin is not None:
+        study.quality_margin = stats.parse_share(study.quality_margin, "--quality-margin")
     if isinstance(study.jobs, bool) or not isinstance(study.jobs, int) or study.jobs < 0:
         raise DistganError(f"--jobs must be a positive integer (cells side by side), got {study.jobs}")
     from distgan.report.recommend import parse_profiles, parse_requirements

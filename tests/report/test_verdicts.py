@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from fake_runs import write_run
 
 from distgan.report import build_report
 from distgan.report.aggregate import group_runs
 from distgan.report.comparison import correct
 from distgan.report.load import load_runs
-from distgan.report.verdicts import Target, first_reached, quality_verdicts, time_comparisons, time_table
+from distgan.report.verdicts import Target, quality_verdicts, target_reached, time_comparisons, time_table
 
 STEPS = list(range(100, 1001, 100))
 
@@ -139,12 +140,18 @@ def test_a_zero_width_interval_is_no_verdict(tmp_path):
 def test_time_table_counts_censored_seeds_and_has_no_negative_bound(tmp_path):
     groups = timed(tmp_path, [200, 300, None], [500, 600, 700])
     target = Target(points=False, value=3.0)
-    assert first_reached(groups[0].finished[0], target)["g_updates"] == 200
+    # FID 10 until update 200, then 2: the running median of log(FID / 3) crosses 0 between updates 100 and 200,
+    # from (log(10/3) + log(2/3)) / 2 at 100 (the first window holds two evaluations) to log(2/3) at 200
+    import math
+
+    start, end = (math.log(10 / 3) + math.log(2 / 3)) / 2, math.log(2 / 3)
+    crossing = 100 + 100 * start / (start - end)
+    assert target_reached(groups[0].finished[0], target)["g_updates"] == pytest.approx(crossing)
     header, rows = time_table(groups, target)
     row = {r[0]: dict(zip(header, r)) for r in rows}
     assert row["md-gan"]["reached"] == "2 of 3 seeds"
-    assert row["md-gan"]["G updates"] == "300 [200, > final]"  # the median of 200, 300 and a censored seed
-    assert row["standalone"]["G updates"] == "600 [500, 700]"
+    assert row["md-gan"]["G updates"] == "275 [150, > final]"  # the median of 149.6, 274.8 and a censored seed
+    assert row["standalone"]["G updates"] == "575 [475, 675]"  # 74.8% of the way from the evaluation before
 
 
 def test_a_run_that_moves_no_bytes_reaches_the_target_at_zero_bytes(tmp_path):

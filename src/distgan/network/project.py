@@ -66,14 +66,20 @@ def compute_model(run: Path, config: dict[str, Any], records: list[dict[str, Any
     return compute, "calibration (each role's phases timed alone, one rank at a time)"
 
 
-def projector(run: str | Path, compute: str = "auto") -> tuple[Callable[[Profile], Replay], str]:
+def projector(run: str | Path, compute: str = "auto", compute_scale: float = 1.0
+              ) -> tuple[Callable[[Profile], Replay], str]:
     """A function that replays this run's trace on a profile (the trace read and the compute calibrated once),
-    and where its compute seconds come from."""
+    and where its compute seconds come from; `compute_scale` multiplies every compute item (the report's
+    correction to compute timed apart from the study's cells, distgan/compute_timing.py)."""
     run = Path(run)
     config, _, records = load_run_trace(run)
     if not records:
         raise DistganError(f"{run}: trace.jsonl is empty; train the run again to project it")
     model, source = compute_model(run, config, records, compute)
+    if compute_scale != 1.0:
+        unscaled = model
+        model = lambda record, label, seconds: unscaled(record, label, seconds) * compute_scale  # noqa: E731
+        source += f", scaled by {compute_scale:.3f} to compute timed apart"
     world = max(int(r["rank"]) for r in records) + 1
     return (lambda profile: replay(records, profile.links(world), model)), source
 

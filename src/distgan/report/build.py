@@ -5,9 +5,22 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from distgan import compute_timing, stats
 from distgan.checkpoint import atomic_write_bytes, atomic_write_json
 from distgan.errors import DistganError
-from distgan.report import claims, content, costs, html, markdown, pick, plots, recommend, stragglers, verdicts
+from distgan.report import (
+    claims,
+    content,
+    costs,
+    html,
+    markdown,
+    noninferiority,
+    pick,
+    plots,
+    recommend,
+    stragglers,
+    verdicts,
+)
 from distgan.report.aggregate import Group, group_runs
 from distgan.report.comparison import correct, family_note
 from distgan.report.content import Figure, Report
@@ -22,7 +35,8 @@ CURVES = (("g_updates", "updates", "against generator updates"), ("wall_s", "wal
 
 
 def build_report(root: str | Path, reference: str | None = None, target: float | None = None,
-                 network: str | None = None, margin: float | str | None = None, require: str | None = None) -> Path:
+                 network: str | None = None, equivalence_margin: float | str | None = None, require: str | None = None,
+                 margin: float | str | None = None, quality_margin: float | str | None = None) -> Path:
     """(Re)build the report of the runs at or under `root`; return the path of report.html.
 
     Verdicts pair every cell with `reference` (the study's, else standalone) seed by seed; time to target
@@ -30,8 +44,9 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
     `network` lists the profiles ("wan,edge", "100mbit,30ms"; the study's, else datacenter, lan, wan and edge)
     that `## Which method to pick` projects every run onto; given explicitly, the report also finds the
     crossover bandwidths on its first profile. `require` filters the candidates ("data-stays-local,no-restart";
-    default data-stays-local). `margin` is the equivalence margin of the quality verdicts ("5", or "10%" of the
-    reference's mean, the default).
+    default data-stays-local). `equivalence_margin` is that of the quality verdicts against the reference ("5",
+    or "10%" of the reference's mean, the default). `margin` and `quality_margin` are the pick's (shares, "20%" or
+    0.2; the study's, else report/noninferiority.py's defaults).
     """
     root = Path(root)
     study = load_study(root) or {}
@@ -46,7 +61,9 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
     labels = [g.label for g in groups]
     reference = reference or study.get("reference") or ("standalone" if "standalone" in labels or not labels
                                                          else labels[0])
-    margin = margin if margin is not None else study.get("margin")
+    equivalence_margin = equivalence_margin if equivalence_margin is not None else study.get("equivalence_margin")
+    margins = _pick_margins(margin if margin is not None else study.get("margin"),
+                            quality_margin if quality_margin is not None else study.get("quality_margin"))
     goal = verdicts.default_target(points, floor, target if target is not None else study.get("target"))
     report = Report(
         title=_title(runs),
@@ -58,7 +75,7 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
         failures=content.failures(groups, load_failures(root), root),
         notes=[*study.get("notes", []), *content.notes(runs, points)],
     )
-    _verdicts(report, groups, reference, points, margin)
+    _verdicts(report, groups, reference, points, equivalence_margin)
     report.claims, report.claims_note = claims.paper_claims(groups, points)
     if goal is None:
         report.target = "n/a: no real-vs-real FID floor to set it from; give --target"
@@ -73,7 +90,7 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
                                        "generator updates where every seed of both reached the target, else an "
                                        "exact sign test on which reached it first, a seed that never reached it "
                                        "censored at the budget")
-    projections = _pick(report, root, groups, goal, points, floor, profiles, requirements)
+    projections = _pick(report, root, groups, goal, points, floor, profiles, requirements, margins)
     if goal is not None:
         if stragglers.sweeps(runs):
             report.figures.append(_straggler_figure(runs, goal, root))
@@ -88,14 +105,24 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
     return root / "report.html"
 
 
+def _pick_margins(margin: float | str | None, quality_margin: float | str | None) -> tuple[float, float]:
+    """The pick's (time, quality) margins as shares: given, else the rule's defaults."""
+    return (noninferiority.TIME_MARGIN if margin is None else stats.parse_share(margin, "--margin"),
+            noninferiority.QUALITY_MARGIN if quality_margin is None else stats.parse_share(quality_margin,
+                                                                                           "--quality-margin"))
+
+
 def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target | None, points: bool,
-          floor: float | None, profiles: list, requirements: list[str]) -> recommend.Projections:
+          floor: float | None, profiles: list, requirements: list[str], margins: tuple[float, float]
+          ) -> recommend.Projections:
     """`## Which method to pick`, recommendation.json, and the figures of projected wall time; returns the runs'
     projections, for the crossovers."""
     for name in ("fid_vs_projected.png", "modes_vs_projected.png", "decision_map.png"):
         (root / name).unlink(missing_ok=True)
-    decisions, projections = recommend.recommend(groups, goal, points, profiles, requirements)
-    report.pick_rule = recommend.rule(points)
+    timing = compute_timing.load(root)
+    errors = {label: entry["error"] for label, entry in timing.items()}
+    decisions, projections = recommend.recommend(groups, goal, points, profiles, requirements, *margins, timing)
+    report.pick_rule = recommend.rule(points, *margins) + " " + compute_timing.describe(root, errors)
     report.pick_requirements = requirements
     report.pick_header, report.pick_rows = pick.summary_rows(decisions)
     report.pick_sections = [pick.section(d, points) for d in decisions]
@@ -108,7 +135,7 @@ def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target
             f"no cell meets the requirements ({'; '.join(decisions[0].excluded)})"
         report.pick_rows = [["all", "-", "undecided", f"no: {why}"]]
     atomic_write_json(root / "recommendation.json",
-                      pick.recommendation_json(decisions, points, requirements, goal))
+                      pick.recommendation_json(decisions, points, requirements, goal, *margins))
     figures = []
     if any(d.rows for d in decisions):
         stem = "modes" if points else "fid"
@@ -121,7 +148,7 @@ def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target
                                  else "")))
     if goal is not None and len({d.workers for d in decisions}) > 1 and any(d.rows for d in decisions):
         path = root / "decision_map.png"
-        plots.decision_map(groups, projections, profiles[0], goal, points, requirements, path)
+        plots.decision_map(groups, projections, profiles[0], goal, points, requirements, path, *margins, errors)
         figures.append(Figure("Decision map", path, f"The method the rule picks by bandwidth (x, the latency of "
                               f"{profiles[0].name} kept) and number of workers N (y); grey: undecided."))
     report.figures[len(CURVES):len(CURVES)] = figures
@@ -151,7 +178,8 @@ def _verdicts(report: Report, groups: list[Group], reference: str, points: bool,
 
 def _margin_text(family: list, margin: float | str | None) -> str:
     bound = next((c.margin for c in family if c.margin is not None), None)
-    rule = "--margin" if margin is not None else f"{verdicts.DEFAULT_MARGIN} of the reference's mean, the default"
+    rule = "--equivalence-margin" if margin is not None else \
+        f"{verdicts.DEFAULT_MARGIN} of the reference's mean, the default"
     return f"{bound:.3g} ({rule})" if bound is not None else f"none: nothing to compare ({rule})"
 
 

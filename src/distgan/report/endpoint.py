@@ -19,6 +19,8 @@ from typing import Any
 WINDOW = 3  # evaluations in the running median
 RULES = ("first", "sustained", "median3", "median5", "median3-first")
 RULE = "median3"
+DESCRIPTION = ("a running median of 3 evaluations of log(FID / target) that stays at or below 0 to the end of the "
+               "run, interpolated between evaluations")
 
 
 def score(record: dict[str, Any], points: bool, value: float) -> float | None:

@@ -19,7 +19,7 @@ from distgan.network.profiles import Link, Profile, rate_text
 from distgan.network.replay import Replay
 from distgan.report.aggregate import Group
 from distgan.report.load import Run
-from distgan.report.verdicts import Target
+from distgan.report.verdicts import Target, target_reached
 
 log = logging.getLogger(__name__)
 GRID = [1e6 * 10 ** (k / 4) for k in range(21)]  # 1 Mbit/s .. 100 Gbit/s, four per decade
@@ -30,6 +30,20 @@ def at_step(replayed: Replay, step: int) -> float | None:
     keys = sorted(replayed.step_end_s)
     i = bisect.bisect_left(keys, step)
     return replayed.step_end_s[keys[i]] if i < len(keys) else None
+
+
+def at_update(replayed: Replay, update: float) -> float | None:
+    """Projected seconds at a fractional generator update: linear between the records around it (the endpoint
+    interpolates between evaluations, so its time does too), from 0 s at update 0."""
+    keys = sorted(replayed.step_end_s)
+    i = bisect.bisect_left(keys, update)
+    if i == len(keys):
+        return None
+    if keys[i] == update:
+        return replayed.step_end_s[keys[i]]
+    s0, t0 = (keys[i - 1], replayed.step_end_s[keys[i - 1]]) if i else (0, 0.0)
+    s1, t1 = keys[i], replayed.step_end_s[keys[i]]
+    return t0 + (t1 - t0) * (update - s0) / (s1 - s0)
 
 
 def scaled(profile: Profile, bps: float) -> Profile:
@@ -54,10 +68,8 @@ def crossover_part(groups: list[Group], profile: Profile, target: Target | None,
 
 
 def time_to_target(run: Run, on: Callable[[Profile], Replay], profile: Profile, target: Target) -> float | None:
-    for record in run.evals:
-        if target.reached(record):
-            return at_step(on(profile), int(record.get("step", 0)))
-    return None
+    reached = target_reached(run, target)
+    return None if reached is None else at_update(on(profile), reached["g_updates"])
 
 
 def crossover_lines(groups: list[Group], projections: dict[Path, Callable[[Profile], Replay]], profile: Profile,
@@ -68,7 +80,7 @@ def crossover_lines(groups: list[Group], projections: dict[Path, Callable[[Profi
     curves: dict[str, list[float | None]] = {}
     seeds: dict[str, int] = {}
     for g in groups:
-        runs = [r for r in g.finished if r.path in projections and any(target.reached(e) for e in r.evals)]
+        runs = [r for r in g.finished if r.path in projections and target_reached(r, target) is not None]
         if not runs:
             continue
         seeds[g.name] = len(runs)

@@ -46,18 +46,6 @@ class Arm:
                 statistics.fmean(reached) if reached else math.inf)
 
 
-def pair_order(a: float | None, a_budget: float, b: float | None, b_budget: float) -> int | None:
-    """-1: a reached the target first, 1: b did, 0: tie, None: unknown (a censored run ended before the other
-    reached the target, so which would have been first is not known)."""
-    if a is not None and b is not None:
-        return (a > b) - (a < b)
-    if a is None and b is None:
-        return None
-    if b is None:
-        return -1 if a < b_budget else None
-    return 1 if b < a_budget else None
-
-
 def log_ratios(a: Arm, b: Arm) -> list[float]:
     """Per paired seed, an upper bound on log(t_a / t_b): b's budget where b never reached the target, inf where a
     never did."""

@@ -10,7 +10,7 @@ from typing import Any
 from distgan.methods import REGISTRY
 from distgan.report import fmt
 from distgan.report.aggregate import final
-from distgan.report.recommend import Decision, reached_text, rule
+from distgan.report.recommend import Decision, factor, reached_text, rule
 from distgan.report.verdicts import Target, measure
 
 
@@ -26,9 +26,11 @@ class PickSection:
 
 
 def summary_rows(decisions: list[Decision]) -> tuple[list[str], list[list[str]]]:
-    header = ["network", "N", "pick", "decided"]
-    rows = [[d.profile.describe(), str(d.workers), ", ".join(d.pick) if d.decided else "undecided",
-             "yes" if d.decided else "no: " + d.what_would_decide] for d in decisions]
+    header = ["network", "N", "pick", "regret bound", "also within the margin", "decided"]
+    rows = [[d.profile.describe(), str(d.workers), d.pick if d.decided else "undecided",
+             factor(d.regret_bound) + ("" if d.decided else " (leader)") if d.leader else "-",
+             ", ".join(n for n in d.within_margin if n != d.pick) or "-",
+             f"yes, margin {1 + d.margin:.2f}x" if d.decided else "no: " + d.what_would_decide] for d in decisions]
     return header, rows
 
 
@@ -43,18 +45,16 @@ def section(decision: Decision, points: bool) -> PickSection:
     for r in decision.rows:
         spec = REGISTRY[r.group.method]
         row = [r.name, spec.exposes, "dropped" if spec.on_worker_death == "drop" else "group restarts",
-               f"{reached_text(r)} seeds", fmt.censored(list(r.times.values()), beyond="> budget"),
+               f"{reached_text(r)} seeds", fmt.censored(list(r.times.values()), beyond="> budget")
+               + (f" ±{r.error:.0%}" if r.error else ""),
                fmt.size(statistics.median(r.bytes_to)) if r.bytes_to else "never reached",
                fmt.stat(final(r.group, key)), r.status]
         if private:
             epsilon = _epsilon(r.group)
             row.insert(3, "not private" if epsilon is None else f"≤ {fmt.number(epsilon)}")
         rows.append(row)
-    if decision.decided:
-        verdict = f"Pick: {' = '.join(decision.pick)}" + (" (a tie, cheaper in bytes first)."
-                                                           if len(decision.pick) > 1 else ".")
-    else:
-        verdict = f"Undecided: {decision.what_would_decide}"
+    verdict = decision.verdict()
+    verdict = verdict[0].upper() + verdict[1:] + ("" if verdict.endswith(".") else ".")
     lines = [*decision.lines, *(f"Not a candidate: {e}" for e in decision.excluded)]
     return PickSection(f"{decision.profile.describe()}, N = {decision.workers}", verdict, header, rows, lines)
 
@@ -65,12 +65,13 @@ def _epsilon(group) -> float | None:
     return None if not spent or any(e is None for e in spent) else max(spent)
 
 
-def recommendation_json(decisions: list[Decision], points: bool, requirements: list[str],
-                        target: Target | None) -> dict[str, Any]:
+def recommendation_json(decisions: list[Decision], points: bool, requirements: list[str], target: Target | None,
+                        margin: float, quality_margin: float) -> dict[str, Any]:
     """recommendation.json: per profile the decision at the largest N, and every N under by_workers."""
     profiles: dict[str, Any] = {}
     for d in decisions:
         entry = profiles.setdefault(d.profile.name, {**d.to_json(), "by_workers": {}})
         entry["by_workers"][str(d.workers)] = d.to_json()
-    return {"rule": rule(points), "requirements": requirements,
+    return {"rule": rule(points, margin, quality_margin), "margin": margin, "quality_margin": quality_margin,
+            "requirements": requirements,
             "target": target.describe() if target else None, "profiles": profiles}

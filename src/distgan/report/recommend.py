@@ -1,15 +1,18 @@
-"""Which method to pick, per network profile: a named method, a tie, or "undecided, and here is what would decide".
+"""Which method to pick, per network profile: one named method, or "undecided, and here is what would decide".
 
-The rule, per profile and worker count N:
+The rule, per profile and worker count N (the statistics are report/noninferiority.py's):
 1. Candidates are the methods that meet the user's requirements (`--require`).
-2. Quality: every candidate's final FID is paired with the best candidate's, seed by seed (paired t, Holm over
-   the candidates); one that is detectably worse is out.
-3. Time: of the rest, the leader has the lowest projected wall time to the target (each run's trace replayed on
-   the profile; a seed that never reached the target is censored). The leader is paired with each other
-   candidate (paired t on the seconds, or a sign test where a seed is censored; Holm over the candidates).
-4. The leader is the pick when it is detectably faster than every other candidate, or equivalent in time within
-   the margin (±10% of its time) to those it does not beat: those are a tie, listed cheaper in bytes first.
-   Otherwise the profile is undecided, and the section says how many paired seeds, or what budget, would decide.
+2. Quality gate, as non-inferiority: a candidate is kept when its final quality is shown, one-sided and by
+   multiple comparisons with the best (MCB), to be at most (1 + quality margin) times every other candidate's;
+   out when shown worse than some candidate by more than that; otherwise "quality unresolved" (it stays in the
+   time comparison, so a pick must not be slower than it, but it cannot be picked).
+3. Time, as non-inferiority against the best: each run's trace is replayed on the profile, and its time to the
+   target is read at the study's endpoint (report/endpoint.py). Per candidate, the regret bound is the largest
+   one-sided simultaneous upper bound of its time over another's (log ratio, paired by seed, widened by the
+   projection's error): with 95% confidence, picking it costs at most that factor against the true best.
+4. The leader is the kept candidate with the best estimated time. It is the pick when its regret bound is at
+   most 1 + margin; else the best-estimated kept candidate whose bound is. Every kept candidate within the
+   margin is listed. Otherwise the profile is undecided, and the section says how many paired seeds would decide.
 
 report/pick.py prints the decisions; this module only makes them.
 """
@@ -22,33 +25,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from distgan import stats
+from distgan import compute_timing, stats
 from distgan.errors import DistganError
 from distgan.methods import REGISTRY
 from distgan.network.profiles import Profile, parse_profile
 from distgan.network.project import projector
 from distgan.network.replay import Replay
-from distgan.report import fmt
+from distgan.report import endpoint, fmt
 from distgan.report.aggregate import Group
-from distgan.report.comparison import Comparison, correct, p_text
 from distgan.report.load import Run
-from distgan.report.network import at_step
-from distgan.report.verdicts import Target, final_value, first_reached, is_number, measure, paired_differences
+from distgan.report.network import at_update
+from distgan.report.noninferiority import (
+    QUALITY_MARGIN,
+    TIME_MARGIN,
+    Arm,
+    Pick,
+    decide_arms,
+    log_ratios,
+    quality_log_ratios,
+    seeds_to_decide,
+)
+from distgan.report.verdicts import Target, final_value, is_number, measure, target_reached
 from distgan.stats import censored_median
 
 DEFAULT_PROFILES = ("datacenter", "lan", "wan", "edge")
-TIME_MARGIN = 0.10  # two methods tie when their times are equivalent within ±10% of the leader's
 REQUIREMENTS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data-stays-local": (lambda spec: spec.data_stays_local, "no worker's records leave it"),
     "no-restart": (lambda spec: spec.on_worker_death == "drop", "a worker's death never restarts the group"),
     "no-server": (lambda spec: not spec.has_server, "no server rank to trust or to bottleneck"),
 }
 DEFAULT_REQUIREMENTS = ("data-stays-local",)
-RULE = ("Among the methods that meet the requirements and whose final {measure} is not detectably worse than the "
-        "best one's (paired t, Holm), pick the one with the lowest projected wall time to the target. A method "
-        "the leader does not beat detectably is a tie only if their times are equivalent within ±{margin:.0%} of "
-        "the leader's (the corrected interval inside the margin); a tie lists the cheaper in bytes first. "
-        "Otherwise the profile is undecided.")
+RULE = ("Non-inferiority against the best, by multiple comparisons with the best (MCB, one-sided 95%, alpha / (k - 1) "
+        "per comparison). Quality gate: a candidate is kept when its final {measure} is shown to be within "
+        "{quality_margin:.0%} of every other candidate's, out when shown worse by more, else unresolved (compared "
+        "in time, never picked). Time: each candidate's regret bound is the largest simultaneous upper bound of "
+        "its projected time to the target over another's (log ratio, paired by seed; a censored seed counts at "
+        "its run's budget for the other side and leaves its own bound unbounded), widened by the projection's "
+        "error; the pick is the kept leader (best estimated time) if its bound is at most {limit:.2f}x "
+        "(margin {margin:.0%}), else the best-estimated kept candidate that is. Time to the target is the "
+        "smoothed, sustained crossing ({endpoint}). Otherwise the profile is undecided.")
 
 
 def parse_profiles(text: str | None) -> list[Profile]:
@@ -116,44 +131,71 @@ class Row:
 
     group: Group
     times: dict[int, float | None]  # seed -> projected seconds to the target (None: never reached)
+    budgets: dict[int, float]  # seed -> projected seconds of the whole run (a censored time exceeds it)
+    quality: dict[int, float]  # seed -> final quality on a lower-is-better scale (FID; 1 / share for mixtures)
     bytes_to: list[float]
-    interval_s: float  # projected seconds of one evaluation interval (the resolution of a time)
+    error: float = 0.0  # the projection's relative error for this cell
     status: str = ""
+    regret: float = math.inf
 
     @property
     def name(self) -> str:
         return self.group.name
+
+    def arm(self) -> Arm:
+        return Arm(self.name, self.times, self.budgets, self.quality, self.error)
 
 
 @dataclass
 class Decision:
     profile: Profile
     workers: int
+    margin: float = TIME_MARGIN
+    quality_margin: float = QUALITY_MARGIN
     decided: bool = False
-    pick: list[str] = field(default_factory=list)
+    pick: str | None = None
+    leader: str | None = None
+    regret_bound: float | None = None  # the pick's (else the leader's) regret bound, a factor
+    within_margin: list[str] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)  # candidates whose quality is neither kept nor out
     rows: list[Row] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)  # cells that do not meet the requirements, and why
     lines: list[str] = field(default_factory=list)  # the comparisons behind the decision
     what_would_decide: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"decided": self.decided, "pick": self.pick if self.decided else [], "workers": self.workers,
-                "network": self.profile.describe(), "rule": self.rule_text(),
+        return {"decided": self.decided, "pick": self.pick if self.decided else "", "workers": self.workers,
+                "network": self.profile.describe(), "margin": self.margin, "quality_margin": self.quality_margin,
+                "regret_bound": _json_number(self.regret_bound), "leader": self.leader,
+                "within_margin": self.within_margin, "quality_unresolved": self.unresolved,
+                "verdict": self.verdict(),
                 "ranking": [{"method": r.name, "status": r.status, "reached": reached_text(r),
+                             "regret_bound": _json_number(r.regret), "projection_error": r.error,
                              "projected_s_to_target": censored_median(list(r.times.values())),
                              "bytes_to_target": statistics.median(r.bytes_to) if r.bytes_to else None,
                              "exposes": _spec(r.group).exposes, "worker_death": _spec(r.group).on_worker_death}
                             for r in self.rows],
                 "excluded": self.excluded, "comparisons": self.lines, "what_would_decide": self.what_would_decide}
 
-    def rule_text(self) -> str:
+    def verdict(self) -> str:
         if not self.decided:
             return f"undecided on {self.profile.name}: {self.what_would_decide}"
-        if len(self.pick) == 1:
-            return f"{self.pick[0]}: not detectably worse in quality, and the fastest to the target on " \
-                   f"{self.profile.name}, detectably or within ±{TIME_MARGIN:.0%}"
-        return f"tie of {', '.join(self.pick)} (cheaper in bytes first): equivalent in time within " \
-               f"±{TIME_MARGIN:.0%} on {self.profile.name}"
+        others = [n for n in self.within_margin if n != self.pick]
+        text = (f"pick {self.pick}: with 95% confidence, picking it costs at most {factor(self.regret_bound)} the "
+                f"time to the target of the best candidate on {self.profile.name} (margin {1 + self.margin:.2f}x)")
+        if others:
+            text += f"; also within the margin: {', '.join(others)}"
+        if self.unresolved:
+            text += f"; quality unresolved (not picked): {', '.join(self.unresolved)}"
+        return text
+
+
+def factor(value: float | None) -> str:
+    return "unbounded" if value is None or math.isinf(value) else f"{value:.2f}x"
+
+
+def _json_number(value: float | None) -> float | None:
+    return None if value is None or math.isinf(value) else round(value, 4)
 
 
 def _spec(group: Group):
@@ -167,7 +209,8 @@ def reached_text(row: Row) -> str:
 class Projections:
     """Each run's trace replayed once per profile (replays are cached: the decision map asks again)."""
 
-    def __init__(self) -> None:
+    def __init__(self, timing: dict[str, Any] | None = None) -> None:
+        self.timing = timing or {}  # label -> compute_timing.json's entry: each cell's compute is scaled to it
         self._on: dict[Path, Callable[[Profile], Replay] | None] = {}
         self._replays: dict[tuple[Path, Profile], Replay] = {}
         self.failed: dict[Path, str] = {}
@@ -177,11 +220,19 @@ class Projections:
         when it cannot be projected."""
         if run.path not in self._on:
             try:
-                self._on[run.path] = projector(run.path)[0]
+                self._on[run.path] = projector(run.path, compute_scale=self._scale(run))[0]
             except DistganError as e:
                 self._on[run.path] = None
                 self.failed[run.path] = str(e)
         return self._on[run.path]
+
+    def _scale(self, run: Run) -> float:
+        """Compute timed apart over this run's traced compute, per update; 1 without a timing."""
+        timed = (self.timing.get(run.label) or {}).get("median")
+        if not timed:
+            return 1.0
+        traced = compute_timing.traced_seconds_per_update(run.path)
+        return timed / traced if traced else 1.0
 
     def replay(self, run: Run, profile: Profile) -> Replay | None:
         on = self.projector(run)
@@ -192,16 +243,17 @@ class Projections:
             self._replays[key] = on(profile)
         return self._replays[key]
 
-    def seconds_at(self, run: Run, profile: Profile, step: int) -> float | None:
+    def seconds_at(self, run: Run, profile: Profile, update: float) -> float | None:
         replayed = self.replay(run, profile)
-        return None if replayed is None else at_step(replayed, step)
+        return None if replayed is None else at_update(replayed, update)
 
 
 def decide(groups: list[Group], profile: Profile, target: Target, points: bool, requirements: list[str],
-           projections: Projections, workers: int) -> Decision:
-    """The decision for one profile among the cells at `workers` workers."""
-    decision = Decision(profile, workers)
-    key, name, lower_better = measure(points)
+           projections: Projections, workers: int, margin: float = TIME_MARGIN,
+           quality_margin: float = QUALITY_MARGIN, errors: dict[str, float] | None = None) -> Decision:
+    """The decision for one profile among the cells at `workers` workers. `errors`: the projection's relative
+    error per method label (its compute per update timed apart, report/compute_timing.py); absent: 0."""
+    decision = Decision(profile, workers, margin, quality_margin)
     candidates = []
     for g in groups:
         if g.workers != workers and g.method != "standalone" or not g.finished or g.method not in REGISTRY:
@@ -211,131 +263,155 @@ def decide(groups: list[Group], profile: Profile, target: Target, points: bool, 
             decision.excluded.append(f"{g.name}: {'; '.join(why)}")
             continue
         candidates.append(g)
-    rows = [_row(g, profile, target, projections) for g in candidates]
+    rows = [_row(g, profile, target, projections, points, (errors or {}).get(g.label, 0.0)) for g in candidates]
     rows = [r for r in rows if r is not None]
     decision.rows = rows
     if not rows:
         decision.what_would_decide = "no candidate cell has a trace to project; run the study again (traces on)"
         return decision
-    # 1. quality: every candidate against the best, Holm over the family
-    best = min(rows, key=lambda r: _meanfinal_value(r.group, key) * (1 if lower_better else -1))
-    quality = correct([Comparison(r.name, best.name, f"final {name}", lower_better, "is better than",
-                                  "is detectably worse than",
-                                  diffs=paired_differences(r.group, best.group, lambda run: final_value(run, key)))
-                       for r in rows if r is not best])
-    worse = {c.name for c in quality if c.direction > 0}
+    arms = [r.arm() for r in rows]
+    chosen = decide_arms(arms, margin, quality_margin)
+    by_name = {a.name: a for a in arms}
+    _, name, _ = measure(points)
     for r in rows:
-        if r.name in worse:
-            r.status = f"out: final {name} detectably worse than {best.name}"
-    decision.lines += [f"Quality: {c.line()}" for c in quality if c.name in worse]
-    remaining = [r for r in rows if r.name not in worse]
-    reached = [r for r in remaining if any(t is not None for t in r.times.values())]
-    if not reached:
-        for r in remaining:
-            r.status = "never reached the target"
-        decision.what_would_decide = ("no candidate reached the target on any seed: a larger budget (--steps) or a "
-                                      "looser --target would decide")
+        a = by_name[r.name]
+        r.regret = a.regret if a.status != "out" else math.inf
+        r.status = _status(a, chosen, name, quality_margin, margin)
+    decision.leader, decision.within_margin = chosen.leader, chosen.within_margin
+    decision.unresolved = [a.name for a in arms if a.status == "unresolved"]
+    decision.lines = _lines(arms, chosen, profile, name)
+    if chosen.decided:
+        decision.decided, decision.pick = True, chosen.pick
+        decision.regret_bound = by_name[chosen.pick].regret
         return decision
-    # 2. time: the leader against every other remaining candidate
-    leader = min(reached, key=lambda r: (censored_median(list(r.times.values())) or math.inf,
-                                         statistics.fmean([t for t in r.times.values() if t is not None])))
-    others = [r for r in remaining if r is not leader]
-    family = correct([_time_comparison(leader, r) for r in others])
-    tied, unresolved = [], []
-    leader.status = "leader"
-    for r, c in zip(others, family):
-        if c.direction < 0:
-            r.status = f"slower than {leader.name} (Holm p = {p_text(c.p_adjusted)})"
-        elif c.direction > 0:  # cannot happen by construction unless medians mislead; say it plainly
-            r.status = f"faster than {leader.name} on the paired test"
-            unresolved.append((r, c))
-        elif c.equivalent:
-            r.status = f"tie with {leader.name} (within ±{TIME_MARGIN:.0%})"
-            tied.append(r)
-        else:
-            r.status = "not separated from the leader"
-            unresolved.append((r, c))
-        decision.lines.append(f"Time on {profile.name}: {c.line()}")
-    if unresolved:
-        decision.what_would_decide = _what_would_decide(leader, unresolved, groups)
-        leader.status = "leader, not yet decided"
-        return decision
-    picks = sorted([leader, *tied], key=lambda r: statistics.median(r.bytes_to) if r.bytes_to else math.inf)
-    decision.decided, decision.pick = True, [r.name for r in picks]
-    for r in picks:
-        r.status = "pick" if len(picks) == 1 else "pick (tie)"
+    decision.regret_bound = by_name[chosen.leader].regret if chosen.leader else None
+    decision.what_would_decide = _what_would_decide(arms, chosen, groups, name)
     return decision
 
 
-def _row(group: Group, profile: Profile, target: Target, projections: Projections) -> Row | None:
+def _status(arm: Arm, chosen: Pick, measure_name: str, quality_margin: float, margin: float) -> str:
+    if arm.status == "out":
+        return f"out: final {measure_name} shown worse than another's by more than {quality_margin:.0%}"
+    if arm.status == "unresolved":
+        return f"quality unresolved (within {quality_margin:.0%} of the best not shown); regret <= {factor(arm.regret)}"
+    if arm.name == chosen.pick:
+        return f"pick: regret <= {factor(arm.regret)}" + (" (the leader)" if arm.name == chosen.leader else "")
+    if arm.name in chosen.within_margin:
+        return f"within the margin: regret <= {factor(arm.regret)}"
+    lead = " (the leader)" if arm.name == chosen.leader else ""
+    return f"regret <= {factor(arm.regret)}, over {1 + margin:.2f}x{lead}"
+
+
+def _lines(arms: list[Arm], chosen: Pick, profile: Profile, measure_name: str) -> list[str]:
+    """The comparisons behind the decision: each candidate's quality standing, and the pick's (else the leader's)
+    time against every other candidate."""
+    lines = []
+    k = len(arms)
+    for a in arms:
+        if a.status in ("out", "unresolved"):
+            worst = max((b for b in arms if b is not a), key=lambda b: _gmean(quality_log_ratios(a, b)))
+            diffs = quality_log_ratios(a, worst)
+            lines.append(f"Quality: {a.name}'s final {measure_name} is {_ratio_text(diffs)} {worst.name}'s; "
+                         f"{a.status} at the MCB level (one-sided, alpha {stats.mcb_alpha(k):.3g} each)")
+    focus = next((a for a in arms if a.name == (chosen.pick or chosen.leader)), None)
+    if focus is None:
+        return lines
+    family = [b for b in arms if b is not focus and b.status != "out"]
+    level = stats.mcb_alpha(len(family) + 1)
+    for b in family:
+        diffs = log_ratios(focus, b)
+        upper = stats.one_sided_upper(diffs, level) + math.log1p(focus.error) + math.log1p(b.error)
+        bound = "unbounded (a censored seed)" if any(math.isinf(d) for d in diffs) else \
+            "unbounded (no spread)" if math.isinf(upper) else f"{math.exp(upper):.2f}x"
+        lines.append(f"Time on {profile.name}: {focus.name} / {b.name} = {_ratio_text(diffs)} over {len(diffs)} "
+                     f"paired seeds; simultaneous one-sided 95% upper bound {bound}"
+                     + (f" (widened by the projection's error, ±{focus.error:.0%} and ±{b.error:.0%})"
+                        if focus.error or b.error else ""))
+    return lines
+
+
+def _gmean(diffs: list[float]) -> float:
+    finite = [d for d in diffs if not math.isinf(d)]
+    return statistics.fmean(finite) if finite else -math.inf
+
+
+def _ratio_text(diffs: list[float]) -> str:
+    finite = [d for d in diffs if not math.isinf(d)]
+    if not finite:
+        return "unknown (censored on every seed)"
+    text = f"{math.exp(statistics.fmean(finite)):.2f}x (geometric mean)"
+    if len(finite) < len(diffs):
+        text += f", {len(diffs) - len(finite)} seed(s) censored"
+    if len(diffs) == 1:
+        text += ", one seed"
+    return text
+
+
+def _row(group: Group, profile: Profile, target: Target, projections: Projections, points: bool,
+         error: float) -> Row | None:
+    key, _, _ = measure(points)
     times: dict[int, float | None] = {}
-    bytes_to, intervals = [], []
+    budgets: dict[int, float] = {}
+    quality: dict[int, float] = {}
+    bytes_to = []
     for run in group.finished:
-        end = projections.seconds_at(run, profile, int(run.evals[-1].get("step", 0)) if run.evals else 0)
+        end = projections.seconds_at(run, profile, run.evals[-1].get("g_updates", run.evals[-1].get("step", 0))
+                                     if run.evals else 0)
         if end is None:
             continue
-        reached = first_reached(run, target)
-        times[run.seed] = None if reached is None else projections.seconds_at(run, profile, int(reached["g_updates"]))
+        budgets[run.seed] = end
+        reached = target_reached(run, target)
+        times[run.seed] = None if reached is None else projections.seconds_at(run, profile, reached["g_updates"])
         if reached is not None and is_number(reached.get("bytes")):
             bytes_to.append(reached["bytes"])
-        intervals.append(end / max(1, len(run.evals)))
+        value = final_value(run, key)
+        if is_number(value):
+            quality[run.seed] = (1 / max(value, 1e-3)) if points else value
     if not times:
         return None
-    return Row(group, times, bytes_to, statistics.fmean(intervals))
+    return Row(group, times, budgets, quality, bytes_to, error)
 
 
-def _time_comparison(leader: Row, other: Row) -> Comparison:
-    seeds = sorted(set(leader.times) & set(other.times))
-    pairs = [(leader.times[s], other.times[s]) for s in seeds]
-    common = dict(name=leader.name, ref=other.name, what="projected seconds to the target", lower_better=True,
-                  better="reaches the target sooner than", worse="reaches the target later than",
-                  resolution=max(leader.interval_s, other.interval_s),
-                  resolution_text="one evaluation interval of projected time")
-    if all(a is not None and b is not None for a, b in pairs):
-        reached = [t for t in leader.times.values() if t is not None]
-        return Comparison(**common, diffs=[a - b for a, b in pairs],
-                          margin=TIME_MARGIN * statistics.fmean(reached))
-    wins = sum(a is not None and (b is None or a < b) for a, b in pairs)
-    losses = sum(b is not None and (a is None or b < a) for a, b in pairs)
-    missed = [f"{r.name} missed on {sum(t is None for t in r.times.values())} seed(s)"
-              for r in (leader, other) if any(t is None for t in r.times.values())]
-    return Comparison(**common, outcomes=(wins, losses, len(pairs) - wins - losses),
-                      censored="censored at the budget: " + "; ".join(missed))
+def _what_would_decide(arms: list[Arm], chosen: Pick, groups: list[Group], measure_name: str) -> str:
+    if chosen.leader is None:
+        unresolved = [a.name for a in arms if a.status == "unresolved"]
+        if unresolved:
+            return (f"no candidate's final {measure_name} is shown within {chosen.quality_margin:.0%} of every other's "
+                    f"(unresolved: {', '.join(unresolved)}); more paired seeds, or a wider --quality-margin, would "
+                    "decide")
+        return "no candidate is left after the quality gate"
+    leader = next(a for a in arms if a.name == chosen.leader)
+    if all(t is None for t in leader.times.values()):
+        return ("no kept candidate reached the target on any seed: a larger budget (--steps) or a looser --target "
+                "would decide")
+    blocking = ", ".join(name for name, _, _ in leader.blocking)
+    text = (f"{leader.name} leads, but its regret bound, {factor(leader.regret)}, is over 1 + margin "
+            f"({1 + chosen.margin:.2f}x) against {blocking}")
+    if any(t is None for t in leader.times.values()):
+        return text + (f"; {leader.name} missed the target on a seed, so its time is only known to exceed its "
+                       "budget: a larger budget (--steps) would decide.")
+    short = [name for name, diffs, _ in leader.blocking
+             if any(a.name == name and _censored_before(leader, a) for a in arms)]
+    if short:
+        return text + (f"; {', '.join(short)} missed the target on a seed whose whole run took less projected time "
+                       f"than {leader.name} needed, so which is faster there is unknown: a larger budget (--steps) "
+                       "would decide.")
+    n = seeds_to_decide(leader, chosen.margin, len([a for a in arms if a.status != "out"]))
+    if n is None:
+        return text + ("; at the observed means no number of seeds would bring it within the margin (the "
+                       "candidates differ by about the margin, or a censored seed): a wider --margin would "
+                       "decide, or the methods are, for this purpose, equal.")
+    text += f"; about {n} paired seeds would decide (80% power, at the observed spread)"
+    per_seed = _study_seconds_per_seed(groups)
+    if per_seed:
+        text += f", a study of about {fmt.number(n * per_seed / 60)} min on this machine, one cell at a time"
+    return text + ", or `--until-decided` spends them only on these methods."
 
 
-def _what_would_decide(leader: Row, unresolved: list[tuple[Row, Comparison]], groups: list[Group]) -> str:
-    needed = []
-    budget = False
-    for _, c in unresolved:
-        alpha = stats.ALPHA / max(1, c.family_size)
-        if c.outcomes is not None:
-            n = stats.seeds_for_sign_test(*c.outcomes, alpha)
-            budget = True
-        elif len(c.diffs) >= 2 and statistics.stdev(c.diffs) > 0:
-            mean, sd = statistics.fmean(c.diffs), statistics.stdev(c.diffs)
-            options = [x for x in (stats.seeds_to_detect(mean, sd, alpha),
-                                   stats.seeds_for_equivalence(mean, sd, c.margin or 0.0, alpha)) if x]
-            n = min(options) if options else None
-        else:
-            n = None
-        needed.append(n)
-    names = ", ".join(r.name for r, _ in unresolved)
-    seeds = [n for n in needed if n is not None]
-    text = f"{leader.name} leads but is not separated from {names}"
-    if any(c.outcomes is None and len(c.diffs) < 2 for _, c in unresolved):
-        text += "; one paired seed gives no interval: run at least 3 (--seeds)"
-    elif seeds and len(seeds) == len(needed):
-        n = max(seeds)
-        text += f"; about {n} paired seeds would decide (80% power, at the observed spread)"
-        per_seed = _study_seconds_per_seed(groups)
-        if per_seed:
-            text += f", a study of about {fmt.number(n * per_seed / 60)} min on this machine, one cell at a time " \
-                    "(--jobs runs cells side by side)"
-    else:
-        text += "; more seeds than the power figure can bound at this spread"
-    if budget:
-        text += "; a larger budget (--steps), so that every seed reaches the target, would let a paired t test decide"
-    return text + "."
+def _censored_before(leader: Arm, other: Arm) -> bool:
+    """Whether `other` missed the target on a seed where its run ended before `leader` reached it."""
+    return any(other.times.get(seed, 0.0) is None and t is not None and other.budgets.get(seed, 0.0) < t
+               for seed, t in leader.times.items())
 
 
 def _study_seconds_per_seed(groups: list[Group]) -> float | None:
@@ -345,21 +421,19 @@ def _study_seconds_per_seed(groups: list[Group]) -> float | None:
     return sum(walls) / len(seeds) if walls and seeds else None
 
 
-def _meanfinal_value(group: Group, key: str) -> float:
-    values = [v for v in (final_value(r, key) for r in group.finished) if is_number(v)]
-    return statistics.fmean(values) if values else math.inf
-
-
 def recommend(groups: list[Group], target: Target | None, points: bool, profiles: list[Profile],
-              requirements: list[str]) -> tuple[list[Decision], Projections]:
-    """One decision per profile and worker count (largest N first)."""
-    projections = Projections()
+              requirements: list[str], margin: float = TIME_MARGIN, quality_margin: float = QUALITY_MARGIN,
+              timing: dict[str, Any] | None = None) -> tuple[list[Decision], Projections]:
+    """One decision per profile and worker count (largest N first); `timing`: compute_timing.json's labels."""
+    projections = Projections(timing)
+    errors = {label: entry["error"] for label, entry in (timing or {}).items()}
     if target is None:
         return [], projections
     counts = sorted({g.workers for g in groups if g.method != "standalone" and g.finished}, reverse=True) or [1]
-    return [decide(groups, p, target, points, requirements, projections, n) for p in profiles for n in counts], \
-        projections
+    return [decide(groups, p, target, points, requirements, projections, n, margin, quality_margin, errors)
+            for p in profiles for n in counts], projections
 
 
-def rule(points: bool) -> str:
-    return RULE.format(measure=measure(points)[1], margin=TIME_MARGIN)
+def rule(points: bool, margin: float = TIME_MARGIN, quality_margin: float = QUALITY_MARGIN) -> str:
+    return RULE.format(measure=measure(points)[1], margin=margin, limit=1 + margin, quality_margin=quality_margin,
+                       endpoint=endpoint.DESCRIPTION)

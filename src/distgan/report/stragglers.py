@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from distgan.report.load import Run  # noqa: E402
-from distgan.report.verdicts import Target, first_reached  # noqa: E402
+from distgan.report.verdicts import Target, target_reached  # noqa: E402
 
 
 def factor(run: Run) -> float:
@@ -39,7 +39,7 @@ def straggler_plot(runs: list[Run], target: Target, path: Path) -> list[str]:
         if run.summary is None:
             continue
         method, f = str(run.config.get("method")), factor(run)
-        reached = first_reached(run, target)
+        reached = target_reached(run, target)
         if reached is None or reached.get("wall_s") is None:
             missed.append(f"{method} x{f:g} seed {run.config.get('seed')}")
             continue

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from distgan import stats
-from distgan.report import costs, fmt
+from distgan.report import costs, endpoint, fmt
 from distgan.report.aggregate import Group
 from distgan.report.comparison import Comparison, correct
 from distgan.report.load import Run
@@ -51,15 +51,18 @@ def default_target(points: bool, floor: float | None, target: float | None) -> T
     return None if floor is None else Target(False, 2 * floor)
 
 
-def first_reached(run: Run, target: Target) -> dict[str, float] | None:
-    """When the run first met the target: generator updates, real images, bytes moved and wall seconds."""
+def target_reached(run: Run, target: Target) -> dict[str, float] | None:
+    """When the run reached the target under the study's endpoint (report/endpoint.py: the smoothed crossing after
+    which it stays reached, interpolated between evaluations): generator updates (fractional), and the real
+    images, bytes moved and wall seconds spent by then, interpolated the same way. None: censored at the budget."""
+    at = endpoint.reached_at(run.evals, lambda e: endpoint.score(e, target.points, target.value))
+    if at is None:
+        return None
+    sent = endpoint.interpolate(run.evals, at, "bytes_sent")
     total = (run.summary or {}).get("bytes", {})
-    for record in run.evals:
-        if target.reached(record):
-            return {"g_updates": record.get("g_updates", record.get("step")),
-                    "real_images": record.get("real_images"),
-                    "bytes": _bytes_so_far(record, total), "wall_s": record.get("wall_s")}
-    return None
+    return {"g_updates": at, "real_images": endpoint.interpolate(run.evals, at, "real_images"),
+            "bytes": _bytes_so_far({} if sent is None else {"bytes_sent": sent}, total),
+            "wall_s": endpoint.interpolate(run.evals, at, "wall_s")}
 
 
 def _bytes_so_far(record: dict[str, Any], total: dict[str, Any]) -> float | None:
@@ -224,7 +227,7 @@ def time_comparisons(groups: list[Group], reference: str, target: Target) -> lis
 
 
 def _updates_to(run: Run, target: Target) -> float | None:
-    reached = first_reached(run, target)
+    reached = target_reached(run, target)
     return None if reached is None else reached["g_updates"]
 
 
@@ -234,7 +237,7 @@ def time_table(groups: list[Group], target: Target) -> tuple[list[str], list[lis
     header = ["method", "N", "reached", "G updates", "real images", "bytes moved", "wall s"]
     rows = []
     for g in groups:
-        reached = [first_reached(r, target) for r in g.finished]
+        reached = [target_reached(r, target) for r in g.finished]
         row = [g.label, str(g.workers), f"{sum(t is not None for t in reached)} of {len(g.finished)} seeds"]
         for key in ("g_updates", "real_images", "bytes", "wall_s"):
             row.append(_censored_text([None if t is None else t.get(key) for t in reached], key == "bytes"))

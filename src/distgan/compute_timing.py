@@ -1,0 +1,129 @@
+"""Each method's compute per generator update, timed apart from the study's cells: the projection's own error.
+
+A simulated study's projection replays each cell's traced compute. Cells that run side by side share the cores,
+so what their traces record is distorted by whatever ran beside them (in one study gossip-gan traced 26.9 ms
+and fl-gan 28.7 ms per update: a 6.6% gap that was the machine's, not the methods'). After the cells, each
+label of the study trains a short simulated run again here, one at a time and interleaved (repeat r runs every
+label, in an order rotated by r), with the threads a cell had. The report then scales each cell's traced
+compute to its label's median here, and widens every time bound by its label's spread here (half the range
+over the repeats, relative to the median): docs/compare.md, "The projection's own error".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from distgan.checkpoint import atomic_write_json
+
+log = logging.getLogger(__name__)
+FILE = "compute_timing.json"
+REPEATS = 3
+STEPS = 60
+WARMUP = 10  # updates left out of each timing: the first steps pay for allocation and caches
+
+
+def needed(study: Any) -> bool:
+    """Simulated studies only: a process run's projection is calibrated role by role already."""
+    return study.backend == "sim" and not (Path(study.out) / FILE).is_file()
+
+
+def time_compute(study: Any, cells: list[Any], threads: int) -> dict[str, Any]:
+    """Time every label's compute per update (REPEATS short runs each, interleaved); write compute_timing.json
+    into the study folder and return what it holds."""
+    from distgan.compare import run_cell
+
+    examples = {}
+    for cell in cells:  # one cell per label, at its largest N: that is the one the pick compares
+        if cell.label not in examples or cell.workers > examples[cell.label].workers:
+            examples[cell.label] = cell
+    labels = list(examples)
+    seconds: dict[str, list[float]] = {label: [] for label in labels}
+    scratch = Path(tempfile.mkdtemp(prefix="distgan-timing-"))
+    try:
+        for repeat in range(REPEATS):
+            for label in labels[repeat % len(labels):] + labels[:repeat % len(labels)]:
+                cell = examples[label]
+                out = scratch / f"{cell.name}_r{repeat}"
+                config = dataclasses.replace(cell.config, steps=STEPS, eval_every=0, sample_every=10 * STEPS,
+                                             checkpoint_every=10 * STEPS, tensorboard=False, progress=False,
+                                             threads=threads, seed=cell.config.seed + 1000 * (repeat + 1),
+                                             out=str(out), resume=False)
+                error = run_cell(dataclasses.replace(cell, config=config))
+                if error:
+                    log.warning("compute timing of %s failed: %s", label, error)
+                    continue
+                per_update = traced_seconds_per_update(out)
+                if per_update:
+                    seconds[label].append(per_update)
+                shutil.rmtree(out, ignore_errors=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result = {"repeats": REPEATS, "steps": STEPS, "warmup": WARMUP, "threads": threads, "labels": {
+        label: summary(values) for label, values in seconds.items() if values}}
+    atomic_write_json(Path(study.out) / FILE, result)
+    return result
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    median = statistics.median(values)
+    return {"seconds_per_update": values, "median": median,
+            "error": (max(values) - min(values)) / 2 / median if median > 0 else 0.0}
+
+
+def traced_seconds_per_update(run: str | Path, skip: int = WARMUP) -> float | None:
+    """Compute seconds per generator update in a finished run's trace (its replay on an ideal network), from
+    update `skip` to the last."""
+    from distgan.errors import DistganError
+    from distgan.network.profiles import IDEAL
+    from distgan.network.project import projector
+
+    try:
+        ends = projector(run)[0](IDEAL).step_end_s
+    except DistganError:
+        return None
+    return _per_update(ends, skip)
+
+
+def _per_update(ends: dict[int, float], skip: int) -> float | None:
+    steps = sorted(ends)
+    if not steps:
+        return None
+    start = max((s for s in steps if s <= skip), default=0)
+    first = ends[start] if start else 0.0
+    return (ends[steps[-1]] - first) / (steps[-1] - start) if steps[-1] > start else None
+
+
+def load(root: str | Path) -> dict[str, Any]:
+    """compute_timing.json of a study folder's labels, or {} when it has none (then nothing is scaled)."""
+    path = Path(root) / FILE
+    try:
+        return json.loads(path.read_text()).get("labels", {})
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return {}
+
+
+def errors(root: str | Path) -> dict[str, float]:
+    return {label: entry["error"] for label, entry in load(root).items()}
+
+
+def describe(root: str | Path, errors_by_label: dict[str, float]) -> str:
+    if not errors_by_label:
+        return ("Projected times use each cell's traced compute as it is: no compute_timing.json (a process-backend "
+                "study is calibrated role by role instead), so no projection error widens the bounds.")
+    worst = max(errors_by_label, key=errors_by_label.get)
+    return (f"Each cell's traced compute is scaled to its method's compute per update timed apart from the cells "
+            f"({FILE}: {REPEATS} interleaved runs each, one at a time), and each bound is widened by that timing's "
+            f"spread (largest: {worst}, ±{errors_by_label[worst]:.1%}).")
+
+
+def default_threads(jobs: int, threads: int) -> int:
+    """The torch threads a cell had (compare._run_cells): --threads, else its share of the cores."""
+    return threads or max(1, (os.cpu_count() or 1) // max(1, jobs))
