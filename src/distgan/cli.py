@@ -239,6 +239,12 @@ def _add_compare(sub: Any) -> None:
                    "runs/mdgan-paper with that preset)")
     p.add_argument("--cells", metavar="GLOB[,GLOB...]", help="run only the cells whose folder name matches, e.g. "
                    "'md-gan*_w10_*' or 'standalone*,fl-gan*'; several processes given disjoint globs can share --out")
+    p.add_argument("--until-decided", action="store_true", default=None, help="after the first --seeds, add "
+                   "seeds (2 a look, at most 3 looks) only to the methods of the profiles still undecided, until "
+                   "every profile is decided or --time-budget is spent; each look decides at alpha / 3, so the "
+                   "false-pick rate over all looks stays at most 5%% (docs/compare.md)")
+    p.add_argument("--time-budget", metavar="DURATION", help="what --until-decided may spend in all, such as 20m or "
+                   "1h (default: no limit but its 3 looks)")
     p.add_argument("--jobs", type=int, metavar="J", help="cells run side by side, each in its own process with its "
                    "share of the cores (default: the number of cores); a stopped study still resumes cell by cell. "
                    "Cells side by side slow each other: measured wall time means little then, projected wall time "
@@ -294,7 +300,7 @@ def study_from_args(args: argparse.Namespace) -> Study:
             study.eval_every = 0
     for name in ("dataset", "partition", "steps", "seeds", "backend", "batch_size", "eval_every", "out",
                  "progress", "reference", "target", "margin", "quality_margin", "equivalence_margin", "threads", "jobs",
-                 "network", "require", "dp_epsilon",
+                 "network", "require", "dp_epsilon", "until_decided", "time_budget",
                  "compress"):
         if getattr(args, name) is not None:
             setattr(study, name, getattr(args, name))

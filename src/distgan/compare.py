@@ -36,13 +36,26 @@ log = logging.getLogger(__name__)
 
 
 def compare(study: Study) -> Path:
-    """Run every unfinished cell (a failed cell is recorded and the study goes on), then build the report."""
+    """Run every unfinished cell (a failed cell is recorded and the study goes on), then build the report; with
+    `until_decided`, go on adding seeds where the pick is undecided (distgan/sequential.py)."""
+    if study.until_decided:
+        from distgan.sequential import until_decided
+
+        return until_decided(study)
     cells = plan(study)
     chosen = select(cells, study.cells)
+    failures = run_cells(study, chosen, cells)
+    return finish(study, failures)
+
+
+def run_cells(study: Study, chosen: list[Cell], every: list[Cell], record: dict[str, Any] | None = None
+              ) -> list[dict[str, Any]]:
+    """Run the chosen cells that have not finished; study.json lists `every` cell (and `record`'s extra keys).
+    Returns the failures."""
     _check_datasets(chosen)
     out = Path(study.out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "study.json", _study_record(study, cells))
+    atomic_write_json(out / "study.json", {**_study_record(study, every), **(record or {})})
     failures: list[dict[str, Any]] = []
     jobs = study.jobs or os.cpu_count() or 1
     with logging_redirect_tqdm(), tqdm(chosen, desc="compare", unit="cell", disable=not study.progress,
@@ -63,13 +76,19 @@ def compare(study: Study) -> Path:
     if len(failures) == len(chosen) and not any(out.rglob(run_folder.CONFIG)):
         raise DistganError(f"every cell failed before it started (first: {failures[0]['error']}); "
                            f"see {out / 'failures.json'}")
+    return failures
+
+
+def finish(study: Study, failures: list[dict[str, Any]]) -> Path:
+    """Time each method's compute apart from the cells (simulated studies, once), then build the report."""
     if compute_timing.needed(study) and not failures:
         log.info("timing each method's compute apart from the cells (%s)", compute_timing.FILE)
-        compute_timing.time_compute(study, cells, compute_timing.default_threads(jobs, study.threads))
+        compute_timing.time_compute(study, plan(study), compute_timing.default_threads(
+            study.jobs or os.cpu_count() or 1, study.threads))
     from distgan.report import build_report
 
-    return build_report(out, equivalence_margin=study.equivalence_margin, network=study.network, require=study.require,
-                        margin=study.margin, quality_margin=study.quality_margin)
+    return build_report(study.out, equivalence_margin=study.equivalence_margin, network=study.network,
+                        require=study.require, margin=study.margin, quality_margin=study.quality_margin)
 
 
 def _run_cells(cells: list[Cell], jobs: int, threads: int, bar: tqdm):

@@ -57,6 +57,8 @@ class Study:
     equivalence_margin: str | None = None  # of the quality verdicts, "5" or "10%"; None: 10% of the reference
     margin: float | None = None  # the pick's time margin, a share (0.2: 20%); None: the rule's default
     quality_margin: float | None = None  # the pick's quality margin, a share; None: the rule's default
+    until_decided: bool = False  # add seeds where the pick is undecided (distgan/sequential.py)
+    time_budget: float = 0.0  # seconds --until-decided may spend in all; 0: no limit but its looks
     cells: list[str] = field(default_factory=list)  # run only the cells whose folder matches one of these globs
     threads: int = 0  # torch threads per rank process (sim: per study process); 0 shares the cores
     jobs: int = 0  # cells run side by side, each with its share of the cores; 0: one per core
@@ -112,6 +114,16 @@ def _cell_config(study: Study, label: str, workers: int, seed: int, extra: dict[
         raise DistganError(f"cell {name}: {e}") from None
 
 
+def parse_duration(text: str) -> float:
+    """Seconds in "20m", "1h30m", "900s" or "900"; bad input is a DistganError."""
+    spec = str(text).strip().lower()
+    parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", spec)
+    if not spec or parts is None or not any(parts.groups()):
+        raise DistganError(f"--time-budget must be a duration such as 20m, 1h or 900s, got {text!r}")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in parts.groups())
+    return 3600 * hours + 60 * minutes + seconds
+
+
 def slug(label: str) -> str:
     """A folder-safe form of a label: "md-gan k=log" -> "md-gan-klog"."""
     return re.sub(r"[^A-Za-z0-9-]+", "", re.sub(r"\s+", "-", label.strip()))
@@ -135,6 +147,12 @@ def _check_study(study: Study) -> None:
         study.equivalence_margin = stats.parse_margin(study.equivalence_margin)
     if study.margin is not None:
         study.margin = stats.parse_share(study.margin, "--margin")
+    if isinstance(study.time_budget, str):
+        study.time_budget = parse_duration(study.time_budget)
+    if not isinstance(study.time_budget, (int, float)) or study.time_budget < 0:
+        raise DistganError(f"--time-budget must be a duration such as 20m, 1h or 900s, got {study.time_budget!r}")
+    if study.time_budget and not study.until_decided:
+        raise DistganError("--time-budget limits --until-decided; add --until-decided, or drop --time-budget")
     if study.quality_margin is not None:
         study.quality_margin = stats.parse_share(study.quality_margin, "--quality-margin")
     if isinstance(study.jobs, bool) or not isinstance(study.jobs, int) or study.jobs < 0:

@@ -62,6 +62,7 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
     reference = reference or study.get("reference") or ("standalone" if "standalone" in labels or not labels
                                                          else labels[0])
     equivalence_margin = equivalence_margin if equivalence_margin is not None else study.get("equivalence_margin")
+    looks = int(study.get("looks") or 1)  # a sequential study (--until-decided) decides each look at alpha / looks
     margins = _pick_margins(margin if margin is not None else study.get("margin"),
                             quality_margin if quality_margin is not None else study.get("quality_margin"))
     goal = verdicts.default_target(points, floor, target if target is not None else study.get("target"))
@@ -90,7 +91,8 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
                                        "generator updates where every seed of both reached the target, else an "
                                        "exact sign test on which reached it first, a seed that never reached it "
                                        "censored at the budget")
-    projections = _pick(report, root, groups, goal, points, floor, profiles, requirements, margins)
+    projections = _pick(report, root, groups, goal, points, floor, profiles, requirements, margins, looks,
+                        study.get("stages") or [])
     if goal is not None:
         if stragglers.sweeps(runs):
             report.figures.append(_straggler_figure(runs, goal, root))
@@ -113,16 +115,18 @@ def _pick_margins(margin: float | str | None, quality_margin: float | str | None
 
 
 def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target | None, points: bool,
-          floor: float | None, profiles: list, requirements: list[str], margins: tuple[float, float]
-          ) -> recommend.Projections:
+          floor: float | None, profiles: list, requirements: list[str], margins: tuple[float, float], looks: int,
+          stages: list[dict]) -> recommend.Projections:
     """`## Which method to pick`, recommendation.json, and the figures of projected wall time; returns the runs'
     projections, for the crossovers."""
     for name in ("fid_vs_projected.png", "modes_vs_projected.png", "decision_map.png"):
         (root / name).unlink(missing_ok=True)
     timing = compute_timing.load(root)
     errors = {label: entry["error"] for label, entry in timing.items()}
-    decisions, projections = recommend.recommend(groups, goal, points, profiles, requirements, *margins, timing)
-    report.pick_rule = recommend.rule(points, *margins) + " " + compute_timing.describe(root, errors)
+    decisions, projections = recommend.recommend(groups, goal, points, profiles, requirements, *margins, timing,
+                                                 stats.ALPHA / looks)
+    report.pick_rule = " ".join([recommend.rule(points, *margins), compute_timing.describe(root, errors),
+                                 *recommend.stages_text(looks, stages)])
     report.pick_requirements = requirements
     report.pick_header, report.pick_rows = pick.summary_rows(decisions)
     report.pick_sections = [pick.section(d, points) for d in decisions]
@@ -148,7 +152,8 @@ def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target
                                  else "")))
     if goal is not None and len({d.workers for d in decisions}) > 1 and any(d.rows for d in decisions):
         path = root / "decision_map.png"
-        plots.decision_map(groups, projections, profiles[0], goal, points, requirements, path, *margins, errors)
+        plots.decision_map(groups, projections, profiles[0], goal, points, requirements, path, *margins, errors,
+                           stats.ALPHA / looks)
         figures.append(Figure("Decision map", path, f"The method the rule picks by bandwidth (x, the latency of "
                               f"{profiles[0].name} kept) and number of workers N (y); grey: undecided."))
     report.figures[len(CURVES):len(CURVES)] = figures

@@ -177,7 +177,7 @@ def projected_plot(groups: list[Group], projections, profiles: list, path: Path,
 
 
 def decision_map(groups: list[Group], projections, profile, target, points: bool, requirements: list[str],
-                 path: Path, margin: float, quality_margin: float, errors: dict[str, float]) -> None:
+                 path: Path, margin: float, quality_margin: float, errors: dict[str, float], alpha: float) -> None:
     """The picked method by bandwidth (x) and workers N (y); grey: undecided."""
     from distgan.report.network import GRID, scaled
     from distgan.report.recommend import decide
@@ -190,7 +190,7 @@ def decision_map(groups: list[Group], projections, profile, target, points: bool
     for y, n in enumerate(counts):
         for bps in GRID:
             d = decide(groups, scaled(profile, bps), target, points, requirements, projections, n, margin,
-                       quality_margin, errors)
+                       quality_margin, errors, alpha)
             label = next((g.label for g in groups if g.name == d.pick), None) if d.decided else None
             color = cmap(labels.index(label) % cmap.N) if label else (0.85, 0.85, 0.85)
             ax.scatter([bps], [y], s=220, marker="s", color=color)

@@ -158,6 +158,8 @@ class Decision:
     regret_bound: float | None = None  # the pick's (else the leader's) regret bound, a factor
     within_margin: list[str] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)  # candidates whose quality is neither kept nor out
+    open_contrasts: list[Row] = field(default_factory=list)  # undecided: the cells more seeds would help
+    alpha: float = stats.ALPHA
     rows: list[Row] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)  # cells that do not meet the requirements, and why
     lines: list[str] = field(default_factory=list)  # the comparisons behind the decision
@@ -167,7 +169,9 @@ class Decision:
         return {"decided": self.decided, "pick": self.pick if self.decided else "", "workers": self.workers,
                 "network": self.profile.describe(), "margin": self.margin, "quality_margin": self.quality_margin,
                 "regret_bound": _json_number(self.regret_bound), "leader": self.leader,
-                "within_margin": self.within_margin, "quality_unresolved": self.unresolved,
+                "within_margin": self.within_margin, "quality_unresolved": self.unresolved, "alpha": self.alpha,
+                "open_contrasts": [{"method": r.name, "label": r.group.label, "workers": r.group.workers}
+                                   for r in self.open_contrasts],
                 "verdict": self.verdict(),
                 "ranking": [{"method": r.name, "status": r.status, "reached": reached_text(r),
                              "regret_bound": _json_number(r.regret), "projection_error": r.error,
@@ -250,10 +254,12 @@ class Projections:
 
 def decide(groups: list[Group], profile: Profile, target: Target, points: bool, requirements: list[str],
            projections: Projections, workers: int, margin: float = TIME_MARGIN,
-           quality_margin: float = QUALITY_MARGIN, errors: dict[str, float] | None = None) -> Decision:
+           quality_margin: float = QUALITY_MARGIN, errors: dict[str, float] | None = None,
+           alpha: float = stats.ALPHA) -> Decision:
     """The decision for one profile among the cells at `workers` workers. `errors`: the projection's relative
-    error per method label (its compute per update timed apart, report/compute_timing.py); absent: 0."""
-    decision = Decision(profile, workers, margin, quality_margin)
+    error per method label (its compute per update timed apart, distgan/compute_timing.py); absent: 0. `alpha`:
+    the level of this look (a sequential study's alpha / looks)."""
+    decision = Decision(profile, workers, margin, quality_margin, alpha=alpha)
     candidates = []
     for g in groups:
         if g.workers != workers and g.method != "standalone" or not g.finished or g.method not in REGISTRY:
@@ -270,7 +276,7 @@ def decide(groups: list[Group], profile: Profile, target: Target, points: bool, 
         decision.what_would_decide = "no candidate cell has a trace to project; run the study again (traces on)"
         return decision
     arms = [r.arm() for r in rows]
-    chosen = decide_arms(arms, margin, quality_margin)
+    chosen = decide_arms(arms, margin, quality_margin, alpha)
     by_name = {a.name: a for a in arms}
     _, name, _ = measure(points)
     for r in rows:
@@ -279,13 +285,16 @@ def decide(groups: list[Group], profile: Profile, target: Target, points: bool, 
         r.status = _status(a, chosen, name, quality_margin, margin)
     decision.leader, decision.within_margin = chosen.leader, chosen.within_margin
     decision.unresolved = [a.name for a in arms if a.status == "unresolved"]
-    decision.lines = _lines(arms, chosen, profile, name)
+    decision.lines = _lines(arms, chosen, profile, name, alpha)
     if chosen.decided:
         decision.decided, decision.pick = True, chosen.pick
         decision.regret_bound = by_name[chosen.pick].regret
         return decision
     decision.regret_bound = by_name[chosen.leader].regret if chosen.leader else None
-    decision.what_would_decide = _what_would_decide(arms, chosen, groups, name)
+    decision.what_would_decide = _what_would_decide(arms, chosen, groups, name, alpha)
+    leader = by_name.get(chosen.leader)
+    wanted = set(decision.unresolved) | ({leader.name} | {b for b, _, _ in leader.blocking} if leader else set())
+    decision.open_contrasts = [r for r in rows if r.name in wanted]
     return decision
 
 
@@ -302,7 +311,7 @@ def _status(arm: Arm, chosen: Pick, measure_name: str, quality_margin: float, ma
     return f"regret <= {factor(arm.regret)}, over {1 + margin:.2f}x{lead}"
 
 
-def _lines(arms: list[Arm], chosen: Pick, profile: Profile, measure_name: str) -> list[str]:
+def _lines(arms: list[Arm], chosen: Pick, profile: Profile, measure_name: str, alpha: float) -> list[str]:
     """The comparisons behind the decision: each candidate's quality standing, and the pick's (else the leader's)
     time against every other candidate."""
     lines = []
@@ -312,12 +321,12 @@ def _lines(arms: list[Arm], chosen: Pick, profile: Profile, measure_name: str) -
             worst = max((b for b in arms if b is not a), key=lambda b: _gmean(quality_log_ratios(a, b)))
             diffs = quality_log_ratios(a, worst)
             lines.append(f"Quality: {a.name}'s final {measure_name} is {_ratio_text(diffs)} {worst.name}'s; "
-                         f"{a.status} at the MCB level (one-sided, alpha {stats.mcb_alpha(k):.3g} each)")
+                         f"{a.status} at the MCB level (one-sided, alpha {stats.mcb_alpha(k, alpha):.3g} each)")
     focus = next((a for a in arms if a.name == (chosen.pick or chosen.leader)), None)
     if focus is None:
         return lines
     family = [b for b in arms if b is not focus and b.status != "out"]
-    level = stats.mcb_alpha(len(family) + 1)
+    level = stats.mcb_alpha(len(family) + 1, alpha)
     for b in family:
         diffs = log_ratios(focus, b)
         upper = stats.one_sided_upper(diffs, level) + math.log1p(focus.error) + math.log1p(b.error)
@@ -372,7 +381,7 @@ def _row(group: Group, profile: Profile, target: Target, projections: Projection
     return Row(group, times, budgets, quality, bytes_to, error)
 
 
-def _what_would_decide(arms: list[Arm], chosen: Pick, groups: list[Group], measure_name: str) -> str:
+def _what_would_decide(arms: list[Arm], chosen: Pick, groups: list[Group], measure_name: str, alpha: float) -> str:
     if chosen.leader is None:
         unresolved = [a.name for a in arms if a.status == "unresolved"]
         if unresolved:
@@ -396,7 +405,7 @@ def _what_would_decide(arms: list[Arm], chosen: Pick, groups: list[Group], measu
         return text + (f"; {', '.join(short)} missed the target on a seed whose whole run took less projected time "
                        f"than {leader.name} needed, so which is faster there is unknown: a larger budget (--steps) "
                        "would decide.")
-    n = seeds_to_decide(leader, chosen.margin, len([a for a in arms if a.status != "out"]))
+    n = seeds_to_decide(leader, chosen.margin, len([a for a in arms if a.status != "out"]), alpha)
     if n is None:
         return text + ("; at the observed means no number of seeds would bring it within the margin (the "
                        "candidates differ by about the margin, or a censored seed): a wider --margin would "
@@ -423,17 +432,35 @@ def _study_seconds_per_seed(groups: list[Group]) -> float | None:
 
 def recommend(groups: list[Group], target: Target | None, points: bool, profiles: list[Profile],
               requirements: list[str], margin: float = TIME_MARGIN, quality_margin: float = QUALITY_MARGIN,
-              timing: dict[str, Any] | None = None) -> tuple[list[Decision], Projections]:
+              timing: dict[str, Any] | None = None, alpha: float = stats.ALPHA
+              ) -> tuple[list[Decision], Projections]:
     """One decision per profile and worker count (largest N first); `timing`: compute_timing.json's labels."""
     projections = Projections(timing)
     errors = {label: entry["error"] for label, entry in (timing or {}).items()}
     if target is None:
         return [], projections
     counts = sorted({g.workers for g in groups if g.method != "standalone" and g.finished}, reverse=True) or [1]
-    return [decide(groups, p, target, points, requirements, projections, n, margin, quality_margin, errors)
+    return [decide(groups, p, target, points, requirements, projections, n, margin, quality_margin, errors, alpha)
             for p in profiles for n in counts], projections
 
 
 def rule(points: bool, margin: float = TIME_MARGIN, quality_margin: float = QUALITY_MARGIN) -> str:
     return RULE.format(measure=measure(points)[1], margin=margin, limit=1 + margin, quality_margin=quality_margin,
                        endpoint=endpoint.DESCRIPTION)
+
+
+def stages_text(looks: int, stages: list[dict[str, Any]]) -> list[str]:
+    """A sequential study's looks, as the rule's last sentences."""
+    if looks <= 1:
+        return []
+    lines = [f"Sequential (--until-decided): every look decides at alpha / {looks} = {stats.ALPHA / looks:.3g}, "
+             f"so the false-pick rate over all {looks} looks is at most {stats.ALPHA:.0%}."]
+    for s in stages:
+        lines.append(f"Look {s.get('look')}: {s.get('cells')} cells, seeds {_seed_span(s.get('seeds') or [])}, "
+                     f"{', '.join(s.get('methods') or [])}; {s.get('outcome', s.get('state', ''))}.")
+    return lines
+
+
+def _seed_span(seeds: list[int]) -> str:
+    return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[-1] + 1)) else \
+        ", ".join(map(str, seeds))
