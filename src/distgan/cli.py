@@ -229,7 +229,10 @@ def _add_compare(sub: Any) -> None:
     p.add_argument("--partition", metavar="PARTITION", help=f"{HELP['partition']} (default: {c.DEFAULT_PARTITION})")
     p.add_argument("--steps", type=int, metavar="STEPS", help="budget in generator updates for every method "
                    f"(default: {c.DEFAULT_STEPS}); the report prints what a step is for each")
-    p.add_argument("--seeds", type=int, metavar="S", help=f"seeds 0..S-1 per cell (default: {c.DEFAULT_SEEDS})")
+    p.add_argument("--seeds", type=int, metavar="S", help=f"seeds per cell, from --first-seed (default: "
+                   f"{c.DEFAULT_SEEDS})")
+    p.add_argument("--first-seed", type=int, metavar="F", help="the first seed (default: 0; the default study: "
+                   f"{c.DEFAULT_FIRST_SEED}, since seeds 0-4 chose its endpoint and margins)")
     p.add_argument("--backend", metavar="BACKEND", help=f"{HELP['backend']} (default: {c.DEFAULT_BACKEND})")
     p.add_argument("--batch-size", type=int, metavar="B",
                    help="b per worker (default: 256 for 2-D points, 64 for images)")
@@ -298,7 +301,7 @@ def study_from_args(args: argparse.Namespace) -> Study:
             study.target = None
         if args.steps is not None and args.eval_every is None:
             study.eval_every = 0
-    for name in ("dataset", "partition", "steps", "seeds", "backend", "batch_size", "eval_every", "out",
+    for name in ("dataset", "partition", "steps", "seeds", "first_seed", "backend", "batch_size", "eval_every", "out",
                  "progress", "reference", "target", "margin", "quality_margin", "equivalence_margin", "threads", "jobs",
                  "network", "require", "dp_epsilon", "until_decided", "time_budget",
                  "compress"):

@@ -32,7 +32,7 @@ def until_decided(study: Study) -> Path:
     from distgan.compare import finish, run_cells, select
 
     started = time.monotonic()
-    seeds = list(range(study.seeds))
+    seeds = list(range(study.first_seed, study.first_seed + study.seeds))
     wanted: dict[tuple[str, int], list[int]] = {}  # (label, workers) -> its seeds
     every = plan(study)
     for cell in every:
@@ -55,7 +55,7 @@ def until_decided(study: Study) -> Path:
             stages[-1]["outcome"] = f"stopped after {MAX_LOOKS} looks, the most the level allows for"
             break
         new = list(range(max(seeds) + 1, max(seeds) + 1 + SEEDS_PER_LOOK))
-        extra = [c for c in plan(dataclasses.replace(study, seeds=max(new) + 1))
+        extra = [c for c in plan(dataclasses.replace(study, seeds=max(new) + 1 - study.first_seed))
                  if (c.label, c.workers) in open_cells and c.seed in new]
         per_cell = _seconds_per_cell(stages)
         left = study.time_budget - (time.monotonic() - started) if study.time_budget else float("inf")
