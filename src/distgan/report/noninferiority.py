@@ -7,6 +7,9 @@ margin of 20% means the same on a 10 s profile and on a 200 s one.
 - Quality gate: arm i is kept when, with 95% confidence, its quality is at most (1 + quality margin) times every
   other arm's (so the best's); it is out when it is shown worse than some arm by more than that; otherwise its
   quality is unresolved. One-sided bounds at Hsu's MCB level, alpha / (k - 1) each (stats.mcb_alpha).
+- Time is compared among the kept arms only: quality is a requirement, and a pick must be near the fastest of
+  the arms shown to meet it. An unresolved arm is never picked and is not in the bound; the report names it
+  beside the pick when it may be faster, and more seeds (--until-decided) resolve it.
 - Time: arm i's regret bound is exp(max(0, max over j of the upper bound on log(t_i / t_j))), widened by the
   projection's error on both sides: with 95% confidence, picking i costs at most that factor against the true
   best. The MCB bounds hold for every arm at once, so the leader may be chosen from the same data.
@@ -111,9 +114,9 @@ def decide_arms(arms: list[Arm], margin: float = TIME_MARGIN, quality_margin: fl
     """The rule on `arms` (their statuses and bounds set in place): the pick is the leader (the kept arm with the
     best estimate) when its regret bound is within 1 + margin, else the best-estimated kept arm that is."""
     quality_gate(arms, quality_margin, alpha)
-    family = [a for a in arms if a.status != "out"]
+    family = [a for a in arms if a.status == "kept"]
     regret_bounds(family, alpha, margin)
-    kept = sorted((a for a in family if a.status == "kept"), key=Arm.estimate)
+    kept = sorted(family, key=Arm.estimate)
     within = [a.name for a in kept if a.regret <= 1 + margin]
     leader = kept[0].name if kept else None
     pick = leader if leader in within else (within[0] if within else None)

@@ -4,8 +4,8 @@ The rule, per profile and worker count N (the statistics are report/noninferiori
 1. Candidates are the methods that meet the user's requirements (`--require`).
 2. Quality gate, as non-inferiority: a candidate is kept when its final quality is shown, one-sided and by
    multiple comparisons with the best (MCB), to be at most (1 + quality margin) times every other candidate's;
-   out when shown worse than some candidate by more than that; otherwise "quality unresolved" (it stays in the
-   time comparison, so a pick must not be slower than it, but it cannot be picked).
+   out when shown worse than some candidate by more than that; otherwise "quality unresolved": never picked,
+   left out of the time bounds, and named beside the pick when it may be faster.
 3. Time, as non-inferiority against the best: each run's trace is replayed on the profile, and its time to the
    target is read at the study's endpoint (report/endpoint.py). Per candidate, the regret bound is the largest
    one-sided simultaneous upper bound of its time over another's (log ratio, paired by seed, widened by the
@@ -57,8 +57,9 @@ REQUIREMENTS: dict[str, tuple[Callable[[Any], bool], str]] = {
 DEFAULT_REQUIREMENTS = ("data-stays-local",)
 RULE = ("Non-inferiority against the best, by multiple comparisons with the best (MCB, one-sided 95%, alpha / (k - 1) "
         "per comparison). Quality gate: a candidate is kept when its final {measure} is shown to be within "
-        "{quality_margin:.0%} of every other candidate's, out when shown worse by more, else unresolved (compared "
-        "in time, never picked). Time: each candidate's regret bound is the largest simultaneous upper bound of "
+        "{quality_margin:.0%} of every other candidate's, out when shown worse by more, else unresolved (never "
+        "picked, and left out of the time bounds: named beside the pick when faster). Time: each kept candidate's "
+        "regret bound is the largest simultaneous upper bound of "
         "its projected time to the target over another's (log ratio, paired by seed; a censored seed counts at "
         "its run's budget for the other side and leaves its own bound unbounded), widened by the projection's "
         "error; the pick is the kept leader (best estimated time) if its bound is at most {limit:.2f}x "
@@ -159,6 +160,7 @@ class Decision:
     within_margin: list[str] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)  # candidates whose quality is neither kept nor out
     open_contrasts: list[Row] = field(default_factory=list)  # undecided: the cells more seeds would help
+    faster_unresolved: list[str] = field(default_factory=list)  # quality unresolved, faster than the pick on average
     alpha: float = stats.ALPHA
     rows: list[Row] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)  # cells that do not meet the requirements, and why
@@ -170,6 +172,7 @@ class Decision:
                 "network": self.profile.describe(), "margin": self.margin, "quality_margin": self.quality_margin,
                 "regret_bound": _json_number(self.regret_bound), "leader": self.leader,
                 "within_margin": self.within_margin, "quality_unresolved": self.unresolved, "alpha": self.alpha,
+                "faster_but_quality_unresolved": self.faster_unresolved,
                 "open_contrasts": [{"method": r.name, "label": r.group.label, "workers": r.group.workers}
                                    for r in self.open_contrasts],
                 "verdict": self.verdict(),
@@ -189,7 +192,10 @@ class Decision:
                 f"time to the target of the best candidate on {self.profile.name} (margin {1 + self.margin:.2f}x)")
         if others:
             text += f"; also within the margin: {', '.join(others)}"
-        if self.unresolved:
+        if self.faster_unresolved:
+            text += (f"; faster on average but of unresolved quality, so not picked: "
+                     f"{', '.join(self.faster_unresolved)}")
+        elif self.unresolved:
             text += f"; quality unresolved (not picked): {', '.join(self.unresolved)}"
         return text
 
@@ -286,6 +292,7 @@ def decide(groups: list[Group], profile: Profile, target: Target, points: bool, 
     decision.leader, decision.within_margin = chosen.leader, chosen.within_margin
     decision.unresolved = [a.name for a in arms if a.status == "unresolved"]
     decision.lines = _lines(arms, chosen, profile, name, alpha)
+    decision.faster_unresolved = _faster_unresolved(arms, chosen.pick or chosen.leader)
     if chosen.decided:
         decision.decided, decision.pick = True, chosen.pick
         decision.regret_bound = by_name[chosen.pick].regret
@@ -302,7 +309,7 @@ def _status(arm: Arm, chosen: Pick, measure_name: str, quality_margin: float, ma
     if arm.status == "out":
         return f"out: final {measure_name} shown worse than another's by more than {quality_margin:.0%}"
     if arm.status == "unresolved":
-        return f"quality unresolved (within {quality_margin:.0%} of the best not shown); regret <= {factor(arm.regret)}"
+        return f"quality unresolved (within {quality_margin:.0%} of the best not shown): not compared in time"
     if arm.name == chosen.pick:
         return f"pick: regret <= {factor(arm.regret)}" + (" (the leader)" if arm.name == chosen.leader else "")
     if arm.name in chosen.within_margin:
@@ -325,18 +332,30 @@ def _lines(arms: list[Arm], chosen: Pick, profile: Profile, measure_name: str, a
     focus = next((a for a in arms if a.name == (chosen.pick or chosen.leader)), None)
     if focus is None:
         return lines
-    family = [b for b in arms if b is not focus and b.status != "out"]
+    family = [b for b in arms if b is not focus and b.status == "kept"]
     level = stats.mcb_alpha(len(family) + 1, alpha)
-    for b in family:
+    for b in [*family, *(b for b in arms if b.status == "unresolved")]:
         diffs = log_ratios(focus, b)
         upper = stats.one_sided_upper(diffs, level) + math.log1p(focus.error) + math.log1p(b.error)
         bound = "unbounded (a censored seed)" if any(math.isinf(d) for d in diffs) else \
             "unbounded (no spread)" if math.isinf(upper) else f"{math.exp(upper):.2f}x"
+        if b.status == "unresolved":
+            lines.append(f"Time on {profile.name}: {focus.name} / {b.name} = {_ratio_text(diffs)} over "
+                         f"{len(diffs)} paired seeds; not in the bound, since {b.name}'s quality is unresolved")
+            continue
         lines.append(f"Time on {profile.name}: {focus.name} / {b.name} = {_ratio_text(diffs)} over {len(diffs)} "
                      f"paired seeds; simultaneous one-sided 95% upper bound {bound}"
                      + (f" (widened by the projection's error, ±{focus.error:.0%} and ±{b.error:.0%})"
                         if focus.error or b.error else ""))
     return lines
+
+
+def _faster_unresolved(arms: list[Arm], focus_name: str | None) -> list[str]:
+    """The quality-unresolved arms whose paired geometric mean time is below the pick's (else the leader's)."""
+    focus = next((a for a in arms if a.name == focus_name), None)
+    if focus is None:
+        return []
+    return [b.name for b in arms if b.status == "unresolved" and _gmean(log_ratios(focus, b)) > 0]
 
 
 def _gmean(diffs: list[float]) -> float:
@@ -405,7 +424,7 @@ def _what_would_decide(arms: list[Arm], chosen: Pick, groups: list[Group], measu
         return text + (f"; {', '.join(short)} missed the target on a seed whose whole run took less projected time "
                        f"than {leader.name} needed, so which is faster there is unknown: a larger budget (--steps) "
                        "would decide.")
-    n = seeds_to_decide(leader, chosen.margin, len([a for a in arms if a.status != "out"]), alpha)
+    n = seeds_to_decide(leader, chosen.margin, len([a for a in arms if a.status == "kept"]), alpha)
     if n is None:
         return text + ("; at the observed means no number of seeds would bring it within the margin (the "
                        "candidates differ by about the margin, or a censored seed): a wider --margin would "
