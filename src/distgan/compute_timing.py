@@ -78,7 +78,7 @@ def summary(values: list[float]) -> dict[str, Any]:
             "error": (max(values) - min(values)) / 2 / median if median > 0 else 0.0}
 
 
-def traced_seconds_per_update(run: str | Path, skip: int = WARMUP) -> float | None:
+def traced_seconds_per_update(run: str | Path, skip: int | None = None) -> float | None:
     """Compute seconds per generator update in a finished run's trace (its replay on an ideal network), from
     update `skip` to the last."""
     from distgan.errors import DistganError
@@ -89,7 +89,7 @@ def traced_seconds_per_update(run: str | Path, skip: int = WARMUP) -> float | No
         ends = projector(run)[0](IDEAL).step_end_s
     except DistganError:
         return None
-    return _per_update(ends, skip)
+    return _per_update(ends, WARMUP if skip is None else skip)
 
 
 def _per_update(ends: dict[int, float], skip: int) -> float | None:
