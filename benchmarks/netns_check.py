@@ -107,7 +107,9 @@ def run_in_namespaces(nets: Namespaces, method: str, workers: int, steps: int, o
                       extra: Sequence[str] = ()) -> float:
     """Start one `distgan train` rank per namespace, as torchrun would (`extra`: more train flags); return the
     wall seconds of the launch."""
-    world = workers + (0 if method == "sync-dp" else 1)
+    from distgan.methods import method_spec
+
+    world = workers + (1 if method_spec(method).has_server else 0)  # gossip-gan has no server either
     port = 29400 + os.getpid() % 500
     args = ["-m", "distgan", "train", "--method", method, "--workers", str(workers), "--dataset", "digits",
             "--steps", str(steps), "--out", str(out), "--master-addr", f"{SUBNET}.1", "--master-port", str(port),

@@ -1,8 +1,10 @@
 """Replay a run's trace on a network: every rank redoes its own items in order, on simulated links.
 
 What waits for what comes from the trace itself, so no method is named here:
-- compute takes its (calibrated) seconds; a blocking send holds the rank until its last bit leaves; a posted
-  send (an asynchronous push) does not, and queues on the links with everything else in flight;
+- compute takes its (calibrated) seconds; a blocking send holds the rank until its receiver has posted the
+  receive, and its bytes then go to the kernel's socket buffer (a 622 KB gloo send returned in 1 ms on a 10 Mbit/s
+  link, traced), so the rank goes on while they leave; one larger than that buffer holds it until its last bit
+  leaves. A posted send (an asynchronous push) does not wait at all, and queues on the links with the rest;
 - a message moves only once its receiver has posted the receive (gloo's rendezvous: a measured 548 KB send
   blocked 10 s while its receiver was still starting), then takes the next place on the links;
 - a receive takes the next message from that peer of that kind (both transports deliver each pair's
@@ -10,7 +12,12 @@ What waits for what comes from the trace itself, so no method is named here:
   worker's model arrives, and async-ps pushes queue at the server in the order it took them;
 - a swap sends to one peer and waits for the other's message, peer to peer; with a peer that swaps back (md-gan
   at N = 2) the two messages go one after the other, as gloo sends them;
-- an all-reduce starts when every rank has reached it, as a ring, and releases them all when it ends.
+- any two point-to-point messages between one pair of ranks, whichever way each goes, move one at a time: gloo
+  moved two isends exchanged both ways in the sum of the one-way times at 10 to 272 Mbit/s, while two pairs
+  moved at once (benchmarks/gloo_pairs.py; gossip-gan's pushes of G and D each way at 10 Mbit/s took 0.93-0.98 s
+  against 0.5 s one way), so a message matched while another is on its pair waits for that one's last bit to leave;
+- an all-reduce starts when every rank has reached it, as a ring, and releases them all when it ends. Its two
+  directions do overlap (gloo_duplex.py: at N = 2 it took one line time, not two), so it does not wait on pairs.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from distgan.network.links import Network, ring_all_reduce
 from distgan.network.profiles import Link
 
 log = logging.getLogger(__name__)
+SOCKET_BUFFER = 4 * 2**20  # bytes a blocking send hands to the kernel and returns: tcp_wmem's largest here
 Compute = Callable[[dict[str, Any], str, float], float]  # (record, phase, traced seconds) -> seconds to replay
 
 
@@ -75,6 +83,7 @@ class _Replayer:
         self.arrivals: dict[tuple[int, str], int] = defaultdict(int)  # (rank, kind) -> all-reduces reached
         self.link_bytes: dict[tuple[int, str], int] = defaultdict(int)
         self.computed: dict[int, float] = defaultdict(float)
+        self.on_pair: dict[tuple[int, int], deque] = {}  # (low, high) rank -> messages waiting; present while busy
 
     def run(self) -> Replay:
         for me in self.ranks.values():
@@ -164,13 +173,30 @@ class _Replayer:
             self.recvs[key] += 1
 
     def start(self, key: tuple, sender: _Rank, nbytes: int, blocking: bool) -> None:
-        """A matched message goes on the links; a blocking sender resumes when it has left, the receiver on arrival."""
+        """A matched message goes on the links once its pair of ranks is free (one message at a time, either way);
+        a blocking sender resumes when it has left, the receiver on arrival."""
         src, dst, _ = key
+        pair = (min(src, dst), max(src, dst))
+        if pair in self.on_pair:
+            self.on_pair[pair].append((key, sender, nbytes, blocking))
+            return
+        self.on_pair[pair] = deque()
         self.link_bytes[src, "up"] += nbytes
         self.link_bytes[dst, "down"] += nbytes
         receiver = self.ranks.get(dst)
-        self.net.transfer(src, dst, nbytes, on_sent=(lambda: self.wake(sender, ("send", key))) if blocking else None,
+
+        buffered = blocking and nbytes <= SOCKET_BUFFER
+
+        def sent() -> None:
+            for waiting in self.on_pair.pop(pair):  # the next takes the pair over, the rest queue behind it again
+                self.start(*waiting)
+            if blocking and not buffered:
+                self.wake(sender, ("send", key))
+
+        self.net.transfer(src, dst, nbytes, on_sent=sent,
                           on_delivered=(lambda: self.wake(receiver, key)) if receiver else None)
+        if buffered:
+            self.wake(sender, ("send", key))
 
     def all_reduce(self, me: _Rank, kind: str, nbytes: int) -> None:
         n = self.arrivals[me.rank, kind]
