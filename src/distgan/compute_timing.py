@@ -26,8 +26,9 @@ from distgan.checkpoint import atomic_write_json
 log = logging.getLogger(__name__)
 FILE = "compute_timing.json"
 REPEATS = 3
-STEPS = 60
+STEPS = 100
 WARMUP = 10  # updates left out of each timing: the first steps pay for allocation and caches
+TRIM = 0.1  # the share of the fastest and of the slowest records left out of a rate
 
 
 def needed(study: Any) -> bool:
@@ -66,7 +67,12 @@ def time_compute(study: Any, cells: list[Any], threads: int) -> dict[str, Any]:
                 shutil.rmtree(out, ignore_errors=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    result = {"repeats": REPEATS, "steps": STEPS, "warmup": WARMUP, "threads": threads, "labels": {
+    import torch
+
+    from distgan.runner import machine
+
+    result = {"repeats": REPEATS, "steps": STEPS, "warmup": WARMUP, "trim": TRIM, "threads": threads,
+              "machine": machine(torch.device("cpu")), "labels": {
         label: summary(values) for label, values in seconds.items() if values}}
     atomic_write_json(Path(study.out) / FILE, result)
     return result
@@ -93,21 +99,32 @@ def traced_seconds_per_update(run: str | Path, skip: int | None = None) -> float
 
 
 def _per_update(ends: dict[int, float], skip: int) -> float | None:
-    steps = sorted(ends)
-    if not steps:
+    """Seconds per update from each record's end time, after update `skip`: the mean of the per-record rates with
+    the fastest and slowest TRIM of them left out (a 2-core VM stalls now and then; a stall is not the method's)."""
+    steps = sorted(s for s in ends if s > skip)
+    start = max((s for s in ends if s <= skip), default=0)
+    points = [(start, ends[start] if start else 0.0)] + [(s, ends[s]) for s in steps]
+    rates = sorted((t1 - t0) / (s1 - s0) for (s0, t0), (s1, t1) in zip(points, points[1:]) if s1 > s0)
+    if not rates:
         return None
-    start = max((s for s in steps if s <= skip), default=0)
-    first = ends[start] if start else 0.0
-    return (ends[steps[-1]] - first) / (steps[-1] - start) if steps[-1] > start else None
+    cut = int(len(rates) * TRIM)
+    kept = rates[cut:len(rates) - cut] or rates
+    return sum(kept) / len(kept)
 
 
-def load(root: str | Path) -> dict[str, Any]:
-    """compute_timing.json of a study folder's labels, or {} when it has none (then nothing is scaled)."""
+def load(root: str | Path, cpus: set[str] | None = None) -> dict[str, Any]:
+    """compute_timing.json of a study folder's labels, or {} when it has none, or when it was timed on another CPU
+    than `cpus`, the ones the runs name (a timing scales only the compute of its own kind of machine)."""
     path = Path(root) / FILE
     try:
-        return json.loads(path.read_text()).get("labels", {})
-    except (OSError, json.JSONDecodeError, AttributeError):
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
         return {}
+    timed_on = (data.get("machine") or {}).get("cpu")
+    if cpus is not None and (timed_on is None or cpus != {timed_on}):
+        log.warning("%s was timed on %s, the runs on %s: not used", path, timed_on, ", ".join(sorted(cpus)) or "?")
+        return {}
+    return data.get("labels", {}) if isinstance(data, dict) else {}
 
 
 def errors(root: str | Path) -> dict[str, float]:
@@ -116,8 +133,10 @@ def errors(root: str | Path) -> dict[str, float]:
 
 def describe(root: str | Path, errors_by_label: dict[str, float]) -> str:
     if not errors_by_label:
-        return ("Projected times use each cell's traced compute as it is: no compute_timing.json (a process-backend "
-                "study is calibrated role by role instead), so no projection error widens the bounds.")
+        return ("Projected times use each cell's traced compute as it is, so no timing error widens the bounds: "
+                "there is no compute_timing.json timed on the runs' kind of CPU (a process-backend study is "
+                "calibrated role by role instead; a study that predates the timing, or ran on another machine, "
+                "is not).")
     worst = max(errors_by_label, key=errors_by_label.get)
     return (f"Each cell's traced compute is scaled to its method's compute per update timed apart from the cells "
             f"({FILE}: {REPEATS} interleaved runs each, one at a time), and each bound is widened by that timing's "

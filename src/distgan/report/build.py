@@ -121,7 +121,8 @@ def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target
     projections, for the crossovers."""
     for name in ("fid_vs_projected.png", "modes_vs_projected.png", "decision_map.png"):
         (root / name).unlink(missing_ok=True)
-    timing = compute_timing.load(root)
+    cpus = {((r.summary or {}).get("machine") or {}).get("cpu") or "unknown" for g in groups for r in g.finished}
+    timing = compute_timing.load(root, cpus)
     errors = {label: entry["error"] for label, entry in timing.items()}
     decisions, projections = recommend.recommend(groups, goal, points, profiles, requirements, *margins, timing,
                                                  stats.ALPHA / looks)
