@@ -192,10 +192,7 @@ class Decision:
                 f"time to the target of the best candidate on {self.profile.name} (margin {1 + self.margin:.2f}x)")
         if others:
             text += f"; also within the margin: {', '.join(others)}"
-        if self.faster_unresolved:
-            text += (f"; faster on average but of unresolved quality, so not picked: "
-                     f"{', '.join(self.faster_unresolved)}")
-        elif self.unresolved:
+        if self.unresolved:
             text += f"; quality unresolved (not picked): {', '.join(self.unresolved)}"
         return text
 
@@ -293,9 +290,16 @@ def decide(groups: list[Group], profile: Profile, target: Target, points: bool, 
     decision.unresolved = [a.name for a in arms if a.status == "unresolved"]
     decision.lines = _lines(arms, chosen, profile, name, alpha)
     decision.faster_unresolved = _faster_unresolved(arms, chosen.pick or chosen.leader)
-    if chosen.decided:
+    if chosen.decided and not decision.faster_unresolved:
         decision.decided, decision.pick = True, chosen.pick
         decision.regret_bound = by_name[chosen.pick].regret
+        return decision
+    if chosen.decided:  # a faster candidate whose quality may yet pass would overturn the pick: not decided
+        decision.regret_bound = by_name[chosen.pick].regret
+        decision.what_would_decide = _unresolved_would_decide(arms, chosen, decision.faster_unresolved, groups,
+                                                              name, alpha)
+        wanted = {chosen.pick, *decision.faster_unresolved}
+        decision.open_contrasts = [r for r in rows if r.name in wanted]
         return decision
     decision.regret_bound = by_name[chosen.leader].regret if chosen.leader else None
     decision.what_would_decide = _what_would_decide(arms, chosen, groups, name, alpha)
@@ -398,6 +402,31 @@ def _row(group: Group, profile: Profile, target: Target, projections: Projection
     if not times:
         return None
     return Row(group, times, budgets, quality, bytes_to, error)
+
+
+def _unresolved_would_decide(arms: list[Arm], chosen: Pick, faster: list[str], groups: list[Group],
+                             measure_name: str, alpha: float) -> str:
+    """Why a pick within the margin is still no decision: faster candidates of unresolved quality, and the seeds
+    that would resolve them."""
+    level = stats.mcb_alpha(len(arms), alpha)
+    needed = []
+    for name in faster:
+        a = next(x for x in arms if x.name == name)
+        worst = max((quality_log_ratios(a, b) for b in arms if b is not a),
+                    key=lambda d: statistics.fmean(d) if len(d) >= 2 else -math.inf, default=[])
+        if len(worst) >= 2:  # seeds to show it within the margin, or (its mean over the margin) to show it out
+            mean, sd, bound = statistics.fmean(worst), statistics.stdev(worst), math.log1p(chosen.quality_margin)
+            needed.append(stats.seeds_for_noninferiority(mean, sd, bound, level) if mean < bound else
+                          stats.seeds_for_noninferiority(-mean, sd, -bound, level))
+    text = (f"{chosen.pick} is within the margin among the candidates of shown quality, but {', '.join(faster)} "
+            f"{'is' if len(faster) == 1 else 'are'} faster on average and of unresolved final {measure_name} "
+            f"(neither shown within {chosen.quality_margin:.0%} of the best nor shown worse), so the pick could "
+            "change")
+    if needed and all(n is not None for n in needed):
+        text += f"; about {max(needed)} paired seeds would resolve the quality (80% power, at the observed spread)"
+    else:
+        text += "; more seeds than the power figure can bound at this spread would resolve the quality"
+    return text + ", and `--until-decided` spends them only on these methods."
 
 
 def _what_would_decide(arms: list[Arm], chosen: Pick, groups: list[Group], measure_name: str, alpha: float) -> str:
