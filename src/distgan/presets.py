@@ -34,8 +34,9 @@ def with_changes(study: Study, changes: dict[str, Any]) -> Study:
 def default_study(**changes: Any) -> Study:
     """`distgan compare` with no flags: the study the README's main job runs."""
     study = Study(target=DEFAULT_TARGET, eval_every=DEFAULT_EVAL_EVERY, first_seed=DEFAULT_FIRST_SEED, notes=[
-        f"Seeds {DEFAULT_FIRST_SEED} onward: seeds 0-4 (studies/demo-default) chose the pick rule's endpoint and "
-        "margins, so the main job decides on seeds that played no part in choosing them.",
+        f"The default study starts at seed {DEFAULT_FIRST_SEED} (--first-seed): seeds 0-4 (studies/demo-default) "
+        "chose the pick rule's endpoint and margins, so the main job decides on seeds that played no part in "
+        "choosing them.",
         "Default study: fe-gan is left out, since with iid shards and every worker selected each round it trains "
         "as fl-gan does (balanced sampling selects every device, and its KL weights are near uniform); compare "
         "them on non-iid data (--partition dirichlet:0.3 --methods fl-gan,fe-gan).",

@@ -132,13 +132,13 @@ def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target
     report.pick_header, report.pick_rows = pick.summary_rows(decisions)
     report.pick_sections = [pick.section(d, points) for d in decisions]
     if goal is None:
-        report.pick_rows = [["all", "-", "undecided", "no: there is no target to reach (give --target)"]]
+        report.pick_rows = [["all", "-", "undecided", "-", "-", "no: there is no target to reach (give --target)"]]
     elif decisions and not any(d.rows for d in decisions):
         report.pick_sections = []
         why = ("no run of this study kept its trace.jsonl, which the projection onto a network needs; run the study "
                "again with traces on (the default)") if projections.failed else \
             f"no cell meets the requirements ({'; '.join(decisions[0].excluded)})"
-        report.pick_rows = [["all", "-", "undecided", f"no: {why}"]]
+        report.pick_rows = [["all", "-", "undecided", "-", "-", f"no: {why}"]]
     atomic_write_json(root / "recommendation.json",
                       pick.recommendation_json(decisions, points, requirements, goal, *margins))
     figures = []
