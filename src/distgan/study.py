@@ -159,7 +159,7 @@ def _check_study(study: Study) -> None:
         study.quality_margin = stats.parse_share(study.quality_margin, "--quality-margin")
     if isinstance(study.jobs, bool) or not isinstance(study.jobs, int) or study.jobs < 0:
         raise DistganError(f"--jobs must be a positive integer (cells side by side), got {study.jobs}")
-    from distgan.report.recommend import parse_profiles, parse_requirements
+    from distgan.report.candidates import parse_profiles, parse_requirements
 
     parse_profiles(study.network)
     parse_requirements(study.require)

@@ -12,7 +12,7 @@ from test_crossover import write_trace
 from distgan import compute_timing
 from distgan.network.profiles import IDEAL
 from distgan.report.load import load_runs
-from distgan.report.recommend import Projections
+from distgan.report.projections import Projections
 
 
 def test_seconds_per_update_leave_out_the_warmup_and_the_spread_is_half_the_range():

@@ -51,7 +51,9 @@ def test_report_with_a_network_plots_projected_wall_time_and_finds_the_crossover
     build_report(tmp_path, target=150.0, network="wan")
     md = (tmp_path / "report.md").read_text()
     assert "## Quality against projected wall time, per network" in md and (tmp_path / "fid_vs_projected.png").is_file()
-    # equal when 8e6 bits / (bandwidth x 1448/1514) = 0.5 - 0.1 s: about 20.9 Mbit/s
+    # a blocking send returns once its bytes are in the socket buffer (replay.py), so fl-gan's rank 0 is held by
+    # the link, not by each send: the two are equal when 8e6 bits / (bandwidth x 1448/1514) = md-gan's 0.5 s a
+    # step, about 16.7 Mbit/s (the buffer lets the last sends end a little sooner)
     found = re.search(r"Crossover at about ([0-9.]+) Mbit/s: below it fl-gan N=1 reaches FID <= 150 later than "
                       r"md-gan N=1", md)
-    assert found and 19 < float(found.group(1)) < 23, md
+    assert found and 15 < float(found.group(1)) < 18, md

@@ -19,9 +19,10 @@ from fake_runs import write_run
 from distgan.errors import DistganError
 from distgan.network.profiles import parse_profile
 from distgan.report.aggregate import group_runs
+from distgan.report.candidates import parse_profiles, parse_requirements
 from distgan.report.load import load_runs
 from distgan.report.pick import recommendation_json
-from distgan.report.recommend import decide, parse_profiles, parse_requirements
+from distgan.report.recommend import decide
 from distgan.report.rule_check import least_favourable, simulate
 from distgan.report.verdicts import Target
 

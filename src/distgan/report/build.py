@@ -9,6 +9,7 @@ from distgan import compute_timing, stats
 from distgan.checkpoint import atomic_write_bytes, atomic_write_json
 from distgan.errors import DistganError
 from distgan.report import (
+    candidates,
     claims,
     content,
     costs,
@@ -25,6 +26,7 @@ from distgan.report.aggregate import Group, group_runs
 from distgan.report.comparison import correct, family_note
 from distgan.report.content import Figure, Report
 from distgan.report.load import Run, load_failures, load_runs, load_study
+from distgan.report.projections import Projections
 from distgan.report.table import is_points, table
 
 log = logging.getLogger(__name__)
@@ -51,8 +53,8 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
     root = Path(root)
     study = load_study(root) or {}
     # bad profiles or requirements fail before anything is read or drawn
-    profiles = recommend.parse_profiles(network if network is not None else study.get("network"))
-    requirements = recommend.parse_requirements(require if require is not None else study.get("require"))
+    profiles = candidates.parse_profiles(network if network is not None else study.get("network"))
+    requirements = candidates.parse_requirements(require if require is not None else study.get("require"))
     runs = load_runs(root)
     groups = group_runs(runs)
     points = is_points(groups)
@@ -116,7 +118,7 @@ def _pick_margins(margin: float | str | None, quality_margin: float | str | None
 
 def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target | None, points: bool,
           floor: float | None, profiles: list, requirements: list[str], margins: tuple[float, float], looks: int,
-          stages: list[dict]) -> recommend.Projections:
+          stages: list[dict]) -> Projections:
     """`## Which method to pick`, recommendation.json, and the figures of projected wall time; returns the runs'
     projections, for the crossovers."""
     for name in ("fid_vs_projected.png", "modes_vs_projected.png", "decision_map.png"):

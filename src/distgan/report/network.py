@@ -54,7 +54,7 @@ def scaled(profile: Profile, bps: float) -> Profile:
 
 def crossover_part(groups: list[Group], profile: Profile, target: Target | None, projections: Any) -> list[str]:
     """The crossover lines on `profile`'s latency, at bandwidths from 1 Mbit/s to 100 Gbit/s. `projections` is the
-    report's cache of each run's projector (report/recommend.Projections), so no trace is read twice."""
+    report's cache of each run's projector (report/projections.py), so no trace is read twice."""
     found: dict[Path, Callable[[Profile], Replay]] = {}
     lines = []
     for g in groups:

@@ -22,19 +22,14 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from distgan import compute_timing, stats
-from distgan.errors import DistganError
+from distgan import stats
 from distgan.methods import REGISTRY
-from distgan.network.profiles import Profile, parse_profile
-from distgan.network.project import projector
-from distgan.network.replay import Replay
+from distgan.network.profiles import Profile
 from distgan.report import endpoint, fmt
 from distgan.report.aggregate import Group
-from distgan.report.load import Run
-from distgan.report.network import at_update
+from distgan.report.candidates import _spec, unmet
 from distgan.report.noninferiority import (
     QUALITY_MARGIN,
     TIME_MARGIN,
@@ -45,16 +40,10 @@ from distgan.report.noninferiority import (
     quality_log_ratios,
     seeds_to_decide,
 )
+from distgan.report.projections import Projections
 from distgan.report.verdicts import Target, final_value, is_number, measure, target_reached
 from distgan.stats import censored_median
 
-DEFAULT_PROFILES = ("datacenter", "lan", "wan", "edge")
-REQUIREMENTS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "data-stays-local": (lambda spec: spec.data_stays_local, "no worker's records leave it"),
-    "no-restart": (lambda spec: spec.on_worker_death == "drop", "a worker's death never restarts the group"),
-    "no-server": (lambda spec: not spec.has_server, "no server rank to trust or to bottleneck"),
-}
-DEFAULT_REQUIREMENTS = ("data-stays-local",)
 RULE = ("Non-inferiority against the best, by multiple comparisons with the best (MCB, one-sided 95%, alpha / (k - 1) "
         "per comparison). Quality gate: a candidate is kept when its final {measure} is shown to be within "
         "{quality_margin:.0%} of every other candidate's, out when shown worse by more, else unresolved (never "
@@ -65,65 +54,6 @@ RULE = ("Non-inferiority against the best, by multiple comparisons with the best
         "error; the pick is the kept leader (best estimated time) if its bound is at most {limit:.2f}x "
         "(margin {margin:.0%}), else the best-estimated kept candidate that is. Time to the target is the "
         "smoothed, sustained crossing ({endpoint}). Otherwise the profile is undecided.")
-
-
-def parse_profiles(text: str | None) -> list[Profile]:
-    """`datacenter,wan` or `100mbit,30ms,edge`: names, and BW,LATENCY pairs (a latency joins the bandwidth
-    before it)."""
-    if text is None:
-        return [parse_profile(p) for p in DEFAULT_PROFILES]
-    tokens = [t.strip() for t in str(text).split(",") if t.strip()]
-    if not tokens:
-        raise DistganError("--network is empty; give profiles such as datacenter,wan or 100mbit,30ms")
-    joined: list[str] = []
-    for token in tokens:
-        if joined and _is_latency(token) and "," not in joined[-1]:
-            joined[-1] += "," + token
-        else:
-            joined.append(token)
-    return [parse_profile(p) for p in joined]
-
-
-def _is_latency(token: str) -> bool:
-    import re
-
-    return re.fullmatch(r"[0-9]*\.?[0-9]+\s*(s|ms|us|µs|ns)", token.lower()) is not None
-
-
-def parse_requirements(text: str | None) -> list[str]:
-    """`--require data-stays-local,no-restart,epsilon<=3`; `none` asks for nothing; unset: DEFAULT_REQUIREMENTS."""
-    if text is None:
-        return list(DEFAULT_REQUIREMENTS)
-    names = [t.strip().replace(" ", "") for t in str(text).split(",") if t.strip()]
-    if names == ["none"]:
-        return []
-    unknown = [n for n in names if n not in REQUIREMENTS and epsilon_bound(n) is None]
-    if unknown or not names:
-        raise DistganError(f"--require expects a comma list of {', '.join(REQUIREMENTS)} or epsilon<=X (or none), "
-                           f"got {text!r}")
-    return names
-
-
-def epsilon_bound(requirement: str) -> float | None:
-    """X of `epsilon<=X`, or None for any other requirement."""
-    import re
-
-    found = re.fullmatch(r"(?:epsilon|eps|ε)<=([0-9]*\.?[0-9]+)", requirement)
-    return float(found.group(1)) if found else None
-
-
-def unmet(requirement: str, group: Group) -> str | None:
-    """Why `group` fails `requirement`, or None when it meets it."""
-    bound = epsilon_bound(requirement)
-    if bound is None:
-        meets, _ = REQUIREMENTS[requirement]
-        return None if meets(_spec(group)) else f"fails {requirement} ({_spec(group).exposes})"
-    spent = [((r.summary or {}).get("privacy") or {}).get("epsilon_spent") for r in group.finished]
-    if not spent or any(e is None for e in spent):
-        return f"fails {requirement} (trained without differential privacy)"
-    if max(spent) > bound:
-        return f"fails {requirement} (a worker spent epsilon {fmt.number(max(spent))})"
-    return None
 
 
 @dataclass
@@ -205,54 +135,8 @@ def _json_number(value: float | None) -> float | None:
     return None if value is None or math.isinf(value) else round(value, 4)
 
 
-def _spec(group: Group):
-    return REGISTRY[group.method]
-
-
 def reached_text(row: Row) -> str:
     return f"{sum(t is not None for t in row.times.values())} of {len(row.times)}"
-
-
-class Projections:
-    """Each run's trace replayed once per profile (replays are cached: the decision map asks again)."""
-
-    def __init__(self, timing: dict[str, Any] | None = None) -> None:
-        self.timing = timing or {}  # label -> compute_timing.json's entry: each cell's compute is scaled to it
-        self._on: dict[Path, Callable[[Profile], Replay] | None] = {}
-        self._replays: dict[tuple[Path, Profile], Replay] = {}
-        self.failed: dict[Path, str] = {}
-
-    def projector(self, run: Run) -> Callable[[Profile], Replay] | None:
-        """The run's trace, read and calibrated once, as a function of the profile; None (and why, in `failed`)
-        when it cannot be projected."""
-        if run.path not in self._on:
-            try:
-                self._on[run.path] = projector(run.path, compute_scale=self._scale(run))[0]
-            except DistganError as e:
-                self._on[run.path] = None
-                self.failed[run.path] = str(e)
-        return self._on[run.path]
-
-    def _scale(self, run: Run) -> float:
-        """Compute timed apart over this run's traced compute, per update; 1 without a timing."""
-        timed = (self.timing.get(run.label) or {}).get("median")
-        if not timed:
-            return 1.0
-        traced = compute_timing.traced_seconds_per_update(run.path)
-        return timed / traced if traced else 1.0
-
-    def replay(self, run: Run, profile: Profile) -> Replay | None:
-        on = self.projector(run)
-        if on is None:
-            return None
-        key = (run.path, profile)
-        if key not in self._replays:
-            self._replays[key] = on(profile)
-        return self._replays[key]
-
-    def seconds_at(self, run: Run, profile: Profile, update: float) -> float | None:
-        replayed = self.replay(run, profile)
-        return None if replayed is None else at_update(replayed, update)
 
 
 def decide(groups: list[Group], profile: Profile, target: Target, points: bool, requirements: list[str],
@@ -296,6 +180,10 @@ def decide(groups: list[Group], profile: Profile, target: Target, points: bool, 
         return decision
     if chosen.decided:  # a faster candidate whose quality may yet pass would overturn the pick: not decided
         decision.regret_bound = by_name[chosen.pick].regret
+        for r in rows:
+            if r.name == chosen.pick:
+                r.status = (f"within the margin (regret <= {factor(r.regret)}), not picked: "
+                            f"{', '.join(decision.faster_unresolved)} faster, quality unresolved")
         decision.what_would_decide = _unresolved_would_decide(arms, chosen, decision.faster_unresolved, groups,
                                                               name, alpha)
         wanted = {chosen.pick, *decision.faster_unresolved}
