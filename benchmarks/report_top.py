@@ -24,8 +24,8 @@ def rows(study: Path) -> tuple[str, list[list[str]]]:
     title = (study / "report.md").read_text().splitlines()[0].lstrip("# ")
     table = []
     for entry in recommendation["profiles"].values():
-        pick = " = ".join(entry["pick"]) if entry["decided"] else "undecided"
-        why = entry["rule"] if entry["decided"] else entry["what_would_decide"]
+        pick = entry["pick"] if entry["decided"] else "undecided"
+        why = entry["verdict"] if entry["decided"] else entry["what_would_decide"]
         table.append(["\n".join(textwrap.wrap(entry["network"], 30)), pick, "\n".join(textwrap.wrap(why, 80))])
     return title, table
 
