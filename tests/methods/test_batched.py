@@ -83,8 +83,10 @@ def test_batched_local_steps_of_federated_clients_equal_the_loop():
         expected = [gan_step(gan, x, z) for gan, (x, z) in zip(looped, data)]
         got = gan_steps([(gan, x, z) for gan, (x, z) in zip(batched, data)])
         for (loss_D, loss_G), (b_loss_D, b_loss_G) in zip(expected, got):
-            torch.testing.assert_close(b_loss_D, loss_D, rtol=1e-5, atol=1e-6)
-            torch.testing.assert_close(b_loss_G, loss_G, rtol=1e-5, atol=1e-6)
+            # the losses of steps 2-4 come from weights that already differ by rounding (within the atol 1e-5 of
+            # the weights below); on an AMD EPYC VM G's loss differed by 1.9e-5 relative at step 2 (1e-5 failed)
+            torch.testing.assert_close(b_loss_D, loss_D, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(b_loss_G, loss_G, rtol=1e-4, atol=1e-5)
     for a, b in zip(looped, batched):
         for module in ("G", "D"):
             mine, theirs = getattr(a, module), getattr(b, module)
