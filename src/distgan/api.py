@@ -13,6 +13,10 @@ __all__ = ["train", "compare", "report", "project"]
 
 def compare(study: Study) -> Path:
     """Run every cell of a study that has not finished, then build its report; return report.html's path."""
+    if study.until_decided:  # seeds added only where the pick is undecided (distgan/sequential.py)
+        from distgan.sequential import until_decided
+
+        return until_decided(study)
     from distgan.compare import compare as run_study
 
     return run_study(study)

@@ -36,12 +36,8 @@ log = logging.getLogger(__name__)
 
 
 def compare(study: Study) -> Path:
-    """Run every unfinished cell (a failed cell is recorded and the study goes on), then build the report; with
-    `until_decided`, go on adding seeds where the pick is undecided (distgan/sequential.py)."""
-    if study.until_decided:
-        from distgan.sequential import until_decided
-
-        return until_decided(study)
+    """Run every unfinished cell (a failed cell is recorded and the study goes on), then build the report. (With
+    `until_decided`, api.compare runs distgan/sequential.py instead, which adds seeds where the pick is undecided.)"""
     cells = plan(study)
     chosen = select(cells, study.cells)
     failures = run_cells(study, chosen, cells)
@@ -84,7 +80,7 @@ def finish(study: Study, failures: list[dict[str, Any]]) -> Path:
     if compute_timing.needed(study) and not failures:
         log.info("timing each method's compute apart from the cells (%s)", compute_timing.FILE)
         compute_timing.time_compute(study, plan(study), compute_timing.default_threads(
-            study.jobs or os.cpu_count() or 1, study.threads))
+            study.jobs or os.cpu_count() or 1, study.threads), run_cell)
     from distgan.report import build_report
 
     return build_report(study.out, equivalence_margin=study.equivalence_margin, network=study.network,

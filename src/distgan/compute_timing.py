@@ -19,7 +19,7 @@ import shutil
 import statistics
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from distgan.checkpoint import atomic_write_json
 
@@ -36,11 +36,10 @@ def needed(study: Any) -> bool:
     return study.backend == "sim" and not (Path(study.out) / FILE).is_file()
 
 
-def time_compute(study: Any, cells: list[Any], threads: int) -> dict[str, Any]:
-    """Time every label's compute per update (REPEATS short runs each, interleaved); write compute_timing.json
-    into the study folder and return what it holds."""
-    from distgan.compare import run_cell
-
+def time_compute(study: Any, cells: list[Any], threads: int, run_cell: Callable[[Any], str | None]
+                 ) -> dict[str, Any]:
+    """Time every label's compute per update (REPEATS short runs each, interleaved, each trained by `run_cell`,
+    compare.run_cell); write compute_timing.json into the study folder and return what it holds."""
     examples = {}
     for cell in cells:  # one cell per label, at its largest N: that is the one the pick compares
         if cell.label not in examples or cell.workers > examples[cell.label].workers:
