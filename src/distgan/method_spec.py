@@ -35,7 +35,9 @@ class MethodSpec:
     options: type = NoOptions  # a kw_only dataclass of its flags; field metadata["help"] explains each
     exposes: str = "not declared"  # what leaves a worker: gradients, weights, samples and feedback, ...
     data_stays_local: bool = True  # False: the records themselves are pooled (standalone)
-    # the kinds --compress may encode, and what each carries: "gradient" (top-k with error feedback applies),
+    # the kinds --compress may encode, and what each carries: "gradient" (a vector over the model's parameters,
+    # the same coordinates every message: a gradient, or an optimizer's update such as sync-dp/update_D; top-k
+    # with error feedback applies, and a method whose optimizer is Adam sends its updates under top-k),
     # "sample-gradient" (a gradient on a fresh batch each message: top-k without error feedback),
     # "weights" or "samples" (only casts and quantisers: top-k would zero most of them), "optimizer" (casts only)
     payloads: dict[str, str] = field(default_factory=dict)

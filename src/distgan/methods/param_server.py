@@ -16,6 +16,13 @@ other method, and at N = 1 with n_fetch = n_push = 1 the server's G is standalon
 One step of the budget is one push applied on the server (one D and one G update). Under the simulated
 transport, "arrival order" is a seeded schedule, so runs repeat.
 
+Under a sparsifying codec (`--compress topk:F`) a worker pushes its replica's own Adam updates since the last
+push, u = w_n' - w_n, and the server applies them as they are (w <- w + u), as Efficient-Adam's workers send
+their Adam updates to the server (Chen, Shen, Liu, Luo 2022, arXiv:2205.14473). Top-k's error feedback is sound
+on an update that is applied linearly; on a gradient that then goes through the server's Adam it is not (the
+server scales a late residual down to about its learning rate: 1-bit Adam, Tang et al. 2021). The server's
+optimizers then go unused.
+
 Privacy (--dp-epsilon, distgan/privacy.py): each replica's D step is DP-SGD's, so the D gradients it
 accrues and pushes are private; the pushed G gradients come through the private D on generated data alone.
 A worker takes at most one D step per budget step, so the planned steps bound its epsilon.
@@ -88,14 +95,14 @@ def server(ctx: RankContext) -> None:
                 ctx.lose(n, v, e)
             continue
         try:
-            g = receive_gradients(ctx, gan, n)
+            pushed = receive_push(ctx, gan, n)
         except PeerGone as e:  # it hung, or died, between its header and its gradients
             ctx.lose(n, v, e)
             continue
         stale.append(v - int(header[1].item()))
         applied[n] += 1
         ctx.trace.phase("server apply")
-        apply_gradients(gan, g)
+        (apply_update if sends_updates(ctx) else apply_gradients)(gan, pushed)
         v += 1
         window = stale[-cfg.log_every:]
         seen = ctx.options.push_every * cfg.batch_size
@@ -116,10 +123,21 @@ def reply_to_pull(ctx: RankContext, gan, n: int, v: int, stop: bool = False) -> 
         ctx.transport.send(flatten([p.detach() for p in params(gan)] + buffers(gan)), n, "async-ps/params")
 
 
-def receive_gradients(ctx: RankContext, gan, n: int) -> torch.Tensor:
-    g = torch.empty(sum(p.numel() for p in params(gan)), device=ctx.device)
-    ctx.transport.recv(g, n, "async-ps/grads")
-    return g
+def sends_updates(ctx: RankContext) -> bool:
+    """Top-k: workers push their Adam updates, on which error feedback is sound, not gradients."""
+    return ctx.transport.compression is not None and ctx.transport.compression.codec.sparse
+
+
+def receive_push(ctx: RankContext, gan, n: int) -> torch.Tensor:
+    pushed = torch.empty(sum(p.numel() for p in params(gan)), device=ctx.device)
+    ctx.transport.recv(pushed, n, "async-ps/updates" if sends_updates(ctx) else "async-ps/grads")
+    return pushed
+
+
+def apply_update(gan, u: torch.Tensor) -> None:
+    with torch.no_grad():
+        for p, u_p in zip(params(gan), u.split([p.numel() for p in params(gan)])):
+            p.add_(u_p.view_as(p))
 
 
 def apply_gradients(gan, g: torch.Tensor) -> None:
@@ -144,7 +162,7 @@ def stop_workers(ctx: RankContext, gan, v: int) -> None:
                 if header[0].item() == PULL:
                     reply_to_pull(ctx, gan, n, v, stop=True)
                     break
-                receive_gradients(ctx, gan, n)  # a late push: discarded
+                receive_push(ctx, gan, n)  # a late push: discarded
             except PeerGone as e:
                 ctx.lose(n, v, e)
                 break
@@ -167,6 +185,7 @@ def worker(ctx: RankContext) -> None:
     reply = torch.empty(HEADER, dtype=torch.float64, device=device)
     accumulated, version, step = None, 0.0, 0
     pushing: list[Pending] = []
+    updates = sends_updates(ctx)
     while True:
         ctx.trace.begin(step + 1)
         if step % ctx.options.pull_every == 0:
@@ -181,12 +200,14 @@ def worker(ctx: RankContext) -> None:
         ctx.crash_point(step)
         ctx.trace.phase("worker D and G step")
         kept: list[torch.Tensor] = []
+        before = flatten([p.detach() for p in params(gan)]) if updates else None
         # D step then G step on the replica, as in standalone; `sync` keeps each gradient for the push
         with ctx.compute():
             loss_D, loss_G = gan_step(gan, real.next(), noise(gan, cfg.batch_size, z_rng, device),
-                                      sync=lambda model, kept=kept: kept.append(flatten(grads(model))),
-                                      private=ctx.privacy)
-        pushed = torch.cat(kept)  # [g_D, g_G]: gan_step syncs D first
+                                      sync=None if updates else lambda model, kept=kept: kept.append(
+                                          flatten(grads(model))), private=ctx.privacy)
+        # [g_D, g_G] (gan_step syncs D first), or under top-k the replica's update [u_D, u_G]
+        pushed = flatten([p.detach() for p in params(gan)]) - before if updates else torch.cat(kept)
         accumulated = pushed if accumulated is None else accumulated + pushed
         step += 1
         if step % ctx.options.push_every == 0:
@@ -194,7 +215,7 @@ def worker(ctx: RankContext) -> None:
                 sent.wait()
             header = torch.tensor([PUSH, version, loss_D.item(), loss_G.item()], dtype=torch.float64)
             pushing = [t.isend(header, 0, "async-ps/control", control=True),
-                       t.isend(accumulated, 0, "async-ps/grads")]
+                       t.isend(accumulated, 0, "async-ps/updates" if updates else "async-ps/grads")]
             accumulated = None
     for sent in pushing:
         sent.wait()
@@ -202,7 +223,8 @@ def worker(ctx: RankContext) -> None:
 
 SPEC = MethodSpec(
     name="async-ps", summary="asynchronous parameter server, Downpour-style (Dean et al. 2012; Li et al. 2014)",
-    train=train, has_server=True, on_worker_death=DROP, kinds=("async-ps/control", "async-ps/params", "async-ps/grads"),
+    train=train, has_server=True, on_worker_death=DROP,
+    kinds=("async-ps/control", "async-ps/params", "async-ps/grads", "async-ps/updates"),
     step_definition="one gradient push applied on the server (one D and one G update)", options=Options,
-    exposes="gradients of G and D, every push",
-    payloads={"async-ps/params": "weights", "async-ps/grads": "gradient"})
+    exposes="gradients of G and D, every push (under top-k: the replica's Adam updates)",
+    payloads={"async-ps/params": "weights", "async-ps/grads": "gradient", "async-ps/updates": "gradient"})

@@ -14,6 +14,16 @@ The global batch is N b. `--lr-scaling none` (the default) keeps the learning ra
 baseline; `linear` is Goyal et al.'s rule: multiply them by N, reached by a linear warmup from the base
 rate over the first 5 epochs of the training set (section 2.2 of Goyal et al. 2017).
 
+Under a sparsifying codec (`--compress topk:F`) the workers average Adam's updates, not its gradients,
+as Efficient-Adam's workers do (Chen, Shen, Liu, Luo 2022, arXiv:2205.14473):
+        D_n' <- Adam_n(g_D of worker n)          each worker its own moments, on its own gradient
+        u_n <- D_n' - D;  D <- D + (1/N) sum_n topk(u_n + e_n)      e_n: what worker n's top-k held back
+and the same for G. Error feedback is sound on the update, which is applied as it is; on gradients that then
+go through Adam it is not: Adam scales a residual released late down to about its learning rate, so the mass
+held back is lost (1-bit Adam, Tang et al. 2021, section 3, on why error compensation fails under Adam's
+non-linear step). Every worker decodes all N updates and sums them in rank order, so the replicas stay
+identical. Without a sparsifying codec the gradients are averaged, as above.
+
 Privacy (--dp-epsilon, distgan/privacy.py): each replica's D gradient is made private (DP-SGD on its own
 batch) before the all-reduce, so what leaves a worker is already private; G's gradient is computed through
 the private D on generated data alone, which is post-processing.
@@ -22,6 +32,8 @@ the private D on generated data alone, which is post-processing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import torch
 
 from distgan import run_folder
 from distgan.checkpoint import load_checkpoint
@@ -38,6 +50,7 @@ from distgan.methods.common import (
     restore,
     set_grads,
     train_state,
+    unflatten_into,
     worker_batches,
 )
 
@@ -58,6 +71,30 @@ def all_reduce_grads(ctx: RankContext, module, kind: str) -> None:
     set_grads(module, g)
 
 
+def average_adam_update(transport, params: list[torch.Tensor], opt: torch.optim.Optimizer, kind: str) -> None:
+    """Step this worker's Adam on its own gradient, then take the mean of every worker's update in its place
+    (Efficient-Adam's worker; the transport's top-k keeps its error feedback on the update). Leaves no
+    gradient behind, so gan_step's own optimizer step that follows has nothing to apply."""
+    w = flatten([p.detach() for p in params])
+    opt.step()
+    u = flatten([p.detach() for p in params]) - w
+    transport.all_reduce_mean(u, kind)
+    with torch.no_grad():
+        unflatten_into(w + u, params)
+    opt.zero_grad(set_to_none=True)
+
+
+def sync(ctx: RankContext, gan: Gan):
+    """What each replica does before its optimizer step: all-reduce its gradients, or, under a sparsifying
+    codec, take the step itself and average the updates."""
+    compression = ctx.transport.compression
+    if compression is None or not compression.codec.sparse:
+        return lambda model: all_reduce_grads(ctx, model, "sync-dp/grad_D" if model is gan.D else "sync-dp/grad_G")
+    return lambda model: average_adam_update(ctx.transport, list(model.parameters()),
+                                             gan.opt_D if model is gan.D else gan.opt_G,
+                                             "sync-dp/update_D" if model is gan.D else "sync-dp/update_G")
+
+
 def train(ctx: RankContext) -> None:
     cfg, device = ctx.config, ctx.device
     gan = build_gan(ctx)
@@ -65,6 +102,7 @@ def train(ctx: RankContext) -> None:
     z_rng = ctx.rng("noise")
     step = restore_replica(ctx, gan, real, z_rng)
     base_lr = {opt: [g["lr"] for g in opt.param_groups] for opt in (gan.opt_D, gan.opt_G)}
+    average = sync(ctx, gan)
     while step < cfg.steps:
         ctx.trace.begin(step + 1)
         ctx.crash_point(step)
@@ -74,8 +112,8 @@ def train(ctx: RankContext) -> None:
         x_n = real.next()
         z_n = noise(gan, cfg.batch_size, z_rng, device)
         # D <- Adam(mean_n grad L_D), then G <- Adam(mean_n grad L_G): gradients all-reduced before each step
-        loss_D, loss_G = gan_step(gan, x_n, z_n, private=ctx.privacy, sync=lambda model: all_reduce_grads(
-            ctx, model, "sync-dp/grad_D" if model is gan.D else "sync-dp/grad_G"))
+        # (under top-k: D <- D + mean_n of each worker's Adam update, then G likewise)
+        loss_D, loss_G = gan_step(gan, x_n, z_n, private=ctx.privacy, sync=average)
         step += 1
         if ctx.recorder is not None:
             seen = cfg.workers * cfg.batch_size
@@ -113,7 +151,9 @@ def restore_replica(ctx: RankContext, gan: Gan, real: Batches, z_rng) -> int:
 
 SPEC = MethodSpec(
     name="sync-dp", summary="synchronous data parallel (Goyal et al. 2017): D's, then G's gradients all-reduced "
-    "every step", train=train, has_server=False, on_worker_death=RESTART, kinds=("sync-dp/grad_D", "sync-dp/grad_G"),
+    "every step", train=train, has_server=False, on_worker_death=RESTART,
+    kinds=("sync-dp/grad_D", "sync-dp/grad_G", "sync-dp/update_D", "sync-dp/update_G"),
     step_definition="one synchronous step: every worker does one D and one G step on its own batch",
-    options=Options, exposes="gradients of G and D, every step",
-    payloads={"sync-dp/grad_D": "gradient", "sync-dp/grad_G": "gradient"})
+    options=Options, exposes="gradients of G and D, every step (under top-k: Adam's updates of them)",
+    payloads={"sync-dp/grad_D": "gradient", "sync-dp/grad_G": "gradient", "sync-dp/update_D": "gradient",
+              "sync-dp/update_G": "gradient"})
