@@ -20,9 +20,12 @@ as Efficient-Adam's workers do (Chen, Shen, Liu, Luo 2022, arXiv:2205.14473):
         u_n <- D_n' - D;  D <- D + (1/N) sum_n topk(u_n + e_n)      e_n: what worker n's top-k held back
 and the same for G. Error feedback is sound on the update, which is applied as it is; on gradients that then
 go through Adam it is not: Adam scales a residual released late down to about its learning rate, so the mass
-held back is lost (1-bit Adam, Tang et al. 2021, section 3, on why error compensation fails under Adam's
-non-linear step). Every worker decodes all N updates and sums them in rank order, so the replicas stay
-identical. Without a sparsifying codec the gradients are averaged, as above.
+held back is lost (1-bit Adam, Tang et al. 2021, ICML, arXiv:2102.02888, on why error compensation fails under
+Adam's non-linear step). Every worker decodes all N updates and sums them in rank order, so the replicas stay
+identical. Without a sparsifying codec the gradients are averaged, as above. Its limits: a coordinate's update
+waits about 1/F steps in the residual and then lands at once, so it overshoots where lr/F exceeds the distance
+left to travel; and each worker's Adam normalizes its own gradient, which biases the mean update when the
+workers' data differ (tests/methods/test_adam_error_feedback.py uses iid workers).
 
 Privacy (--dp-epsilon, distgan/privacy.py): each replica's D gradient is made private (DP-SGD on its own
 batch) before the all-reduce, so what leaves a worker is already private; G's gradient is computed through
