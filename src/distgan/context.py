@@ -87,15 +87,20 @@ class RankContext:
 
     @functools.cached_property
     def privacy(self):
-        """What this worker's D steps need to be private (distgan.privacy.Private: its budget, and the noise
-        stream, which checkpoints save); None in a run without --dp-epsilon, and on a server."""
+        """What this worker's D steps need to be private (distgan.privacy.Private: its budget, and this
+        incarnation's noise stream and step ledger); None in a run without --dp-epsilon, and on a server.
+
+        Every start of the worker is a new incarnation with its own noise: a restart must never draw noise
+        it drew before (privacy_ledger.py)."""
         if not self.config.dp_epsilon or self.worker is None:
             return None
         from distgan.models.losses import D_TERMS
         from distgan.privacy import Private, worker_budget
+        from distgan.privacy_ledger import Ledger
 
-        return Private(worker_budget(self.config, len(self.shards[self.worker])), self.rng("dp-noise"),
-                       *D_TERMS[self.config.loss])
+        budget = worker_budget(self.config, len(self.shards[self.worker]))
+        ledger = Ledger(self.out, self.worker, budget.noise_multiplier, budget.sample_rate, self.config.workers)
+        return Private(budget, self.rng(f"dp-noise/{ledger.incarnation}"), *D_TERMS[self.config.loss], ledger)
 
     def rng(self, purpose: str, shared: bool = False) -> torch.Generator:
         """A seeded RNG stream; `shared=True` gives every rank the same stream (e.g. swap permutations).

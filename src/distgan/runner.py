@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from distgan import privacy, run_folder
+from distgan import privacy, privacy_ledger, run_folder
 from distgan.checkpoint import atomic_write_json
 from distgan.config import RunConfig
 from distgan.context import RankContext
@@ -59,6 +59,9 @@ def run_rank(config: RunConfig, dataset: Dataset, transport: Transport, device: 
             ctx.failures.extend(json.loads(restarts.read_text()))
     method = config.spec
     method.train(ctx)
+    private = ctx.__dict__.get("privacy")  # the cached property, if this rank ever asked for it
+    if private is not None:
+        private.ledger.close()
     report = _gather_report(ctx, method.kinds)
     if ctx.rank == 0:
         if config.trace:
@@ -226,5 +229,5 @@ def _summary(ctx: RankContext, method: MethodSpec, report: dict[int, dict[str, A
         "failures": ctx.failures,
         "liveness": liveness(ctx),
         "command": os.environ.get("DISTGAN_COMMAND") or " ".join(sys.argv),  # our launcher's user command
-        "privacy": privacy.summary(rec.privacy, cfg) if rec.privacy else None,
+        "privacy": privacy.summary(rec.privacy, cfg, privacy_ledger.read(ctx.out)) if rec.privacy else None,
     }

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from distgan import privacy, run_folder, run_guard
+from distgan import privacy, privacy_ledger, run_folder, run_guard
 from distgan.config import RunConfig
 from distgan.data.dataset import Dataset
 from distgan.data.registry import load_dataset
@@ -50,8 +50,9 @@ def train(config: RunConfig) -> dict[str, Any]:
     with run_guard.owned(out):  # checked and written by this run alone, from here to its summary
         if config.resume:
             run_guard.check_resume(config)
-        else:  # a fresh run: forget the restarts of an earlier run in this folder
+        else:  # a fresh run: forget the restarts and privacy ledgers of an earlier run in this folder
             (out / run_folder.RESTARTS).unlink(missing_ok=True)
+            privacy_ledger.forget(out)
         run_guard.remove_partial_writes(out)
         if config.backend == "sim" or config.world_size == 1:
             run_simulated(config, dataset, make_evaluator_for(config, dataset))

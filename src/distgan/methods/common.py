@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from distgan.context import RankContext
+from distgan.methods.poisson_batches import PoissonBatches
 from distgan.models import build_models
 from distgan.models.losses import get_losses
 from distgan.privacy import Private
@@ -129,8 +130,12 @@ class Batches:
         self.rng.set_state(state["rng"])
 
 
-def worker_batches(ctx: RankContext) -> Batches:
-    """This worker's mini-batches, drawn from its shard of the training set without copying it."""
+def worker_batches(ctx: RankContext) -> Batches | PoissonBatches:
+    """This worker's mini-batches, drawn from its shard of the training set without copying it: Poisson samples
+    in a private run, from this incarnation's stream (a restart never repeats a sample it drew)."""
+    if ctx.privacy is not None:
+        return PoissonBatches(ctx.dataset.train_x, ctx.shards[ctx.worker], ctx.privacy.budget.sample_rate,
+                              ctx.rng(f"batches/{ctx.privacy.ledger.incarnation}"), ctx.device)
     return Batches(ctx.dataset.train_x, ctx.shards[ctx.worker], ctx.config.batch_size, ctx.rng("batches"),
                    ctx.device)
 
@@ -222,8 +227,6 @@ def train_state(ctx: RankContext, gan: Gan, real: Batches | None, z_rng: torch.G
         state["z_rng"] = z_rng.get_state()
     if real is not None:
         state["batches"] = real.state()
-    if ctx.privacy is not None:
-        state["dp_noise"] = ctx.privacy.noise.get_state()
     if ctx.recorder is not None:
         state["wall_s"] = ctx.recorder.wall_s()
         state["seen"] = dict(ctx.recorder.seen)
@@ -237,10 +240,8 @@ def restore(ctx: RankContext, gan: Gan, real: Batches | None, z_rng: torch.Gener
     if ctx.resumed is None:
         return 0
     gan.load(ctx.resumed)
-    if real is not None:
+    if real is not None and ctx.privacy is None:  # a private worker's samples and noise are the incarnation's own
         real.load(ctx.resumed["batches"])
     if z_rng is not None:
         z_rng.set_state(ctx.resumed["z_rng"])
-    if ctx.privacy is not None and "dp_noise" in ctx.resumed:
-        ctx.privacy.noise.set_state(ctx.resumed["dp_noise"])
     return ctx.start_step
