@@ -1,14 +1,21 @@
 """Heartbeats through the rendezvous store: every rank beats from a background thread, and watches the
 peers it waits on, so a hung peer (alive, silent) is told apart from a slow one (late, but beating).
 
-A beat is a counter in the c10d store (`store.add`), so no clocks are compared across machines: a
-watcher notes, on its own clock, when each counter last moved. A SIGSTOPped process stops beating with
-all its threads, which is what makes it hung. The server (rank 0) writes a `dropped` key for a rank
-it declares hung; that rank, if it ever wakes, reads the key and exits instead of sending stale updates.
+A beat is a sequence number in the c10d store, so no clocks are compared across machines: a watcher notes, on
+its own clock, when each rank's number last rose. A SIGSTOPped process stops beating with all its threads,
+which is what makes it hung. The server (rank 0) writes a `dropped` key for a rank it declares hung; that
+rank, if it ever wakes, reads the key and exits instead of sending stale updates.
+
+The store has no authentication and lists its keys to anyone who reaches it, so every value is signed: an
+HMAC over (attempt, rank, kind, sequence) keyed by the run's secret, which only the ranks hold (distgan's
+launcher draws one per start; under torchrun it is DISTGAN_RUN_SECRET). A value that fails the check is
+ignored, and logged once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import threading
@@ -18,14 +25,48 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 DROPPED_EXIT = 18  # exit code of a rank that wakes up to find the server dropped it
 PREFIX = "distgan/"
+SECRET_ENV = "DISTGAN_RUN_SECRET"
+
+
+def attempt() -> str:
+    """Which start of the group this is: torchrun's agent keeps its store across restarts, so a key signed in
+    an earlier attempt must not count in this one (distgan's launcher draws a new secret per start instead)."""
+    return os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
 
 
 def control_prefix() -> str:
-    """Where the run's control keys live in the store: under the run's secret when its launcher gave one
-    (distgan's own launcher does), so a host that can reach the store cannot drop a worker by naming its key.
-    Under torchrun, set DISTGAN_RUN_SECRET to the same value on every node for the same protection."""
-    secret = os.environ.get("DISTGAN_RUN_SECRET", "").strip()
-    return f"{PREFIX}{secret}/" if secret else PREFIX
+    """Where the run's control keys live in the store. No secret is in it: the store lists its keys."""
+    return f"{PREFIX}{attempt()}/"
+
+
+class Signer:
+    """Signs and checks control values with the run's secret (HMAC-SHA256 over attempt, rank, kind, sequence)."""
+
+    def __init__(self, secret: str | None = None):
+        secret = os.environ.get(SECRET_ENV, "").strip() if secret is None else secret
+        if not secret:
+            log.warning("%s is not set: any process that reaches the rendezvous store can forge heartbeats and "
+                        "drop workers; export the same random value on every node", SECRET_ENV)
+        self._key = secret.encode()
+        self._warned = False
+
+    def sign(self, rank: int, kind: str, sequence: int) -> str:
+        message = f"{attempt()}|{rank}|{kind}|{sequence}".encode()
+        return f"{sequence}.{hmac.new(self._key, message, hashlib.sha256).hexdigest()}"
+
+    def verify(self, key: str, value: bytes, rank: int, kind: str) -> int | None:
+        """The sequence number a value carries, or None (logged once) if it was not signed with the secret."""
+        try:
+            sequence = int(value.decode().split(".", 1)[0])
+            if hmac.compare_digest(self.sign(rank, kind, sequence).encode(), value):
+                return sequence
+        except (UnicodeDecodeError, ValueError):
+            pass
+        if not self._warned:
+            self._warned = True
+            log.warning("ignored %s in the rendezvous store: its value is not signed with this run's secret "
+                        "(another process reaches the store)", key)
+        return None
 
 
 @dataclass(frozen=True)
@@ -45,19 +86,22 @@ def beat_interval(timeout_s: float) -> float:
 
 
 class StoreHeartbeat:
-    """Beat `distgan/hb/RANK` from one daemon thread, and watch other ranks from another.
+    """Beat `distgan/ATTEMPT/hb/RANK` from one daemon thread, and watch other ranks from another.
 
     Only the authority (rank 0) judges silence by `timeout_s`; its verdict is the `dropped/RANK` key,
     which the other ranks follow, so all agree on who is gone. A rank judges rank 0 itself only after
     `server_timeout_s` of silence: a busy server is no reason for a worker to quit.
     """
 
-    def __init__(self, store, rank: int, timeout_s: float, authority: bool, server_timeout_s: float):
+    def __init__(self, store, rank: int, timeout_s: float, authority: bool, server_timeout_s: float,
+                 signer: Signer | None = None):
         self.store, self.rank, self.timeout_s, self.authority = store, rank, timeout_s, authority
         self.server_timeout_s = server_timeout_s
         self.prefix = control_prefix()
+        self.signer = signer or Signer()
         self.lost: dict[int, Lost] = {}
-        self._watched: dict[int, tuple[int, float]] = {}  # rank -> (last counter seen, when it moved)
+        self._beats = 0
+        self._watched: dict[int, tuple[int, float]] = {}  # rank -> (last sequence seen, when it rose)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._beat()
@@ -74,13 +118,24 @@ class StoreHeartbeat:
         self._stop.set()
 
     def _beat(self) -> None:
-        self.store.add(f"{self.prefix}hb/{self.rank}", 1)
+        self._beats += 1
+        self.store.set(f"{self.prefix}hb/{self.rank}", self.signer.sign(self.rank, "hb", self._beats))
+
+    def _read(self, kind: str, rank: int) -> int | None:
+        """The signed sequence under `kind/rank`, or None if the key is absent or forged (never blocks)."""
+        key = f"{self.prefix}{kind}/{rank}"
+        if not self.store.check([key]):
+            return None
+        return self.signer.verify(key, self.store.get(key), rank, kind)
+
+    def _dropped(self, rank: int) -> bool:
+        return self._read("dropped", rank) is not None
 
     def _beat_loop(self) -> None:
         while not self._stop.wait(beat_interval(self.timeout_s)):
             try:
                 self._beat()
-                if not self.authority and self.store.add(f"{self.prefix}dropped/{self.rank}", 0):
+                if not self.authority and self._dropped(self.rank):
                     log.warning("rank %d: the server dropped this rank as hung; exiting", self.rank)
                     os._exit(DROPPED_EXIT)
             except Exception as e:  # noqa: BLE001 - the store's host (rank 0) has gone: the run is over
@@ -100,13 +155,13 @@ class StoreHeartbeat:
             watched = [r for r in self._watched if r not in self.lost]
         for r in watched:
             if not self.authority and r != 0:
-                if self.store.add(f"{self.prefix}dropped/{r}", 0):  # rank 0 declared it hung
+                if self._dropped(r):  # rank 0 declared it hung
                     self._declare(r, self.timeout_s)
                 continue
-            count = self.store.add(f"{self.prefix}hb/{r}", 0)
+            count = self._read("hb", r)
             now = time.monotonic()
             last, moved = self._watched[r]
-            if count != last:
+            if count is not None and count > last:
                 self._watched[r] = (count, now)
             elif now - moved > (self.timeout_s if self.authority else self.server_timeout_s):
                 self._declare(r, now - moved)
@@ -114,5 +169,5 @@ class StoreHeartbeat:
     def _declare(self, rank: int, silent_s: float) -> None:
         self.lost[rank] = Lost(round(silent_s, 2), time.time())
         if self.authority:
-            self.store.set(f"{self.prefix}dropped/{rank}", "1")
+            self.store.set(f"{self.prefix}dropped/{rank}", self.signer.sign(rank, "dropped", 0))
         log.warning("rank %d: rank %d has not beaten for %.1f s; declared hung", self.rank, rank, silent_s)
