@@ -19,9 +19,11 @@ if TYPE_CHECKING:
 
 HELP = {
     "compress": "encode every counted message: none | fp16 | bf16 | int8 | topk:F (the fraction F of largest "
-                "entries, with error feedback, on gradient messages only); bytes counted are the encoded ones",
+                "entries, with error feedback, on gradient messages only); bytes counted are the encoded ones. "
+                "Optimizer state (md-gan/swap-adam) stays float32, and push-sum weights are never encoded",
     "compress_kinds": "comma list of the message kinds to compress, e.g. md-gan/feedback (default: all of the "
-                      "method's; `distgan methods` lists its kinds)",
+                      "method's; `distgan methods` lists its kinds). Naming md-gan/swap-adam under --compress "
+                      "bf16 sends Adam's moments in bf16; no other codec may carry them",
     "dp_epsilon": "differential privacy: each worker's records get (epsilon, delta)-DP over the whole run, by DP-SGD "
                   "on every D step that reads them (Opacus; docs/privacy.md). 0: off",
     "dp_delta": "delta of the guarantee (by data: 1/m for a worker of m records)",

@@ -45,7 +45,7 @@ def test_no_rank_is_a_server(tmp_path):
     assert len(moved) == 3 and max(moved) < 2 * min(moved)
 
 
-def test_the_independent_variant_sends_g_and_d_to_different_peers(tmp_path):
+def test_the_independent_variant_draws_peers_for_g_and_d_apart(tmp_path):
     per_rank = read_summary(run(tmp_path, "independent", gossip_variant="independent", steps=24))["bytes"]["per_rank"]
     g_size = per_rank["0"]["sent"]["gossip-gan/G"] / 12
     d_size = per_rank["0"]["sent"]["gossip-gan/D"] / 12

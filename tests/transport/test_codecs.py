@@ -101,12 +101,14 @@ def test_fp16_moves_exactly_half_the_weights(tmp_path):
     assert sent(tmp_path / "fp16", "fl-gan/stats") == sent(tmp_path / "none", "fl-gan/stats")  # too small
 
 
-def test_topk_gradients_of_sync_dp_move_2_percent(tmp_path):
-    """All-gathered top-k: (N-1) x 8k bytes a rank, against the ring all-reduce's 2 (N-1)/N x 4n: 0.02 at N = 2."""
+def test_topk_updates_of_sync_dp_move_2_percent(tmp_path):
+    """All-gathered top-k: (N-1) x 8k bytes a rank, against the ring all-reduce's 2 (N-1)/N x 4n: 0.02 at N = 2.
+    Under top-k sync-dp sends Adam's updates (update_X) instead of gradients (grad_X), vectors of the same size."""
     for codec in ("none", "topk:0.01"):
         api.train(small_config(tmp_path / codec, method="sync-dp", workers=2, backend="sim", compress=codec))
-    for kind in ("sync-dp/grad_D", "sync-dp/grad_G"):
-        ratio = sent(tmp_path / "topk:0.01", kind) / sent(tmp_path / "none", kind)
+    for model in ("D", "G"):
+        ratio = sent(tmp_path / "topk:0.01", f"sync-dp/update_{model}") / sent(tmp_path / "none",
+                                                                                f"sync-dp/grad_{model}")
         assert 0.019 < ratio < 0.021
 
 
@@ -154,7 +156,7 @@ def test_a_resumed_run_keeps_its_residuals(tmp_path):
     api.train(straight)
     first = dataclasses.replace(straight, out=str(tmp_path / "resumed"), steps=6)
     api.train(first)
-    assert "sync-dp/grad_D|all" in final_state(first.out)["residuals"]
+    assert "sync-dp/update_D|all" in final_state(first.out)["residuals"]
     api.train(dataclasses.replace(first, steps=12, resume=True))
     want, got = final_state(straight.out), final_state(first.out)
     for name, tensor in want["G"].items():

@@ -7,7 +7,7 @@ merges them into its own, as GoSGD does (Blot, Picard, Cord, Thome, "Gossip trai
         D_n <- Adam step on L_D(real batch of B_n, G_n(z));  G_n <- Adam step on L_G(D_n(G_n(z)))
         every E steps (--gossip-every):
             joint:       draw a peer j != n; a_n <- a_n / 2; send (G_n, D_n, a_n) to j
-            independent: draw j for G and another k for D; each model's weight halves and travels with it
+            independent: draw j for G and, independently, k for D; each model's weight halves and travels with it
         on receiving (theta, a) for a model:  theta_n <- (a_n theta_n + a theta) / (a_n + a);  a_n <- a_n + a
 
 What the papers fix, and what distgan chose where they are silent:
@@ -19,6 +19,9 @@ What the papers fix, and what distgan chose where they are silent:
   stream that every worker shares, so every receiver knows whom to wait for and runs repeat.
 - Only the models travel: parameters and BatchNorm statistics. Adam's moments stay where they are, each
   worker's own (the papers name no optimizer state), so a merge moves the weights, not the optimizer.
+- The independent variant draws D's peer independently of G's, as the position paper's abstract has it ("GAN
+  components are gossiped independently"): the same peer with probability 1/(N - 1), always at N = 2. Forcing
+  different peers would make the draws dependent, and is impossible at N = 2.
 - A worker that receives from several peers in one exchange merges them in rank order; one that receives
   nothing keeps its model. A worker that draws a dead peer skips that exchange (its peers stop sending to it);
   a dead sender is dropped when its message does not come.
@@ -26,11 +29,13 @@ What the papers fix, and what distgan chose where they are silent:
   worker would hold. Gossip keeps the workers' models close but not equal, and no machine holds their mean.
 
 At N = 1 no exchange happens and the worker is standalone, step for step (tests/methods/test_reduction.py).
-Bytes: gossip-gan/G and gossip-gan/D, each |theta| floats plus the weight a, peer to peer; no rank relays.
+Bytes: gossip-gan/G and gossip-gan/D, |theta| floats each, and gossip-gan/weight, the weight a (one float64)
+after each; peer to peer, no rank relays.
 
 Privacy (--dp-epsilon, distgan/privacy.py): every local D step is DP-SGD's, so the G and D a worker pushes are
-post-processing of private steps. Compression (--compress) treats both kinds as weights: casts and int8 apply,
-top-k is skipped.
+post-processing of private steps. Compression (--compress) treats G and D as weights: casts and int8 apply,
+top-k is skipped. The weight a is no payload and travels as it is: push-sum conserves the weights' sum only if
+every a arrives exactly.
 """
 
 from __future__ import annotations
@@ -57,13 +62,15 @@ from distgan.transport.base import PeerGone
 
 log = logging.getLogger(__name__)
 VARIANTS = ("joint", "independent")
+WEIGHT = "gossip-gan/weight"  # push-sum's a, sent after each model: not a payload, so never encoded
 
 
 @dataclass(kw_only=True)
 class Options:
     gossip_every: int = option(10, "gossip-gan: E, local steps between exchanges (the paper's 1/p)")
-    gossip_variant: str = option("joint", "gossip-gan: joint (G and D to one peer) | independent (G and D to "
-                                 "different peers), the position paper's two variants")
+    gossip_variant: str = option("joint", "gossip-gan: joint (G and D to one peer) | independent (G's and D's "
+                                 "peers drawn independently: the same one with probability 1/(N-1)), the position "
+                                 "paper's two variants")
 
     def validate(self, workers: int) -> None:
         positive_int("gossip_every", self.gossip_every)
@@ -118,21 +125,23 @@ def gossip(ctx: RankContext, gan, weights: dict[str, float], plan_rng: torch.Gen
         if peer in ctx.dead:
             continue  # a dead peer is not gossiped with
         weights[part] /= 2
-        payload = torch.cat([flatten([x.detach() for x in float_state(module)]),
-                             torch.tensor([weights[part]], device=ctx.device)])
-        sent.append((peer, t.isend(payload, peer, f"gossip-gan/{part}")))
+        theta, a = flatten([x.detach() for x in float_state(module)]), push_sum_weight(weights[part], ctx.device)
+        sent.append((peer, t.isend(theta, peer, f"gossip-gan/{part}")))
+        sent.append((peer, t.isend(a, peer, WEIGHT)))
     for part, module in (("G", gan.G), ("D", gan.D)):
         mine = float_state(module)
         for sender in range(workers):
             if targets[part][sender] != me or sender == me or sender in ctx.dead:
                 continue
-            incoming = torch.empty(sum(x.numel() for x in mine) + 1, device=ctx.device)
+            theirs = torch.empty(sum(x.numel() for x in mine), device=ctx.device)
+            a = push_sum_weight(0.0, ctx.device)
             try:
-                t.recv(incoming, sender, f"gossip-gan/{part}")
+                t.recv(theirs, sender, f"gossip-gan/{part}")
+                t.recv(a, sender, WEIGHT)
             except PeerGone as e:
                 _lose(ctx, sender, step, e)
                 continue
-            theirs, a = incoming[:-1], float(incoming[-1])
+            a = float(a)
             total = weights[part] + a
             with torch.no_grad():
                 merged = (weights[part] * flatten([x.detach() for x in mine]) + a * theirs) / total
@@ -145,6 +154,12 @@ def gossip(ctx: RankContext, gan, weights: dict[str, float], plan_rng: torch.Gen
             _lose(ctx, peer, step, e)
 
 
+def push_sum_weight(a: float, device: torch.device) -> torch.Tensor:
+    """The weight a as it travels: float64, as it is kept, and on its own kind, which no codec touches (in one
+    int8 chunk with G's last values, 0.01 decoded 25% off and the weights stopped summing to 1)."""
+    return torch.tensor([a], dtype=torch.float64, device=device)
+
+
 def _lose(ctx: RankContext, rank: int, step: int, error: PeerGone) -> None:
     ctx.drop(rank, step, error.reason, ctx.recorder.wall_s() if ctx.recorder else 0.0, kind=error.kind,
              silent_s=error.silent_s, at_unix_s=error.at_unix_s)
@@ -153,7 +168,7 @@ def _lose(ctx: RankContext, rank: int, step: int, error: PeerGone) -> None:
 SPEC = MethodSpec(
     name="gossip-gan", summary="Gossiping GANs (Hardy, Le Merrer, Sericola 2018): no server; each worker's G and "
     "D pushed to a random peer and merged (GoSGD)", train=train, has_server=False, on_worker_death=DROP,
-    kinds=("gossip-gan/G", "gossip-gan/D"),
+    kinds=("gossip-gan/G", "gossip-gan/D", WEIGHT),
     step_definition="one local step (one D and one G step) on every worker; an exchange every E steps",
     options=Options, exposes="G and D weights, to one random peer every E steps",
     payloads={"gossip-gan/G": "weights", "gossip-gan/D": "weights"})

@@ -9,8 +9,8 @@
                    send F_n to the server
         server:    dw <- (1/N) sum_n sum_i F_n,i dx_i/dw  (= (1/(N b)) sum e_n,i dx_i/dw, section IV-B2)
                    G <- Adam step on dw
-        every m E / b iterations: each worker sends D_n to a random other worker (a derangement the
-        server draws) and takes the one it receives.
+        every m E / b iterations: the server draws a random cyclic order of the workers; each worker
+        sends D_n to the next one in it and takes D from the one before (one N-cycle: nobody keeps its D).
 
 Which line of the paper each choice follows:
 - k: "the server generates k batches ... with k <= N" (IV-A); `--k log` is k = ceil(log N) with log to
@@ -28,9 +28,11 @@ Which line of the paper each choice follows:
   distgan ran until 2026-12-06 (studies/mdgan-generation measures the difference).
 - Swaps move the weights θ_n (IV-C1). The paper says nothing of Adam's moments: `--swap-adam carry`
   (default) sends them with D, as moving D's training state whole would; `reset` starts them afresh.
-  They travel as their own kind, `md-gan/swap-adam`, after the weights: --compress int8 and top-k leave them
-  as they are (a linear quantiser zeroes the small second moments Adam divides by; the compression study's
-  first md-gan int8 cells, which quantised them with the weights, diverged).
+  They travel as their own kind, `md-gan/swap-adam`, after the weights, and in float32 under every --compress
+  (bf16 only when --compress-kinds names the kind): fp16, int8 and top-k zero the small second moments Adam
+  divides by (codecs.py; the compression study's first md-gan int8 cells, and fp16 until 2026-12-07, diverged).
+- The swap plan is one cycle through a uniformly random order of the workers, so every worker's D moves on
+  each swap: a derangement, but not a uniformly drawn one (at N = 4, two pairs trading Ds is never drawn).
 
 At N = 1 MD-GAN is not standalone by design: D learns on X_d and G on a distinct X_g (standalone uses
 one batch G(z) for both), and G is updated on the server from the feedback alone.
@@ -256,8 +258,10 @@ def gather_stats(ctx: RankContext, i: int) -> dict[str, float]:
 
 def send_swap_plan(ctx: RankContext, swap_rng: torch.Generator, i: int, on_time: list[int],
                    rounds: Rounds | None) -> None:
-    """Draw a random derangement of the workers that sent feedback in time; tell each whom to send to and
-    receive from. A late worker is told to keep its D ([-1, -1]), posted to wait until it is free."""
+    """Draw a uniformly random order of the workers that sent feedback in time and read it as one cycle: each
+    sends its D to the next and receives from the one before (a single N-cycle, each of the (N-1)! equally
+    likely; not a uniform derangement). A late worker is told to keep its D ([-1, -1]), posted to wait until
+    it is free."""
     workers = [r for r in on_time if r not in ctx.dead]
     order = [workers[j] for j in torch.randperm(len(workers), generator=swap_rng).tolist()]
     plans = {r: (order[(j + 1) % len(order)], order[j - 1]) if len(order) > 1 else (-1, -1)
@@ -340,7 +344,7 @@ def swap_discriminator(ctx: RankContext, gan) -> None:
         return
     carry = ctx.options.swap_adam == "carry"
     parts = {"md-gan/swap": float_state(gan.D)}
-    if carry:  # its own kind: a quantiser that fits weights would zero Adam's small second moments
+    if carry:  # its own kind: every codec leaves optimizer state in float32 (codecs.py)
         parts["md-gan/swap-adam"] = adam_moments(gan)
     incoming = {}
     try:
