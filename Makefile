@@ -19,9 +19,11 @@ install: $(BIN)/distgan
 demo: install
 	$(BIN)/distgan compare --out runs/compare
 
+# Everything else on every core (pytest-xdist), then the wall-clock tests alone, so no neighbour's load decides them.
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto -m "not wall_clock"
+	$(BIN)/pytest -m wall_clock
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
