@@ -12,7 +12,6 @@ over the repeats, relative to the median): docs/compare.md, "The projection's ow
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import shutil
@@ -114,16 +113,21 @@ def _per_update(ends: dict[int, float], skip: int) -> float | None:
 def load(root: str | Path, cpus: set[str] | None = None) -> dict[str, Any]:
     """compute_timing.json of a study folder's labels, or {} when it has none, or when it was timed on another CPU
     than `cpus`, the ones the runs name (a timing scales only the compute of its own kind of machine)."""
+    from distgan.safe_read import UnreadableFile, read_object
+
     path = Path(root) / FILE
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    timed_on = (data.get("machine") or {}).get("cpu")
+    data = read_object(path, missing={})
+    labels, machine = data.get("labels", {}), data.get("machine") or {}
+    if not isinstance(labels, dict) or not isinstance(machine, dict) or not all(
+            isinstance(e, dict) and all(isinstance(e.get(k), (int, float)) and not isinstance(e.get(k), bool)
+                                        for k in ("median", "error")) for e in labels.values()):
+        raise UnreadableFile(f"{path}: not a compute timing ({{labels: {{label: {{median, error}}}}}}); delete it "
+                             "(the report then uses each cell's traced compute as it is)")
+    timed_on = machine.get("cpu")
     if cpus is not None and (timed_on is None or cpus != {timed_on}):
         log.warning("%s was timed on %s, the runs on %s: not used", path, timed_on, ", ".join(sorted(cpus)) or "?")
         return {}
-    return data.get("labels", {}) if isinstance(data, dict) else {}
+    return labels
 
 
 def errors(root: str | Path) -> dict[str, float]:

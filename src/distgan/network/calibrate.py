@@ -16,7 +16,6 @@ role's step moves by 10% within seconds), not the method: each phase is capped a
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import statistics
@@ -29,6 +28,7 @@ from distgan import run_folder
 from distgan.checkpoint import atomic_write_json
 from distgan.config import load_config_json
 from distgan.errors import DistganError
+from distgan.safe_read import UnreadableFile, read_object
 from distgan.transport.trace import RECORD_PHASE, read_trace
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,9 @@ def phase_seconds(records: list[dict[str, Any]], has_server: bool, warmup: int =
 def calibrate(run: Path, refresh: bool = False) -> dict[str, Any]:
     """Each role's compute per generator update and phase, timed alone; cached in the run's calibration.json."""
     cache = run / run_folder.CALIBRATION
-    if cache.is_file() and not refresh:
-        return capped(run, json.loads(cache.read_text()))
+    cached = None if refresh else read_object(cache, missing=None)
+    if cached is not None:
+        return capped(run, _checked_calibration(cache, cached))
     from distgan.data.registry import load_dataset
     from distgan.launch import run_simulated
 
@@ -98,6 +99,8 @@ def capped(run: Path, result: dict[str, Any]) -> dict[str, Any]:
     timed = result.get("timed_seconds_per_update", result.get("seconds_per_update", {}))
     try:
         traced = phase_seconds(read_trace(run / run_folder.TRACE), load_config_json(run / run_folder.CONFIG).has_server)
+    except UnreadableFile:
+        raise
     except (OSError, DistganError):  # no trace or config to cap with: what was timed
         traced = {}
     seconds = {who: {label: min(s, traced.get(who, {}).get(label, s)) for label, s in phases.items()}
@@ -106,7 +109,15 @@ def capped(run: Path, result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _summary(run: Path) -> dict[str, Any]:
-    try:
-        return json.loads((run / run_folder.SUMMARY).read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+    return read_object(run / run_folder.SUMMARY, missing={})
+
+
+def _checked_calibration(path: Path, cached: dict[str, Any]) -> dict[str, Any]:
+    """calibration.json as `capped` reads it: {role: {phase: seconds}} under its seconds key."""
+    timed = cached.get("timed_seconds_per_update", cached.get("seconds_per_update"))
+    if not isinstance(timed, dict) or not all(
+            isinstance(phases, dict) and all(isinstance(s, (int, float)) and not isinstance(s, bool) and s >= 0
+                                             for s in phases.values()) for phases in timed.values()):
+        raise UnreadableFile(f"{path}: not a calibration ({{role: {{phase: seconds}}}}); delete it and "
+                             "`distgan project` times the run again")
+    return cached

@@ -8,7 +8,6 @@ The share spent communicating is 1 - (the same replay on an ideal network) / (th
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from distgan.errors import DistganError
 from distgan.network.calibrate import SKIPPED, calibrate, phase_seconds, role
 from distgan.network.profiles import IDEAL, Profile, parse_profile
 from distgan.network.replay import Compute, Replay, replay
+from distgan.safe_read import UnreadableFile, read_json, read_object
 from distgan.transport.trace import read_trace
 
 COMPUTE_SOURCES = ("auto", "trace", "calibrate")
@@ -27,13 +27,16 @@ COMPUTE_SOURCES = ("auto", "trace", "calibrate")
 def load_run_trace(run: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     """(config.json, summary.json, trace records) of a finished run, or a DistganError saying what is missing."""
     summary_path, trace_path = run / run_folder.SUMMARY, run / run_folder.TRACE
-    if not summary_path.is_file():
+    summary = read_object(summary_path, missing=None)
+    if summary is None:
         raise DistganError(f"{run}: no summary.json, so the run has not finished; project a finished run")
-    if not trace_path.is_file():
+    if not trace_path.exists() and not trace_path.is_symlink():
         raise DistganError(f"{run}: no trace.jsonl (run before traces existed, or with --no-trace); train it again "
                            "to project it")
-    config = json.loads((run / run_folder.CONFIG).read_text())
-    return config, json.loads(summary_path.read_text()), read_trace(trace_path)
+    config = read_object(run / run_folder.CONFIG)
+    if not isinstance(config.get("method"), str):
+        raise UnreadableFile(f"{run / run_folder.CONFIG}: no 'method' name in it; restore it from the run")
+    return config, summary, read_trace(trace_path)
 
 
 def compute_model(run: Path, config: dict[str, Any], records: list[dict[str, Any]], source: str
@@ -134,6 +137,8 @@ def project(path: str | Path, network: str, compute: str = "auto") -> dict[str, 
     for folder in folders:
         try:
             result = project_run(folder, profile, compute)[0]
+        except UnreadableFile:  # a damaged file is named, not skipped
+            raise
         except DistganError as e:
             skipped.append(str(e))
             continue
@@ -145,11 +150,10 @@ def project(path: str | Path, network: str, compute: str = "auto") -> dict[str, 
 
 
 def _labels(study: Path) -> dict[str, str]:
-    try:
-        cells = json.loads((study / "study.json").read_text()).get("cells", [])
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return {c["folder"]: c["label"] for c in cells if "folder" in c and "label" in c}
+    record = read_json(study / "study.json", missing={})
+    cells = record.get("cells") if isinstance(record, dict) else None
+    return {c["folder"]: c["label"] for c in cells if isinstance(c, dict) and isinstance(c.get("folder"), str)
+            and isinstance(c.get("label"), str)} if isinstance(cells, list) else {}
 
 
 def _per_method(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

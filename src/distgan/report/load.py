@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import Any
 
 from distgan import run_folder
 from distgan.errors import DistganError
+from distgan.safe_read import bad_line, read_json, read_jsonl, read_object
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +105,7 @@ def _dedupe_steps(evals: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        log.warning("%s: unreadable (%s); treated as missing", path, e)
-        return None
+    return read_json(path, missing=None)
 
 
 # what the report reads of a summary, and the type each must have
@@ -127,25 +121,25 @@ def _summary_problem(summary: dict[str, Any]) -> str | None:
 
 
 def _read_object(path: Path) -> dict[str, Any] | None:
-    """A JSON object from `path`; anything else (missing, unreadable, a list) is None, with a warning."""
-    value = _read_json(path)
-    if value is not None and not isinstance(value, dict):
-        log.warning("%s: a JSON %s, not an object; treated as missing", path, type(value).__name__)
-        return None
-    return value
+    """A JSON object from `path`, None when there is no such file; anything else there is an UnreadableFile."""
+    return read_object(path, missing=None)
+
+
+# what the report reads of an evaluation line, and the type each must have
+EVAL_NUMBERS = ("step", "g_updates", "wall_s", "bytes_sent", "bytes_recv", "real_images", "fake_samples")
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """metrics.jsonl's lines (none when there is no such file); a line of the wrong shape is an UnreadableFile."""
     try:
-        lines = path.read_text().splitlines()
-    except (FileNotFoundError, UnicodeDecodeError):
+        rows = read_jsonl(path)
+    except FileNotFoundError:
         return []
-    records = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by a crash
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+    for number, record in rows:
+        for key in EVAL_NUMBERS:
+            value = record.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise bad_line(path, number, f"{key!r} is {type(value).__name__}, not a number")
+        if "type" in record and not isinstance(record["type"], str):
+            raise bad_line(path, number, "'type' is not a string")
+    return [record for _, record in rows]

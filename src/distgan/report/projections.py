@@ -12,6 +12,7 @@ from distgan.network.project import projector
 from distgan.network.replay import Replay
 from distgan.report.load import Run
 from distgan.report.network import at_update
+from distgan.safe_read import UnreadableFile
 
 
 class Projections:
@@ -29,6 +30,8 @@ class Projections:
         if run.path not in self._on:
             try:
                 self._on[run.path] = projector(run.path, compute_scale=self._scale(run))[0]
+            except UnreadableFile:  # a damaged file is named, not passed over
+                raise
             except DistganError as e:
                 self._on[run.path] = None
                 self.failed[run.path] = str(e)

@@ -143,15 +143,58 @@ def compute_seconds(record: dict[str, Any], leave_out: str) -> float:
 
 
 def read_trace(path: Any) -> list[dict[str, Any]]:
-    """A run folder's trace.jsonl as a list of records (lines cut short by a crash are skipped)."""
+    """A run folder's trace.jsonl as a list of records (a last line cut short by a crash is skipped); a line of
+    any other shape is an UnreadableFile naming it."""
+    from distgan.safe_read import JSONL_LIMIT, bad_line, read_jsonl
+
     records = []
-    with open(path) as f:
-        for line in f:
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+    for number, record in read_jsonl(path, JSONL_LIMIT):
+        problem = record_problem(record)
+        if problem:
+            raise bad_line(path, number, f"not a trace record ({problem})")
+        records.append(record)
     return records
+
+
+MAX_RANK = 2**20  # the replay builds one link per rank up to the largest
+# each op's fields after its letter: a name (kind or phase), a peer rank, a byte count, seconds
+OP_FIELDS = {"c": "nt", "s": "npbt", "i": "npbt", "r": "npbt", "x": "npbtp", "a": "npbt"}
+
+
+def record_problem(record: dict[str, Any]) -> str | None:
+    """What is wrong with a trace record's shape (the fields `distgan project` reads), or None."""
+    for key in ("rank", "step"):
+        if not _whole(record.get(key)):
+            return f"{key!r} missing or not a whole number"
+    if not 0 <= record["rank"] < MAX_RANK:
+        return f"rank {record['rank']} out of range"
+    if "updates" in record and not _whole(record["updates"]):
+        return "'updates' not a whole number"
+    if not isinstance(record.get("ops"), list):
+        return "'ops' missing or not a list"
+    for i, op in enumerate(record["ops"]):
+        fields = OP_FIELDS.get(op[0]) if isinstance(op, list) and op and isinstance(op[0], str) else None
+        if fields is None or len(op) < 1 + len(fields) or not all(_fits(v, f) for v, f in zip(op[1:], fields)):
+            return f"item {i} of 'ops' is not one of {', '.join(OP_FIELDS)} with its fields"
+    return None
+
+
+def _fits(value: Any, field: str) -> bool:
+    if field == "n":
+        return isinstance(value, str)
+    if field == "p":
+        return _whole(value) and -1 <= value < MAX_RANK
+    if field == "b":
+        return _whole(value) and value >= 0
+    return _number(value) and value >= 0
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and abs(value) < 1e300
 
 
 class NullTrace(Trace):
