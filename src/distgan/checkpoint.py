@@ -13,14 +13,18 @@ from typing import Any
 import torch
 
 from distgan.errors import DistganError
+from distgan.run_files import FILE_MODE, PRIVATE_MODE, make_dirs, mode
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write `data` so that `path` holds either its old content or all of the new, never a part."""
+def atomic_write_bytes(path: str | Path, data: bytes, file_mode: int = FILE_MODE) -> None:
+    """Write `data` so that `path` holds either its old content or all of the new, never a part. The rename
+    replaces a symlink at `path` rather than writing through it; the file gets `file_mode` whatever the umask."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        make_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode(file_mode))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -48,10 +52,10 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Save a dict of tensors, state dicts and plain numbers atomically."""
+    """Save a dict of tensors, state dicts and plain numbers atomically, readable by its owner only."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue(), PRIVATE_MODE)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

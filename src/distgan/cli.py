@@ -79,7 +79,7 @@ HELP = {
     "tensorboard": "write a TensorBoard event file into the run folder (`tensorboard --logdir OUT`)",
     "trace": "record each rank's messages and compute phases into trace.jsonl, for `distgan project`",
 }
-HIDDEN = {"resume", "options", "is_resolved"}
+HIDDEN = {"resume", "options", "is_resolved", "run_id"}
 
 TRAIN_EPILOG = """examples:
   distgan train --dataset ring8 --steps 2000 --out runs/ring8

@@ -30,6 +30,7 @@ from distgan import compute_timing, run_folder
 from distgan.checkpoint import atomic_write_json, load_checkpoint
 from distgan.errors import DistganError
 from distgan.methods import REGISTRY
+from distgan.run_files import make_dirs
 from distgan.study import Cell, Study, plan
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,7 @@ def run_cells(study: Study, chosen: list[Cell], every: list[Cell], record: dict[
     """Run the chosen cells that have not finished; study.json lists `every` cell (and `record`'s extra keys).
     Returns the failures."""
     _check_datasets(chosen)
-    out = Path(study.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dirs(study.out)
     atomic_write_json(out / "study.json", {**_study_record(study, every), **(record or {})})
     failures: list[dict[str, Any]] = []
     jobs = study.jobs or os.cpu_count() or 1
@@ -206,7 +206,7 @@ def _resumable(cell: Cell) -> bool:
 def _settings_differ(cell: Cell, done: dict[str, Any], after_crash: bool) -> list[str]:
     """The settings in which the run folder's config.json differs from what the study wants of the cell."""
     wanted = cell.config.to_dict()
-    ignored = {"out", "progress", "resume", "is_resolved"}
+    ignored = {"out", "progress", "resume", "is_resolved", "run_id"}
     if after_crash:  # a restart after a crash rewrites workers and fail in config.json
         ignored |= {"workers", "fail"}
     # a setting left to the data (None: batch size, learning rates) matches whatever the run resolved it to

@@ -56,6 +56,7 @@ class RunConfig:
     trace: bool = True  # every rank records its messages and compute phases; rank 0 writes trace.jsonl
     is_resolved: bool = False  # set by `resolved()`: every default filled and checked against the data
     resume: bool = False  # continue from the checkpoints in `out`
+    run_id: str = ""  # made when the run starts, kept in config.json through resumes; every checkpoint carries it
     options: dict[str, Any] = field(default_factory=dict)  # the method's own settings (its Options)
     # compressed messages (distgan/transport/codecs.py)
     compress: str = "none"  # none | fp16 | bf16 | int8 | topk:F

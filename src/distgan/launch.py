@@ -26,6 +26,7 @@ from distgan.data.dataset import Dataset
 from distgan.errors import DistganError
 from distgan.gpus import place
 from distgan.method_spec import RESTART
+from distgan.run_files import make_dirs
 from distgan.runner import make_shards, run_rank
 from distgan.transport.sim import SimAborted, SimDropped, SimHub, SimTransport
 
@@ -133,10 +134,9 @@ class _StderrTail(threading.Thread):
 
 
 def _spawn_and_watch(config: RunConfig) -> tuple[list[int], int | None, float]:
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dirs(config.out)
     launch_file = out / run_folder.LAUNCH_CONFIG
-    launch_file.write_text(json.dumps(config.to_dict()))
+    atomic_write_json(launch_file, config.to_dict())
     port = config.master_port or free_port()
     threads = config.threads or max(1, (os.cpu_count() or 1) // config.world_size)
     secret = secrets.token_hex(16)  # control keys live under it: reaching the store is not enough to forge one
@@ -152,7 +152,7 @@ def _spawn_and_watch(config: RunConfig) -> tuple[list[int], int | None, float]:
         tails.append(_StderrTail(procs[-1].stderr))
         tails[-1].start()
     pids = out / run_folder.PIDS
-    pids.write_text(json.dumps({str(r): p.pid for r, p in enumerate(procs)}))
+    atomic_write_json(pids, {str(r): p.pid for r, p in enumerate(procs)})
     start = time.monotonic()
     try:
         crashed = _watch(procs, config, tails)

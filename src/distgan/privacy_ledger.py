@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from distgan.run_files import make_subdir
+
 FOLDER = "privacy"
 _WIDTH = 256  # bytes of a ledger record: rewritten in place, so it never changes length
 
@@ -37,8 +39,7 @@ class Ledger:
     """This incarnation's ledger file, opened (and numbered) when the worker starts."""
 
     def __init__(self, out: str | Path, worker: int, noise_multiplier: float, sample_rate: float, workers: int):
-        folder = Path(out) / FOLDER
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = make_subdir(Path(out) / FOLDER)
         self.incarnation = 0
         while True:  # the first free number is ours; O_EXCL makes the claim atomic
             try:
@@ -72,6 +73,6 @@ def read(out: str | Path) -> list[Entry]:
 def forget(out: str | Path) -> None:
     """A fresh run in this folder: an earlier run's ledgers are not this run's."""
     folder = Path(out) / FOLDER
-    if folder.is_dir():
+    if folder.is_dir() and not folder.is_symlink():
         for p in folder.glob("worker*.json"):
             p.unlink()

@@ -18,6 +18,7 @@ from distgan import run_folder
 from distgan.checkpoint import atomic_write_bytes, atomic_write_json
 from distgan.config import RunConfig
 from distgan.data.dataset import Dataset
+from distgan.run_files import make_subdir, open_for_append
 from distgan.samples import save_samples
 from distgan.transport.base import Transport
 from distgan.transport.trace import RECORD_PHASE
@@ -28,7 +29,7 @@ GRID_SAMPLES = 64
 
 def drop_records_after(path: Path, step: int) -> None:
     """Keep the records up to `step`: a run killed after its last checkpoint logged steps it will redo."""
-    if not path.is_file():
+    if not path.is_file() or path.is_symlink():  # a planted link: nothing of ours to keep
         return
     kept = [line for line in path.read_text().splitlines(keepends=True)
             if line.strip() and _step_of(line) <= step]
@@ -53,10 +54,10 @@ class Recorder:
         self.seen = {"real_images": 0, "fake_samples": 0, **(seen_before or {})}
         self.t0 = time.perf_counter()
         self.fixed_z = torch.randn(self._num_pictured(), z_dim, generator=torch.Generator().manual_seed(1234))
-        (out / run_folder.SAMPLES).mkdir(parents=True, exist_ok=True)
+        make_subdir(out / run_folder.SAMPLES)
         if start_step:
             drop_records_after(out / run_folder.METRICS, start_step)
-        self.metrics = open(out / run_folder.METRICS, "a" if start_step else "w")
+        self.metrics = open_for_append(out / run_folder.METRICS, fresh=not start_step)
         self.last_eval: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}  # method-specific results for the summary (e.g. staleness)
         self.progress = tqdm(total=config.steps, initial=start_step, disable=not config.progress,

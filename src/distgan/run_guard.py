@@ -4,7 +4,8 @@ folder as it was:
 - the folder is a usable place for a run (not `/`, not empty, not someone else's files);
 - no other distgan run is using it (an exclusive `flock` on the folder itself, held until the run ends);
 - a resume can succeed: the settings that shape the run are those of the run in the folder, every rank's
-  checkpoint opens and belongs to this run, and the run is not already finished.
+  checkpoint opens and belongs to this run (its run id, made when the run started) and this rank, and the run is
+  not already finished.
 
 Under torchrun each rank runs on its own and none of this applies; a rank still refuses a checkpoint of
 another run when it loads it (`check_checkpoint`).
@@ -13,9 +14,11 @@ another run when it loads it (`check_checkpoint`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from distgan import run_folder
 from distgan.checkpoint import load_checkpoint
 from distgan.config import RunConfig, load_config_json
 from distgan.errors import DistganError
+from distgan.run_files import make_dirs
 
 RANK_MEMORY = 450 << 20  # a rank process's peak memory: 450 MB a worker, 530 MB rank 0 (studies/demo-digits)
 # Settings a resume cannot change: they decide the shards, the models' shapes and who holds what.
@@ -32,22 +36,34 @@ FIXED_ON_RESUME = ("method", "workers", "dataset", "partition", "seed", "z_dim",
 IDENTITY = tuple(name for name in FIXED_ON_RESUME if name != "workers")
 
 
+def new_run_id() -> str:
+    """A run's identity, made when it starts and kept in config.json through every resume."""
+    return uuid.uuid4().hex
+
+
 def identity(config: RunConfig, rank: int) -> dict[str, Any]:
-    """What a checkpoint records of the run that wrote it, so that no other run trains on it."""
-    return {"rank": rank, **{name: getattr(config, name) for name in IDENTITY}}
+    """What a checkpoint records of the run that wrote it, so that no other run, and no other rank, trains on it."""
+    return {"rank": rank, "run_id": config.run_id, **{name: getattr(config, name) for name in IDENTITY}}
 
 
 def check_checkpoint(path: Path, state: dict[str, Any], config: RunConfig, rank: int) -> None:
-    """Refuse a checkpoint written by another run (checkpoints before 2026-12-06 carry no identity)."""
+    """Refuse a checkpoint written by another run or for another rank (checkpoints before 2026-12-06 carry no
+    identity, and those before 2026-12-07 no run id: they are matched by what they carry)."""
     written_by = state.get("run")
     if not isinstance(written_by, dict):
         return
+    if written_by.get("rank", rank) != rank:
+        raise DistganError(f"{path} is rank {written_by['rank']}'s checkpoint, not rank {rank}'s; put back the "
+                           "file this rank wrote, or start afresh in a new --out")
     mine = identity(config, rank)
     differs = [k for k in IDENTITY if k in written_by and written_by[k] != mine[k]]
     if differs:
         k = differs[0]
         raise DistganError(f"{path} was written by another run ({k} = {written_by[k]!r}, this run has "
                            f"{mine[k]!r}); resume the folder that holds it, or start afresh in a new --out")
+    if config.run_id and written_by.get("run_id", config.run_id) != config.run_id:
+        raise DistganError(f"{path} was written by another run (run id {written_by['run_id']}, this run's is "
+                           f"{config.run_id}); resume the folder that holds it, or start afresh in a new --out")
 
 
 def check_out(config: RunConfig) -> None:
@@ -74,7 +90,7 @@ def owned(out: Path) -> Iterator[None]:
 
     The lock is on the folder itself, so no file is left behind; the kernel drops it when this process dies.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out, narrow=False)  # a refused resume leaves the folder as it was
     fd = os.open(out, os.O_RDONLY)
     try:
         try:
@@ -89,10 +105,12 @@ def owned(out: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def check_resume(config: RunConfig) -> None:
-    """Refuse a resume that would fail after spawning, or change the run in the folder; write nothing."""
+def check_resume(config: RunConfig) -> RunConfig:
+    """Refuse a resume that would fail after spawning, or change the run in the folder; write nothing. Returns
+    `config` under the folder's run id (a new one for a run that predates run ids)."""
     out = Path(config.out)
     saved = load_config_json(out / run_folder.CONFIG)
+    config = dataclasses.replace(config, run_id=saved.run_id or new_run_id())
     for name in FIXED_ON_RESUME:
         if getattr(saved, name) != getattr(config, name):
             raise DistganError(f"--resume {out}: the run has {name} = {getattr(saved, name)!r}, and "
@@ -115,6 +133,7 @@ def check_resume(config: RunConfig) -> None:
     if (out / run_folder.SUMMARY).is_file() and steps is not None and steps >= config.steps:
         raise DistganError(f"--resume {out}: the run finished at step {steps}; give a larger --steps (e.g. --steps "
                            f"{2 * steps}) to train it further")
+    return config
 
 
 def check_processes(config: RunConfig, bytes_per_rank: int = RANK_MEMORY) -> None:

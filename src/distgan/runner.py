@@ -24,6 +24,7 @@ from distgan.gpus import peak_gpu_mb
 from distgan.method_spec import MethodSpec
 from distgan.models import build_models, count_parameters
 from distgan.recorder import Recorder
+from distgan.run_files import make_dirs, open_for_append
 from distgan.transport.base import PeerGone, Transport
 from distgan.transport.codecs import compression_for
 from distgan.transport.trace import Trace, decode
@@ -89,8 +90,7 @@ def _resume(ctx: RankContext) -> None:
 
 
 def _open_recorder(ctx: RankContext, evaluator: Any) -> Recorder:
-    cfg, out = ctx.config, ctx.out
-    out.mkdir(parents=True, exist_ok=True)
+    cfg, out = ctx.config, make_dirs(ctx.out)
     if not ctx.start_step:
         (out / run_folder.SUMMARY).unlink(missing_ok=True)
     atomic_write_json(out / run_folder.CONFIG, {**cfg.to_dict(), "resume": False})
@@ -185,7 +185,7 @@ def _write_trace(ctx: RankContext, report: dict[int, dict[str, Any]]) -> None:
     for rank in sorted(report):
         payload = report[rank].get("trace") or b""
         lines += [json.dumps(r, separators=(",", ":")) for r in (decode(payload) if payload else [])]
-    with open(ctx.out / run_folder.TRACE, "a" if ctx.start_step else "w") as f:
+    with open_for_append(ctx.out / run_folder.TRACE, fresh=not ctx.start_step) as f:
         f.write("\n".join(lines) + ("\n" if lines else ""))
 
 

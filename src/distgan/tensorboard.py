@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from distgan.run_files import FILE_MODE, mode
 
 log = logging.getLogger(__name__)
 MEASURES = ("fid", "kid", "score", "classes_covered", "class_kl", "modes_captured", "hq_pct")
@@ -22,8 +27,21 @@ class TensorBoardLog:
     def __init__(self, folder: Path, title: str):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(folder))
+        # An unguessable name: tensorboard reopens its file by name for every write, following any link there.
+        self.writer = SummaryWriter(log_dir=str(folder), filename_suffix=f".{secrets.token_hex(8)}")
         self.writer.add_text("run", title, 0)
+        self.writer.flush()
+        self._set_mode()
+
+    def _set_mode(self) -> None:
+        """The event file's mode, whatever the umask (run_files.py)."""
+        path = self.writer.file_writer.event_writer._file_name  # noqa: SLF001 - tensorboard names it nowhere else
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.fchmod(fd, mode(FILE_MODE))
+        finally:
+            os.close(fd)
 
     def train(self, step: int, record: dict[str, Any]) -> None:
         for key, value in record.items():

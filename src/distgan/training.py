@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -49,8 +50,9 @@ def train(config: RunConfig) -> dict[str, Any]:
     out = Path(config.out)
     with run_guard.owned(out):  # checked and written by this run alone, from here to its summary
         if config.resume:
-            run_guard.check_resume(config)
+            config = run_guard.check_resume(config)
         else:  # a fresh run: forget the restarts and privacy ledgers of an earlier run in this folder
+            config = dataclasses.replace(config, run_id=run_guard.new_run_id())
             (out / run_folder.RESTARTS).unlink(missing_ok=True)
             privacy_ledger.forget(out)
         run_guard.remove_partial_writes(out)
@@ -87,6 +89,8 @@ def run_this_rank(config: RunConfig) -> None:
     transport = ProcessTransport(device, config.worker_timeout, config.heartbeat_timeout,
                                  stage_through_host=placement.stage_through_host)
     try:
+        if not config.run_id:  # under torchrun: every rank takes rank 0's
+            config = dataclasses.replace(config, run_id=agreed_run_id(transport, device))
         evaluator = make_evaluator_for(config, dataset) if transport.rank == 0 else None
         run_rank(config, dataset, transport, device, evaluator)
     finally:
@@ -98,6 +102,14 @@ def run_this_rank(config: RunConfig) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+def agreed_run_id(transport, device: torch.device) -> str:
+    """A new run id, drawn by rank 0 and sent to every rank."""
+    drawn = bytes.fromhex(run_guard.new_run_id()) if transport.rank == 0 else bytes(16)
+    tensor = torch.tensor(list(drawn), dtype=torch.uint8, device=device)
+    transport.broadcast_uncounted(tensor)
+    return bytes(tensor.cpu().tolist()).hex()
 
 
 def placement_of(config: RunConfig, dataset: Dataset, ranks_here: int, local_rank: int = 0) -> Placement:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 from matplotlib.axes import Axes  # noqa: E402
 
+from distgan.checkpoint import atomic_write_bytes  # noqa: E402
 from distgan.report.aggregate import Group, curve, final, summary_stat  # noqa: E402
 
 X_LABELS = {"g_updates": "generator updates", "wall_s": "wall seconds",
@@ -98,8 +100,10 @@ def _legend(fig: plt.Figure, ax: Axes) -> None:
 
 def _save(fig: plt.Figure, path: Path) -> None:
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    buffer = io.BytesIO()  # written whole and renamed: never through a link planted at `path`
+    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def scales(groups: list[Group]) -> bool:

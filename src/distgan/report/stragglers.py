@@ -6,6 +6,7 @@ seeds of the wall time at which the run first met the target; runs that never me
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from distgan.checkpoint import atomic_write_bytes  # noqa: E402
 from distgan.report.load import Run  # noqa: E402
 from distgan.report.verdicts import Target, target_reached  # noqa: E402
 
@@ -53,6 +55,8 @@ def straggler_plot(runs: list[Run], target: Target, path: Path) -> list[str]:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    buffer = io.BytesIO()  # written whole and renamed: never through a link planted at `path`
+    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
     plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
     return missed
