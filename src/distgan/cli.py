@@ -313,6 +313,12 @@ def study_from_args(args: argparse.Namespace) -> Study:
         study.workers = parse_workers(args.workers)
     if args.cells is not None:
         study.cells = [p.strip() for p in args.cells.split(",") if p.strip()]
+        if not study.cells:
+            raise DistganError(f"--cells {args.cells!r} names no cell; give globs of cell folder names such as "
+                               "'md-gan*_w10_*', or drop --cells to run every cell")
+    if args.jobs is not None and args.jobs < 1:
+        raise DistganError(f"--jobs must be a positive integer (cells side by side), got {args.jobs}; leave it out "
+                           "for one per core")
     if args.methods is not None:
         study.methods = parse_methods(args.methods, study.methods)
         study.overrides = {k: v for k, v in study.overrides.items() if k in study.methods}
@@ -345,15 +351,19 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
         values = load_config_json(Path(args.resume) / run_folder.CONFIG).to_dict()
         values.update(out=args.resume, resume=True, is_resolved=False)  # flags may change it: check again
+    given: set[str] = set()
     if args.config:
-        values.update(load_toml(args.config))
+        settings = load_toml(args.config)
+        values.update(settings)
+        given.update(settings)
     from distgan.methods import option_owners
 
     for name in (FIELDS.keys() - HIDDEN) | option_owners().keys():
         flag_value = getattr(args, name, None)
         if flag_value is not None:
             values[name] = flag_value
-    return config_from_mapping(values, "--config" if args.config else "flags")
+            given.add(name)
+    return config_from_mapping(values, "--config" if args.config else "flags").refuse_idle(given)
 
 
 def _datasets() -> None:
@@ -404,12 +414,19 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"distgan: error: {e}\n")
         return 2
     except KeyboardInterrupt as e:
-        again = "run the same command again; finished cells are kept" if args.command == "compare" else \
-            f"resume with --resume {getattr(args, 'resume', None) or getattr(args, 'out', None) or 'OUT'}"
         stopped = "terminated" if isinstance(e, Terminated) else "interrupted"
-        sys.stderr.write(f"distgan: {stopped}; {again}\n")
+        sys.stderr.write(f"distgan: {stopped}{_after_stop(args)}\n")
         return 143 if isinstance(e, Terminated) else 130
     return 0
+
+
+def _after_stop(args: argparse.Namespace) -> str:
+    """What to do after a stop: only `train` resumes; report and project have nothing to resume."""
+    if args.command == "compare":
+        return "; run the same command again; finished cells are kept"
+    if args.command == "train":
+        return f"; resume with --resume {args.resume or args.out or 'OUT'}"
+    return ""
 
 
 def _project(args: argparse.Namespace) -> None:

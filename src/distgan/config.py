@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import re
@@ -14,6 +13,8 @@ from typing import Any
 from distgan.errors import DistganError
 
 LOSSES = ("bce", "hinge", "lsgan")
+MAX_INT = 2**63 - 1  # torch and numpy hold step counts and intervals as int64
+MAX_CLIP = 1e6  # --dp-clip: typical values are 0.1 to 10
 MAX_SEED = 2**32  # seeds are offset per rank and handed to numpy and torch; this leaves room for both
 BACKENDS = ("process", "sim")
 DEVICES = ("auto", "cpu", "cuda")
@@ -81,7 +82,7 @@ class RunConfig:
     @classmethod
     def of(cls, **settings: Any) -> RunConfig:
         """A config from flat settings, the method's own among them: RunConfig.of(method="md-gan", k="log")."""
-        return config_from_mapping(settings, "RunConfig.of")
+        return config_from_mapping(settings, "RunConfig.of").refuse_idle(settings)
 
     @property
     def spec(self):
@@ -176,9 +177,7 @@ class RunConfig:
             if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
                 raise DistganError(f"--{_flag(name)} must be in [0, 1), got {getattr(self, name)}")
         self._validate_privacy()
-        from distgan.transport.codecs import compression_for
-
-        compression_for(self)  # an unknown codec or kind is refused here
+        self._validate_compression()
         if self.method == "standalone" and self.workers != 1:
             raise DistganError("--method standalone runs one process; drop --workers or pick a distributed "
                                "method (see `distgan methods`)")
@@ -194,11 +193,35 @@ class RunConfig:
                                "no authentication, so set DISTGAN_BIND_ALL=1 to confirm the network is trusted")
         return self
 
+    def refuse_idle(self, given: Any) -> RunConfig:
+        """Refuse settings the user gave (`given`: their names) that this config would ignore; return self."""
+        given = {str(k).replace("-", "_") for k in given}
+        idle = [name for name in ("dp_delta", "dp_clip") if name in given]
+        if idle and not self.dp_epsilon:
+            raise DistganError(f"--{_flag(idle[0])} applies only to differentially private training; add "
+                               "--dp-epsilon EPS, or drop it")
+        return self
+
+    def _validate_compression(self) -> None:
+        from distgan.transport.codecs import compression_for
+
+        if self.compress_kinds.strip():
+            if not any(k.strip() for k in self.compress_kinds.split(",")):
+                raise DistganError(f"--compress-kinds {self.compress_kinds!r} names no message kind; give kinds "
+                                   "such as md-gan/feedback (`distgan methods` lists them), or drop it to "
+                                   "compress every kind")
+            if self.compress == "none":
+                raise DistganError("--compress-kinds does nothing without --compress; add --compress CODEC "
+                                   "(fp16, bf16, int8, topk:F), or drop --compress-kinds")
+        compression_for(self)  # an unknown codec or kind is refused here
+
     def _validate_privacy(self) -> None:
         if not 0 <= self.dp_epsilon < math.inf:
             raise DistganError(f"--dp-epsilon must be a finite number >= 0 (0: no privacy), got {self.dp_epsilon}")
-        if not 0 < self.dp_clip < math.inf:
-            raise DistganError(f"--dp-clip must be a finite number > 0, got {self.dp_clip}")
+        if not 0 < self.dp_clip <= MAX_CLIP:
+            raise DistganError(f"--dp-clip must be > 0 and at most {MAX_CLIP:g}, got {self.dp_clip:g}: the noise is "
+                               "sigma x clip per coordinate, which beyond that swamps every gradient and near 3e38 "
+                               "overflows float32; typical clips are 0.1 to 10")
         if self.dp_delta is not None and not 0 < self.dp_delta < 1:
             raise DistganError(f"--dp-delta must be in (0, 1), got {self.dp_delta}")
         if self.dp_epsilon and self.spectral_norm:
@@ -299,9 +322,13 @@ def _coerce(name: str, default: Any, value: Any, source: str) -> Any:
         if kind is list:
             return [str(v) for v in (value if isinstance(value, list) else [value])]
         if kind is int:
-            if isinstance(value, bool) or float(value) != int(value):
+            number = value if isinstance(value, int) and not isinstance(value, bool) else float(value)
+            if isinstance(value, bool) or isinstance(number, float) and not number.is_integer():
                 raise ValueError
-            return int(value)
+            if abs(int(number)) > MAX_INT:
+                raise DistganError(f"{source}: --{_flag(name)} {value} is out of range; give a whole number "
+                                   f"below 2**63 ({MAX_INT})")
+            return int(number)
         return kind(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise DistganError(f"{source}: setting {name!r} must be a {kind.__name__}, got {value!r}") from None
@@ -324,13 +351,13 @@ def load_toml(path: str) -> dict[str, Any]:
 
 def load_config_json(path: str | Path) -> RunConfig:
     """Read a run folder's `config.json` back into a config."""
+    from distgan.safe_read import read_object
+
     p = Path(path)
     try:
-        values = json.loads(p.read_text())
+        values = read_object(p)
     except FileNotFoundError:
         raise DistganError(f"{p}: no such file; is this a distgan run folder?") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DistganError(f"{p}: not valid JSON ({e})") from None
     return config_from_mapping(_as_saved(values), str(p))
 
 

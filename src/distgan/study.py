@@ -162,7 +162,7 @@ def _check_study(study: Study) -> None:
     from distgan.report.candidates import parse_profiles, parse_requirements
 
     parse_profiles(study.network)
-    parse_requirements(study.require)
+    _check_private_requirement(study, parse_requirements(study.require))
     if not isinstance(study.seeds, int) or study.seeds < 1:
         raise DistganError(f"--seeds must be a positive integer, got {study.seeds}")
     if isinstance(study.first_seed, bool) or not isinstance(study.first_seed, int) or study.first_seed < 0:
@@ -173,3 +173,15 @@ def _check_study(study: Study) -> None:
         unknown = [k for k in extra if k not in FIELDS and k not in option_owners()]
         if unknown:
             raise DistganError(f"overrides for {label!r} set unknown settings {unknown}; see `distgan train --help`")
+
+
+def _check_private_requirement(study: Study, requirements: list[str]) -> None:
+    """`--require epsilon<=X` picks among private cells; a study without any would pick nothing."""
+    from distgan.report.candidates import epsilon_bound
+
+    bounds = [r for r in requirements if epsilon_bound(r) is not None]
+    private = study.dp_epsilon or any(extra.get("dp_epsilon") for extra in study.overrides.values())
+    if bounds and not private:
+        raise DistganError(f"--require {bounds[0]} needs cells trained with differential privacy, and this study "
+                           f"has none; add --dp-epsilon {epsilon_bound(bounds[0]):g} (or smaller), or drop "
+                           f"{bounds[0]}")

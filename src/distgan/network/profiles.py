@@ -77,18 +77,20 @@ def parse_rate(text: str, hint: str) -> float:
     """`100mbit`, `1gbit`, `500kbit`, `25gbps` (bits per second; `mbyte`/`mBps` are bytes) -> bits per second."""
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmgt]?)(bit|bps|byte|b)?(/s)?\s*", text.lower())
     if not m:
-        raise DistganError(hint)
+        raise DistganError(f"{hint}: bad bandwidth {text.strip()!r} (a number and a unit, such as 100mbit)")
     value = float(m.group(1)) * UNITS[m.group(2)] * (8 if m.group(3) == "byte" else 1)
-    if not value > 0:
-        raise DistganError(f"{hint} (a bandwidth must be > 0)")
+    if not 0 < value < math.inf:
+        raise DistganError(f"{hint}: bad bandwidth {text.strip()!r} (it must be finite and > 0)")
     return value
 
 
 def parse_latency(text: str, hint: str) -> float:
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(s|ms|us|µs|ns)?\s*", text.lower())
-    if not m:
-        raise DistganError(hint)
-    return float(m.group(1)) * TIME_UNITS[m.group(2) or "ms"]
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*(s|ms|us|µs|ns)?\s*", text.lower())
+    value = float(m.group(1)) * TIME_UNITS[m.group(2) or "ms"] if m else math.nan
+    if not 0 <= value < math.inf:
+        raise DistganError(f"{hint}: bad latency {text.strip()!r} (a number >= 0 with a unit s, ms, us or ns, "
+                           "such as 30ms)")
+    return value
 
 
 def rate_text(bps: float) -> str:
