@@ -19,6 +19,7 @@ from distgan import run_folder
 from distgan.checkpoint import load_checkpoint, save_checkpoint
 from distgan.config import RunConfig
 from distgan.data.dataset import Dataset
+from distgan.divergence import check_state
 from distgan.run_guard import check_checkpoint, identity
 from distgan.transport.base import PeerGone, Transport
 
@@ -178,6 +179,7 @@ class RankContext:
     def save(self, step: int, state: dict[str, Any]) -> None:
         """This rank's checkpoint: the method's `state`, and the bytes counted so far, which a resumed run
         goes on from (as it does from the checkpoint's wall seconds)."""
+        check_state(step, state, self.config)  # a NaN state never replaces the last whole checkpoint
         extra = {"residuals": self.transport.compression.state()} if self.transport.compression else {}
         save_checkpoint(self.checkpoint_path(), {"step": step, "bytes": self.transport.bytes.as_dict(),
                                                  "run": identity(self.config, self.rank), **extra, **state})

@@ -18,6 +18,7 @@ from distgan import run_folder
 from distgan.checkpoint import atomic_write_bytes, atomic_write_json
 from distgan.config import RunConfig
 from distgan.data.dataset import Dataset
+from distgan.divergence import check_losses
 from distgan.run_files import make_subdir, open_for_append
 from distgan.samples import save_samples
 from distgan.transport.base import Transport
@@ -97,6 +98,7 @@ class Recorder:
 
     def _advance(self, step_from: int, step_to: int, G: nn.Module, real: int, fake: int, **scalars: float) -> None:
         cfg = self.config
+        check_losses(step_to, scalars, cfg)
         self.seen["real_images"] += real
         self.seen["fake_samples"] += fake
         self.progress.update(step_to - step_from)
