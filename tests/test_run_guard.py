@@ -112,7 +112,8 @@ def test_resume_with_a_larger_budget_goes_on(capsys, tmp_path, finished_md_gan):
 
 @pytest.mark.parametrize("toml, needle", [
     ("steps = inf", "'steps' must be a int, got inf"),
-    ("seed = 18446744073709551616", "--seed must be below 2**32"),
+    ("seed = 4294967296", "--seed must be below 2**32"),
+    ("seed = 18446744073709551616", "--seed 18446744073709551616 is out of range; give a whole number below 2**63"),
     ("heartbeat_timeout = inf", "--heartbeat-timeout must be a finite number > 0, got inf"),
     ("master_port = 70000", "--master-port must be a TCP port, 0..65535"),
 ])
@@ -155,6 +156,7 @@ def test_control_keys_never_name_the_runs_secret(monkeypatch):
 
 def test_report_skips_a_wrong_shaped_summary(tmp_path, finished_md_gan, caplog):
     from distgan.report.load import load_runs
+    from distgan.safe_read import UnreadableFile
 
     run = copy_of(finished_md_gan, tmp_path)
     summary = json.loads((run / "summary.json").read_text())
@@ -162,5 +164,6 @@ def test_report_skips_a_wrong_shaped_summary(tmp_path, finished_md_gan, caplog):
     (loaded,) = load_runs(tmp_path)
     assert loaded.summary is None
     assert "'final_eval' is int, not dict" in caplog.text
-    (run / "summary.json").write_text("[1, 2]")
-    assert load_runs(tmp_path)[0].summary is None
+    (run / "summary.json").write_text("[1, 2]")  # not even an object: the file is named, and nothing is guessed
+    with pytest.raises(UnreadableFile, match="summary.json"):
+        load_runs(tmp_path)
