@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from distgan.run_files import make_subdir
@@ -53,7 +53,7 @@ class Ledger:
 
     def count_step(self) -> None:
         """Called before a D step reads any record."""
-        self.entry = Entry(**{**self.entry.__dict__, "d_steps": self.entry.d_steps + 1})
+        self.entry = replace(self.entry, d_steps=self.entry.d_steps + 1)
         self._write()
 
     def _write(self) -> None:
