@@ -7,12 +7,14 @@ import dataclasses
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distgan import run_folder
 from distgan.config import FIELDS, RunConfig, config_from_mapping, field_type, load_config_json, load_toml
 from distgan.errors import DistganError, Terminated, stop_on_sigterm
 from distgan.methods import REGISTRY
+from distgan.stopping import RunStopped, exit_code, request_on_signals, request_then_interrupt
 
 if TYPE_CHECKING:
     from distgan.study import Study
@@ -385,7 +387,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     setup_logging()
-    if "RANK" not in os.environ:  # distgan's own launcher; under torchrun, torchrun owns the signals
+    if args.command == "train":  # a rank checkpoints at the next step and stops (distgan/stopping.py)
+        request_on_signals() if "RANK" in os.environ else request_then_interrupt()
+    elif "RANK" not in os.environ:
         stop_on_sigterm()
     try:
         if args.command == "datasets":
@@ -413,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     except DistganError as e:
         sys.stderr.write(f"distgan: error: {e}\n")
         return 2
+    except RunStopped:
+        sys.stderr.write(f"distgan: stopped{_after_stop(args)}\n")
+        return exit_code()
     except KeyboardInterrupt as e:
         stopped = "terminated" if isinstance(e, Terminated) else "interrupted"
         sys.stderr.write(f"distgan: {stopped}{_after_stop(args)}\n")
@@ -425,7 +432,10 @@ def _after_stop(args: argparse.Namespace) -> str:
     if args.command == "compare":
         return "; run the same command again; finished cells are kept"
     if args.command == "train":
-        return f"; resume with --resume {args.resume or args.out or 'OUT'}"
+        out = args.resume or args.out
+        if out and (Path(out) / run_folder.CHECKPOINT).is_file():
+            return f"; resume with --resume {out}"
+        return "; no checkpoint was written, so there is nothing to resume: run the same command again"
     return ""
 
 

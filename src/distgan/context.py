@@ -21,6 +21,7 @@ from distgan.config import RunConfig
 from distgan.data.dataset import Dataset
 from distgan.divergence import check_state
 from distgan.run_guard import check_checkpoint, identity
+from distgan.stopping import StopPlan
 from distgan.transport.base import PeerGone, Transport
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,7 @@ class RankContext:
         extra = {"residuals": self.transport.compression.state()} if self.transport.compression else {}
         save_checkpoint(self.checkpoint_path(), {"step": step, "bytes": self.transport.bytes.as_dict(),
                                                  "run": identity(self.config, self.rank), **extra, **state})
+        self.stop_plan.after_save(step)  # a requested stop ends the rank here, its checkpoint whole
 
     def load(self) -> dict[str, Any] | None:
         path = self.checkpoint_path()
@@ -192,5 +194,11 @@ class RankContext:
         check_checkpoint(path, state, self.config, self.rank)
         return state
 
+    @functools.cached_property
+    def stop_plan(self) -> StopPlan:
+        return StopPlan(self.transport, self.rank, self.config.spec.stop_lead(self.options))
+
     def checkpoint_due(self, step: int) -> bool:
-        return step % self.config.checkpoint_every == 0 or step == self.config.steps
+        """Whether this rank checkpoints at `step`, a step it has just finished: every --checkpoint-every steps,
+        at the end, and where a requested stop (SIGTERM, Ctrl-C) ends the run."""
+        return self.stop_plan.due(step) or step % self.config.checkpoint_every == 0 or step == self.config.steps

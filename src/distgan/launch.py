@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -28,7 +29,8 @@ from distgan.gpus import place
 from distgan.method_spec import RESTART
 from distgan.run_files import make_dirs
 from distgan.runner import make_shards, run_rank
-from distgan.transport.sim import SimAborted, SimDropped, SimHub, SimTransport
+from distgan.stopping import GRACE_S, REQUESTED, STOPPED_EXIT, RunStopped
+from distgan.transport.sim import SimAborted, SimDeadlock, SimDropped, SimHub, SimTransport
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
     shared: dict = {}
     errors: list[BaseException] = []
     crashed: list[int] = []
+    stopped: list[RunStopped] = []
     if config.threads:
         torch.set_num_threads(config.threads)
     elif config.world_size > 1:
@@ -66,6 +69,9 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
         try:
             run_rank(config, dataset, transport, device, evaluator if rank == 0 else None, simulated=True,
                      shards=shards, shared=shared)
+        except RunStopped as e:  # a requested stop, after this rank's checkpoint; the others go on to theirs
+            if rank == 0:
+                stopped.append(e)
         except WorkerCrash:
             crashed.append(rank)
             if config.spec.on_worker_death == RESTART:
@@ -78,7 +84,13 @@ def _simulate_once(config: RunConfig, dataset: Dataset, evaluator) -> tuple[int 
         finally:
             transport.close()
 
-    hub.run([functools.partial(rank_main, r) for r in range(config.world_size)])
+    try:
+        hub.run([functools.partial(rank_main, r) for r in range(config.world_size)])
+    except SimDeadlock:
+        if not stopped:
+            raise  # else: the ranks left wait on rank 0, which has stopped (a server's workers, after the stop)
+    if stopped:  # what failed after rank 0 stopped (a worker waiting on it) failed because of the stop
+        raise stopped[0]
     if errors:
         raise errors[0]
     return (crashed[0] if crashed else None), time.monotonic() - start
@@ -156,7 +168,7 @@ def _spawn_and_watch(config: RunConfig) -> tuple[list[int], int | None, float]:
     start = time.monotonic()
     try:
         crashed = _watch(procs, config, tails)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM: stop at once
         for p in procs:
             p.kill()
         raise
@@ -166,6 +178,10 @@ def _spawn_and_watch(config: RunConfig) -> tuple[list[int], int | None, float]:
         for tail in tails:
             tail.join(timeout=5)
         pids.unlink(missing_ok=True)
+    if codes[0] == STOPPED_EXIT:
+        raise RunStopped(None)
+    if REQUESTED.is_set():
+        raise RunStopped(None)  # the ranks were stopped before rank 0 could name a step: whatever is on disk stays
     if codes[0] != 0 and crashed is None:
         why = tails[0].last or "no message"
         raise DistganError(f"rank 0 exited with code {codes[0]}: {why}")
@@ -179,8 +195,18 @@ def _watch(procs: list[subprocess.Popen], config: RunConfig, tails: list[_Stderr
     worker failing is named with its last line as it happens."""
     restarts = config.spec.on_worker_death == RESTART or config.rejoin
     reported: set[int] = set()
+    stop_by: float | None = None  # after a stop request: when the ranks are killed if they have not stopped
     while procs[0].poll() is None:
-        dead = [r for r, p in enumerate(procs) if p.poll() not in (None, 0)]
+        if REQUESTED.is_set() and stop_by is None:
+            stop_by = _forward_stop(procs)
+        if stop_by is not None:
+            if time.monotonic() > stop_by:
+                log.warning("the ranks did not stop within %.0f s of the request; killing them", GRACE_S)
+                _kill_all(procs)
+                return None
+            time.sleep(0.2)
+            continue
+        dead = [r for r, p in enumerate(procs) if p.poll() not in (None, 0, STOPPED_EXIT)]
         for r in dead:
             if r not in reported:
                 reported.add(r)
@@ -193,10 +219,11 @@ def _watch(procs: list[subprocess.Popen], config: RunConfig, tails: list[_Stderr
             killed = [r for r in dead if procs[r].returncode < 0 or procs[r].returncode == CRASH_EXIT]
             return (killed or dead)[0]
         time.sleep(0.2)
+    if procs[0].returncode == STOPPED_EXIT:  # the others are writing their stop checkpoints, or waited on rank 0
+        _wait_all(procs, stop_by or time.monotonic() + GRACE_S)
+        return None
     if procs[0].returncode != 0:
-        for p in procs[1:]:
-            if p.poll() is None:
-                p.kill()
+        _kill_all(procs)
         return None
     for p in procs[1:]:
         try:
@@ -204,6 +231,31 @@ def _watch(procs: list[subprocess.Popen], config: RunConfig, tails: list[_Stderr
         except subprocess.TimeoutExpired:
             p.kill()
     return None
+
+
+def _forward_stop(procs: list[subprocess.Popen]) -> float:
+    """Pass a stop request on to every rank (SIGTERM: each checkpoints at the step rank 0 names, then exits);
+    return when the launcher gives up waiting."""
+    log.warning("stopping: every rank finishes its step and writes a checkpoint (within %.0f s; Ctrl-C again "
+                "to stop at once)", GRACE_S)
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    return time.monotonic() + GRACE_S
+
+
+def _wait_all(procs: list[subprocess.Popen], until: float) -> None:
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.0, until - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def _kill_all(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
 
 
 def _restart_with_all(config: RunConfig, lost: int, code: int, after_s: float) -> RunConfig:

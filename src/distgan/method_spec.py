@@ -41,6 +41,9 @@ class MethodSpec:
     # "sample-gradient" (a gradient on a fresh batch each message: top-k without error feedback),
     # "weights" or "samples" (only casts and quantisers: top-k would zero most of them), "optimizer" (casts only)
     payloads: dict[str, str] = field(default_factory=dict)
+    # how far past rank 0's step a requested stop lands (distgan/stopping.py): 1 where every rank waits on rank 0
+    # each step; more where peers run ahead of it, so that every rank can still checkpoint that same step
+    stop_lead: Callable[[Any], int] = lambda options: 1
 
     def option_fields(self) -> list[dataclasses.Field]:
         return list(dataclasses.fields(self.options))

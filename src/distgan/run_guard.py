@@ -159,7 +159,11 @@ def _available_memory() -> int | None:
 
 
 def remove_partial_writes(out: Path) -> None:
-    """Delete the temporary files of writes that a killed process never finished (`.NAME.XXXX.tmp`)."""
+    """Delete what a killed run left behind: the temporary files of writes it never finished (`.NAME.XXXX.tmp`),
+    and its launcher's files, which describe processes that are gone (a launcher killed by SIGKILL never removes
+    them). The folder is this run's alone by now (`owned`)."""
     for tmp in out.glob(".*.tmp"):
         tmp.unlink(missing_ok=True)
+    for name in (run_folder.LAUNCH_CONFIG, run_folder.PIDS):
+        (out / name).unlink(missing_ok=True)
 

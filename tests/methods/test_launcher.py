@@ -62,21 +62,36 @@ def gone_within(pids, seconds: float) -> bool:
     return False
 
 
-def test_sigterm_stops_every_rank_and_the_run_resumes(tmp_path):
-    proc = start(tmp_path, 400)
+def test_sigterm_checkpoints_every_rank_at_one_step_and_the_run_resumes(tmp_path):
+    """Issue 44, item 8: with no checkpoint due before the end, SIGTERM at step 20 used to kill the ranks and leave
+    nothing to resume; now each rank finishes its step and writes a checkpoint at the step rank 0 names."""
+    import torch
+
+    from distgan.stopping import GRACE_S
+
+    proc = start(tmp_path, 400, "--workers", "2", "--checkpoint-every", "1000")
     pids = wait_for_step(proc, tmp_path, 20)
+    sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err[-2000:]
-    assert err.strip().splitlines()[-1] == f"distgan: terminated; resume with --resume {tmp_path}"
+    assert time.monotonic() - sent < GRACE_S
+    assert err.strip().splitlines()[-1] == f"distgan: stopped; resume with --resume {tmp_path}"
     assert gone_within(pids.values(), 10)
-    assert not (tmp_path / "summary.json").exists() and not (tmp_path / "pids.json").exists()
+    stopped = {f.name: int(torch.load(f, weights_only=False)["step"]) for f in tmp_path.glob("checkpoint*.pt")}
+    assert sorted(stopped) == ["checkpoint.pt", "checkpoint_rank1.pt", "checkpoint_rank2.pt"], stopped
+    (step,) = set(stopped.values())  # every rank at the one step rank 0 named
+    assert 20 <= step < 40
+    for left in ("summary.json", "pids.json", "launch_config.json"):
+        assert not (tmp_path / left).exists(), left
     done = subprocess.run([sys.executable, "-m", "distgan", "train", "--resume", str(tmp_path), "--steps", "40",
                            "--no-progress"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["g_updates"] == 40
+    assert summary["g_updates"] == 40 and summary["failures"] == []
     assert "train --resume" in summary["command"]  # the user's command, not the ranks' own
+    logged = [r["step"] for r in read_jsonl(tmp_path / "metrics.jsonl") if r.get("type") == "train"]
+    assert logged == sorted(set(logged)) and logged[-1] == 40  # the steps after the stop once each
 
 
 def test_ranks_die_with_a_launcher_killed_by_sigkill(tmp_path):

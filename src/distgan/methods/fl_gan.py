@@ -254,9 +254,10 @@ def restore_client(ctx: RankContext, real, z_rng: torch.Generator) -> dict | Non
 
 
 def round_ends_at_checkpoint(ctx: RankContext, start: int, end: int) -> bool:
-    """A round that reaches or crosses a checkpoint interval ends with a checkpoint."""
+    """A round that reaches or crosses a checkpoint interval ends with a checkpoint, as does one where a requested
+    stop ends the run."""
     every = ctx.config.checkpoint_every
-    return end == ctx.config.steps or end // every > start // every
+    return ctx.stop_plan.due(end) or end == ctx.config.steps or end // every > start // every
 
 
 SPEC = MethodSpec(

@@ -171,4 +171,5 @@ SPEC = MethodSpec(
     kinds=("gossip-gan/G", "gossip-gan/D", WEIGHT),
     step_definition="one local step (one D and one G step) on every worker; an exchange every E steps",
     options=Options, exposes="G and D weights, to one random peer every E steps",
-    payloads={"gossip-gan/G": "weights", "gossip-gan/D": "weights"})
+    payloads={"gossip-gan/G": "weights", "gossip-gan/D": "weights"},
+    stop_lead=lambda options: 2 * options.gossip_every + 1)  # peers run up to an exchange or two ahead of rank 0

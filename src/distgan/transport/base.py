@@ -199,6 +199,13 @@ class Transport(ABC):
         """Peers declared hung so far: rank -> heartbeat.Lost (how long silent, and when declared)."""
         return {}
 
+    def announce_stop(self, step: int) -> None:
+        """Rank 0: every rank checkpoints at `step` and stops (distgan/stopping.py)."""
+
+    def stop_step(self) -> int | None:
+        """The step rank 0 named for a requested stop, or None while it has named none."""
+        return None
+
     def pause(self, seconds: float) -> None:
         """Idle for `seconds` as a slower machine would (a straggler): beating, but not computing."""
         time.sleep(seconds)

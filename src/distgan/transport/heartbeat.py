@@ -22,6 +22,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from distgan.stopping import REQUESTED
+
 log = logging.getLogger(__name__)
 DROPPED_EXIT = 18  # exit code of a rank that wakes up to find the server dropped it
 PREFIX = "distgan/"
@@ -131,6 +133,14 @@ class StoreHeartbeat:
     def _dropped(self, rank: int) -> bool:
         return self._read("dropped", rank) is not None
 
+    def announce_stop(self, step: int) -> None:
+        """Rank 0 names the step at which every rank checkpoints and stops (distgan/stopping.py)."""
+        self.store.set(f"{self.prefix}stop/0", self.signer.sign(0, "stop", step))
+
+    def stop_step(self) -> int | None:
+        """The stop step rank 0 named, read now from the store (signed by rank 0), or None."""
+        return self._read("stop", 0)
+
     def _beat_loop(self) -> None:
         while not self._stop.wait(beat_interval(self.timeout_s)):
             try:
@@ -138,6 +148,8 @@ class StoreHeartbeat:
                 if not self.authority and self._dropped(self.rank):
                     log.warning("rank %d: the server dropped this rank as hung; exiting", self.rank)
                     os._exit(DROPPED_EXIT)
+                if not self.authority and not REQUESTED.is_set() and self.stop_step() is not None:
+                    REQUESTED.set()  # a rank no signal reached still stops with the others
             except Exception as e:  # noqa: BLE001 - the store's host (rank 0) has gone: the run is over
                 log.info("rank %d: heartbeat stopped (%s)", self.rank, e)
                 return

@@ -252,6 +252,13 @@ class ProcessTransport(Transport):
         if dist.is_initialized() and not self.must_exit_hard:
             dist.destroy_process_group()
 
+    def announce_stop(self, step: int) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.announce_stop(step)
+
+    def stop_step(self) -> int | None:
+        return self.heartbeat.stop_step() if self.heartbeat is not None else None
+
     def hung_peers(self) -> dict[int, Lost]:
         return dict(self.heartbeat.lost) if self.heartbeat else {}
 

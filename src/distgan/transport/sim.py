@@ -83,6 +83,7 @@ class SimHub:
         self._batches: dict[str, tuple[Callable[[list], list], list[dict]]] = {}
         self._barriers_passed = 0
         self._scheduler: greenlet | None = None
+        self.stop_at: int | None = None  # the step rank 0 named for a requested stop (distgan/stopping.py)
 
     # --- the scheduler ---------------------------------------------------------------------------
     def run(self, mains: Sequence[Callable[[], None]]) -> None:
@@ -283,6 +284,12 @@ class SimTransport(Transport):
     @property
     def batches_compute(self) -> bool:
         return self.hub.batching
+
+    def announce_stop(self, step: int) -> None:
+        self.hub.stop_at = step
+
+    def stop_step(self) -> int | None:
+        return self.hub.stop_at
 
     def together(self, key: str, job: Callable[[list], list], item):
         if not self.hub.batching:
