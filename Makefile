@@ -19,11 +19,13 @@ install: $(BIN)/distgan
 demo: install
 	$(BIN)/distgan compare --out runs/compare
 
-# Everything else on every core (pytest-xdist), then the wall-clock tests alone, so no neighbour's load decides them.
+# Everything else on every core (pytest-xdist; a module's tests stay on one core, so its module fixture runs once),
+# then the wall-clock tests alone, so no neighbour's load decides them. Both share one classifier cache.
+TEST_CACHE := $(CURDIR)/.pytest_cache/distgan-classifiers
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n auto -m "not wall_clock"
-	$(BIN)/pytest -m wall_clock
+	DISTGAN_TEST_CACHE=$(TEST_CACHE) $(BIN)/pytest -n auto --dist loadscope -m "not wall_clock"
+	DISTGAN_TEST_CACHE=$(TEST_CACHE) $(BIN)/pytest -m wall_clock
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 # Tests whose verdicts rest on wall-clock time (heartbeat timeouts, signals, stops of a rank): `make test` runs
 # them alone, after the rest has run on every core (pytest-xdist), so that a neighbour's load cannot decide them.
 WALL_CLOCK = ("test_liveness.py", "test_launcher.py", "test_faults.py", "test_store_binding.py",
-              "test_store_forgery.py", "test_standalone.py", "test_run_guard.py", "test_cli.py")
+              "test_store_forgery.py", "test_standalone.py", "test_run_guard.py", "test_cli.py",
+              "test_graceful_stop.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -18,14 +21,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Classifiers trained by tests are cached once per run of pytest, away from the user's cache; pytest-xdist's
-    workers share the folder (the base temp's parent), so each classifier is trained about once."""
+    """Classifiers trained by tests are cached away from the user's cache: in DISTGAN_TEST_CACHE where it is set
+    (`make test` sets it, so its two runs of pytest train each classifier once), else once per run of pytest;
+    pytest-xdist's workers share the folder (the base temp's parent). A classifier's file is named by the hash of
+    what trains it, so a kept one is only ever the same classifier."""
     import os
 
     shared = os.environ.get("PYTEST_XDIST_WORKER") is not None
     base = tmp_path_factory.getbasetemp()
-    folder = (base.parent / "distgan-cache") if shared else tmp_path_factory.mktemp("distgan-cache")
-    folder.mkdir(exist_ok=True)
+    if os.environ.get("DISTGAN_TEST_CACHE"):
+        folder = Path(os.environ["DISTGAN_TEST_CACHE"])
+    else:
+        folder = (base.parent / "distgan-cache") if shared else tmp_path_factory.mktemp("distgan-cache")
+    folder.mkdir(parents=True, exist_ok=True)
     os.environ["DISTGAN_CACHE"] = str(folder)
 
 

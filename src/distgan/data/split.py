@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from distgan.data.dataset import Dataset
 from distgan.errors import DistganError
@@ -19,6 +18,8 @@ def split_indices(
     if num_samples < 2:
         raise DistganError(f"need at least 2 samples to split into train and test, got {num_samples}")
     num_test = min(max(1, round(num_samples * test_fraction)), num_samples - 1)
+    from sklearn.model_selection import train_test_split  # here: scikit-learn takes 2 s to import, every rank
+
     stratify = labels if labels is not None and _stratifiable(labels, num_test, num_samples) else None
     train, test = train_test_split(np.arange(num_samples), test_size=num_test, random_state=seed, stratify=stratify)
     return np.sort(train), np.sort(test)
