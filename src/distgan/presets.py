@@ -104,8 +104,9 @@ def privacy(**changes: Any) -> Study:
                   backend="sim", out="runs/privacy", eval_every=PRIVACY_STEPS // 20, target=DEFAULT_TARGET,
                   reference=privacy_label("standalone", 0.0),
                   overrides={label: ({"dp_epsilon": e} if e else {}) for label, e in labels.items()},
-                  notes=["Privacy preset: every worker's records get (epsilon, 1/m)-DP by DP-SGD on its D (clip "
-                         "C = 1; distgan/privacy.py); eps=inf trains without privacy. Standalone is one worker "
+                  notes=["Privacy preset: every worker's records get (epsilon, 1/(10 m))-DP by DP-SGD on its D, "
+                         "batches Poisson-sampled, add/remove adjacency (clip C = 1; distgan/privacy.py); eps=inf "
+                         "trains without privacy. Standalone is one worker "
                          "holding all the data, so its epsilon covers 4 times as many records at the same b.",
                          f"budget: {PRIVACY_STEPS} generator updates; the non-private runs are still improving "
                          "there (docs/results.md says how far), so this is quality at a fixed budget, not at "
