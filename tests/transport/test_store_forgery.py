@@ -1,6 +1,6 @@
 """The rendezvous store has no authentication and lists its keys to anyone who reaches it, so distgan signs its
 control values with the run's secret: a process that reads every key and writes every drop key it can name drops
-no one (issue 44, item 1)."""
+no one, and stops nothing (issue 44, items 1 and 8)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 def forge_drops(port: int, world_size: int, stop: threading.Event, tries: list[str]) -> None:
     """List the store's keys; for every prefix under which a heartbeat lies, write `dropped/RANK` for every rank,
-    with a plain value and with each heartbeat's own (signed) value replayed."""
+    and rank 0's `stop`, with a plain value and with each heartbeat's own (signed) value replayed."""
     store = None
     while not stop.is_set():
         try:
@@ -39,6 +39,8 @@ def forge_drops(port: int, world_size: int, stop: threading.Event, tries: list[s
                 for value in values:
                     store.set(f"{prefix}dropped/{rank}", value)
                     tries.append(f"{prefix}dropped/{rank}")
+            for value in [b"2", *values]:  # and a stop (distgan/stopping.py) at step 2, or at a replayed value
+                store.set(f"{prefix}stop/0", value)
         time.sleep(0.05)
 
 
@@ -59,7 +61,8 @@ def test_a_client_that_lists_the_keys_and_writes_every_drop_key_drops_no_one(tmp
             run.kill()
     attacker.join(timeout=10)
     assert tries, "the forger never reached the store"
-    assert run.returncode == 0, err[-3000:]
+    assert run.returncode == 0, err[-3000:]  # not stopped either (a forged stop would end it with 143)
+    assert json.loads((out / "summary.json").read_text())["g_updates"] == 60
     assert "dropped this rank" not in err and "declared hung" not in err, err[-3000:]
     assert "not signed with this run's secret" in err  # ignored, and said so
     liveness = json.loads((out / "summary.json").read_text())["liveness"]["workers"]
