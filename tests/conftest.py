@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-# Tests whose verdicts rest on wall-clock time (a rank SIGSTOPped or frozen past a 2 s heartbeat timeout, a forger
-# racing a slowed run): `make test` runs them alone, after the rest has run on every core (pytest-xdist), so that
-# a neighbour's load cannot decide them. Tests that kill, stop or signal ranks without a timeout to meet (faults,
-# the launcher, graceful stops) only get slower under load, and run with the rest.
-WALL_CLOCK = ("test_liveness.py", "test_store_forgery.py")
+# Tests whose verdicts rest on wall-clock time (a rank SIGSTOPped or frozen past a 2 s heartbeat timeout, and a
+# run that must outlast it): `make test` runs them after the rest has run on every core (pytest-xdist), by
+# themselves, so that no other test's load decides them. Tests that kill, stop or signal ranks without a timeout to
+# meet (faults, the launcher, graceful stops, the store's forger, whose heartbeat timeout is 5 s) only get slower
+# under load, and run with the rest.
+WALL_CLOCK = ("test_liveness.py",)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
