@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# torch is pinned and installed first: an unpinned torch pulls a CUDA build of several GB. --no-compile: Python
-# compiles a module when it is first imported, so installing skips torch's thousands of files (39 s -> 20 s here).
+# torch is pinned and installed first: an unpinned torch pulls a CUDA build of several GB. (Not --no-compile: with
+# PYTHONDONTWRITEBYTECODE set, as on this machine, every process would then compile torch again at import.)
 TORCH ?= torch==2.13.0
 
 .PHONY: install demo test lint clean
@@ -11,8 +11,8 @@ TORCH ?= torch==2.13.0
 $(BIN)/distgan: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q --no-compile $(TORCH)
-	$(BIN)/pip install -q --no-compile -e '.[test]'
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[test]'
 	touch $(BIN)/distgan
 
 install: $(BIN)/distgan
