@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import json
 import logging
 import multiprocessing
 import os
@@ -31,6 +30,7 @@ from distgan.checkpoint import atomic_write_json, load_checkpoint
 from distgan.errors import DistganError
 from distgan.methods import REGISTRY
 from distgan.run_files import make_dirs
+from distgan.safe_read import UnreadableFile, read_json, read_object
 from distgan.study import Cell, Study, plan
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,8 @@ def _write_failures(out: Path, chosen: list[Cell], failures: list[dict[str, Any]
     """failures.json: this part's failures, and those another part recorded for the cells it ran."""
     mine = {c.name for c in chosen}
     try:
-        before = json.loads((out / "failures.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        before = read_json(out / "failures.json", missing=[])
+    except (OSError, UnreadableFile):
         before = []
     others = [f for f in before if isinstance(f, dict) and f.get("cell") not in mine]
     atomic_write_json(out / "failures.json", others + failures)
@@ -177,8 +177,8 @@ def _finished(cell: Cell) -> bool:
     if not (folder / run_folder.SUMMARY).is_file():
         return False
     try:
-        done = json.loads((folder / run_folder.CONFIG).read_text())
-    except (OSError, json.JSONDecodeError):
+        done = read_object(folder / run_folder.CONFIG)
+    except (OSError, UnreadableFile):
         return True
     differ = _settings_differ(cell, done, after_crash=bool(_read_summary_failures(folder)))
     if differ:
@@ -194,9 +194,9 @@ def _resumable(cell: Cell) -> bool:
     if not checkpoint.is_file():
         return False
     try:
-        done = json.loads((folder / run_folder.CONFIG).read_text())
+        done = read_object(folder / run_folder.CONFIG)
         step = int(load_checkpoint(checkpoint)["step"])
-    except (OSError, json.JSONDecodeError, DistganError, KeyError, TypeError, ValueError):
+    except (OSError, DistganError, KeyError, TypeError, ValueError):
         return False
     # a restart after a crash rewrites workers and fail in config.json: such a cell starts afresh, as does one
     # stopped while it wrote its summary (its checkpoint is at the last step, with nothing left to resume)
@@ -221,8 +221,8 @@ def _settings_differ(cell: Cell, done: dict[str, Any], after_crash: bool) -> lis
 
 def _read_summary_failures(folder: Path) -> list:
     try:
-        return json.loads((folder / run_folder.SUMMARY).read_text()).get("failures") or []
-    except (OSError, json.JSONDecodeError, AttributeError):
+        return read_object(folder / run_folder.SUMMARY).get("failures") or []
+    except (OSError, UnreadableFile):
         return []
 
 

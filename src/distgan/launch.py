@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 import os
 import secrets
@@ -29,6 +28,7 @@ from distgan.gpus import place
 from distgan.method_spec import RESTART
 from distgan.run_files import make_dirs
 from distgan.runner import make_shards, run_rank
+from distgan.safe_read import read_list
 from distgan.stopping import GRACE_S, REQUESTED, STOPPED_EXIT, RunStopped
 from distgan.transport.sim import SimAborted, SimDeadlock, SimDropped, SimHub, SimTransport
 
@@ -273,7 +273,7 @@ def _note_restart(config: RunConfig, rank: int, code: int, after_s: float, what:
     out = Path(config.out)
     step = load_checkpoint(out / run_folder.CHECKPOINT)["step"] if (out / run_folder.CHECKPOINT).is_file() else 0
     restarts_file = out / run_folder.RESTARTS
-    restarts = json.loads(restarts_file.read_text()) if restarts_file.is_file() else []
+    restarts = read_list(restarts_file)
     restarts.append({"rank": rank, "step": step, "detected_at_s": round(after_s, 2), "kind": "restart",
                      "what": f"worker exited (code {code}); " + what.format(step=step)})
     atomic_write_json(restarts_file, restarts)

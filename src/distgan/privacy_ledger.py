@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from distgan.run_files import make_subdir
+from distgan.safe_read import UnreadableFile, read_object
 
 FOLDER = "privacy"
 _WIDTH = 256  # bytes of a ledger record: rewritten in place, so it never changes length
@@ -66,7 +67,14 @@ class Ledger:
 def read(out: str | Path) -> list[Entry]:
     """Every incarnation's entry in a run folder, in worker then incarnation order."""
     folder = Path(out) / FOLDER
-    entries = [Entry(**json.loads(p.read_text())) for p in folder.glob("worker*.json")] if folder.is_dir() else []
+    entries = []
+    for path in sorted(folder.glob("worker*.json")) if folder.is_dir() else []:
+        value = read_object(path, limit=1 << 16)  # one padded line of a few hundred bytes
+        try:
+            entries.append(Entry(**value))
+        except TypeError:
+            raise UnreadableFile(f"{path}: not a privacy ledger entry (its fields are {sorted(value)}); restore "
+                                 f"it from the run, or move it out of {path.parent}") from None
     return sorted(entries, key=lambda e: (e.worker, e.incarnation))
 
 

@@ -25,6 +25,7 @@ from distgan.method_spec import MethodSpec
 from distgan.models import build_models, count_parameters
 from distgan.recorder import Recorder
 from distgan.run_files import make_dirs, open_for_append
+from distgan.safe_read import read_list
 from distgan.transport.base import PeerGone, Transport
 from distgan.transport.codecs import compression_for
 from distgan.transport.trace import Trace, decode
@@ -55,9 +56,8 @@ def run_rank(config: RunConfig, dataset: Dataset, transport: Transport, device: 
         _resume(ctx)
     if ctx.rank == 0:
         ctx.recorder = _open_recorder(ctx, evaluator)
-        restarts = out / run_folder.RESTARTS
-        if restarts.is_file():  # sync-dp restarts by the launcher, listed among the run's failures
-            ctx.failures.extend(json.loads(restarts.read_text()))
+        # the launcher's restarts (a sync-dp death, a --rejoin), listed among the run's failures
+        ctx.failures.extend(read_list(out / run_folder.RESTARTS))
     method = config.spec
     method.train(ctx)
     private = ctx.__dict__.get("privacy")  # the cached property, if this rank ever asked for it

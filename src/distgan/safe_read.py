@@ -76,6 +76,14 @@ def read_object(path: str | Path, missing: Any = _RAISE, limit: int = JSON_LIMIT
     return value
 
 
+def read_list(path: str | Path) -> list[Any]:
+    """A JSON list from `path`, or [] when there is no such file; anything else there is an UnreadableFile."""
+    value = read_json(path, missing=[])
+    if not isinstance(value, list):
+        raise UnreadableFile(f"{path}: a JSON {type(value).__name__}, not a list; {_fix(Path(path))}")
+    return value
+
+
 def read_jsonl(path: str | Path, limit: int = JSONL_LIMIT) -> list[tuple[int, dict[str, Any]]]:
     """(line number, object) for each line of a JSON-lines file. A last line without its newline that does not
     parse was cut short by a crash or is still being written: skipped, once a line before it was read."""

@@ -14,13 +14,13 @@ whichever look stops the study. The report states the looks, the level and each 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
 from distgan.errors import DistganError
+from distgan.safe_read import UnreadableFile, read_object
 from distgan.study import Cell, Study, plan
 
 log = logging.getLogger(__name__)
@@ -95,8 +95,8 @@ def _seconds_per_cell(stages: list[dict[str, Any]]) -> float:
 def _open(out: Path) -> set[tuple[str, int]]:
     """(label, workers) of every method in an undecided profile's open contrasts (recommendation.json)."""
     try:
-        profiles = json.loads((out / "recommendation.json").read_text()).get("profiles", {})
-    except (OSError, json.JSONDecodeError):
+        profiles = read_object(out / "recommendation.json").get("profiles", {})
+    except (OSError, UnreadableFile):
         return set()
     found = set()
     for entry in profiles.values():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -21,6 +20,7 @@ from distgan.gpus import Placement, check_fits, estimate_rank_bytes, place
 from distgan.launch import run_processes, run_simulated
 from distgan.models import build_models
 from distgan.runner import make_shards, run_rank
+from distgan.safe_read import read_object
 
 log = logging.getLogger(__name__)
 
@@ -134,4 +134,4 @@ def make_evaluator_for(config: RunConfig, dataset: Dataset) -> Any:
 
 def _read_summary(config: RunConfig) -> dict[str, Any]:
     path = Path(config.out) / run_folder.SUMMARY
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_object(path, missing={})
