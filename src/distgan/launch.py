@@ -178,10 +178,8 @@ def _spawn_and_watch(config: RunConfig) -> tuple[list[int], int | None, float]:
         for tail in tails:
             tail.join(timeout=5)
         pids.unlink(missing_ok=True)
-    if codes[0] == STOPPED_EXIT:
+    if codes[0] == STOPPED_EXIT or REQUESTED.is_set():  # also when killed before rank 0 named a step: disk stays
         raise RunStopped(None)
-    if REQUESTED.is_set():
-        raise RunStopped(None)  # the ranks were stopped before rank 0 could name a step: whatever is on disk stays
     if codes[0] != 0 and crashed is None:
         why = tails[0].last or "no message"
         raise DistganError(f"rank 0 exited with code {codes[0]}: {why}")
