@@ -40,10 +40,14 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(autouse=True)
 def _short_compute_timing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A study's compute timing (distgan/compute_timing.py) runs after its cells in every compare() here: 2 runs
-    of 12 updates per method keep it the same code at a fraction of its cost."""
-    from distgan import compute_timing
+    """A study's compute timing (distgan/compute_timing.py) runs after its cells, and its pilots (distgan/estimate.py)
+    before them, in every compare() here: 2 runs of 12 updates per method, and pilots of 8, keep them the same code
+    at a fraction of their cost."""
+    from distgan import compute_timing, estimate
 
     monkeypatch.setattr(compute_timing, "REPEATS", 2)
     monkeypatch.setattr(compute_timing, "STEPS", 12)
     monkeypatch.setattr(compute_timing, "WARMUP", 2)
+    monkeypatch.setattr(estimate, "PILOT_STEPS", 8)
+    monkeypatch.setattr(estimate, "PILOT_WARMUP", 2)
+    monkeypatch.setattr(estimate, "PILOT_LOG_EVERY", 2)

@@ -8,7 +8,7 @@ from typing import Any
 from distgan.study import Study
 from distgan.training import train
 
-__all__ = ["train", "compare", "report", "project"]
+__all__ = ["train", "compare", "plan", "report", "project"]
 
 
 def compare(study: Study) -> Path:
@@ -20,6 +20,18 @@ def compare(study: Study) -> Path:
     from distgan.compare import compare as run_study
 
     return run_study(study)
+
+
+def plan(study: Study) -> dict[str, Any]:
+    """What `compare(study)` would run and cost, without running it: the cells, and the estimate from a pilot of
+    each method (distgan/estimate.py), sized to `study.time_budget` where one is given. Nothing is written to
+    `study.out`."""
+    from distgan.compare import plan_cost, select
+    from distgan.study import plan as plan_cells
+
+    sized, cost = plan_cost(study)
+    cells = select(plan_cells(sized), sized.cells)
+    return {"study": sized, "cells": [c.name for c in cells], "cost": cost}
 
 
 def report(directory: str | Path, reference: str | None = None, target: float | None = None,

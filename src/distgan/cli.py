@@ -250,8 +250,14 @@ def _add_compare(sub: Any) -> None:
                    "seeds (2 a look, at most 3 looks) only to the methods of the profiles still undecided, until "
                    "every profile is decided or --time-budget is spent; each look decides at alpha / 3, so the "
                    "false-pick rate over all looks stays at most 5%% (docs/compare.md)")
-    p.add_argument("--time-budget", metavar="DURATION", help="what --until-decided may spend in all, such as 20m or "
-                   "1h (default: no limit but its 3 looks)")
+    p.add_argument("--time-budget", metavar="DURATION", help="what the study may take, such as 20m or 1h: it cuts "
+                   "seeds (down to 3), then updates, until its estimate fits, and says what it chose; with "
+                   "--until-decided, what its looks may spend in all (default: no limit)")
+    p.add_argument("--dry-run", action="store_true", help="print the cells and the estimated wall time (from a "
+                   "pilot of each method on this machine), then exit without training the study")
+    p.add_argument("--estimate", action=argparse.BooleanOptionalAction, default=None, help="time a pilot of "
+                   "each method (20 updates) and print the study's estimated wall time before its first cell "
+                   "(default: on)")
     p.add_argument("--jobs", type=int, metavar="J", help="cells run side by side, each in its own process with its "
                    "share of the cores (default: the number of cores); a stopped study still resumes cell by cell. "
                    "Cells side by side slow each other: measured wall time means little then, projected wall time "
@@ -308,7 +314,7 @@ def study_from_args(args: argparse.Namespace) -> Study:
     for name in ("dataset", "partition", "steps", "seeds", "first_seed", "backend", "batch_size", "eval_every", "out",
                  "progress", "reference", "target", "margin", "quality_margin", "equivalence_margin", "threads", "jobs",
                  "network", "require", "dp_epsilon", "until_decided", "time_budget",
-                 "compress"):
+                 "compress", "estimate"):
         if getattr(args, name) is not None:
             setattr(study, name, getattr(args, name))
     if args.workers is not None:
@@ -405,7 +411,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "compare":
             from distgan.api import compare
 
-            logging.getLogger("distgan").info("report: %s", compare(study_from_args(args)))
+            if args.dry_run:
+                _dry_run(study_from_args(args))
+            else:
+                logging.getLogger("distgan").info("report: %s", compare(study_from_args(args)))
         elif args.command == "report":
             from distgan.api import report
 
@@ -425,6 +434,29 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"distgan: {stopped}{_after_stop(args)}\n")
         return 143 if isinstance(e, Terminated) else 130
     return 0
+
+
+def _dry_run(study: Study) -> None:
+    """--dry-run: the plan and its estimated cost; nothing is trained."""
+    from distgan.api import plan
+    from distgan.estimate import describe
+
+    planned = plan(study)
+    sized, cost = planned["study"], planned["cost"]
+    cells = planned["cells"]
+    print(f"{len(cells)} cells: {', '.join(sized.methods)}; workers {','.join(map(str, sized.workers))}; "
+          f"{sized.seeds} seeds from {sized.first_seed}; {sized.steps} updates each; {sized.dataset}, "
+          f"--backend {sized.backend}; into {sized.out}")
+    if cost is None:
+        print("every cell has finished already: nothing to run (the report is rebuilt from them)")
+    else:
+        if cost.get("sized"):
+            print(cost["sized"])
+        print(describe(cost))
+        for label, pilot in cost["per_label"].items():
+            print(f"  {label}: {1000 * pilot['per_update']:.0f} ms an update, {pilot['per_eval']:.1f} s an "
+                  f"evaluation, {pilot['fixed']:.1f} s to start and finish a run")
+    print("dry run: nothing was trained; drop --dry-run to run the study")
 
 
 def _after_stop(args: argparse.Namespace) -> str:

@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
@@ -39,10 +40,53 @@ log = logging.getLogger(__name__)
 def compare(study: Study) -> Path:
     """Run every unfinished cell (a failed cell is recorded and the study goes on), then build the report. (With
     `until_decided`, api.compare runs distgan/sequential.py instead, which adds seeds where the pick is undecided.)"""
+    study, cost = plan_cost(study)
     cells = plan(study)
     chosen = select(cells, study.cells)
-    failures = run_cells(study, chosen, cells)
-    return finish(study, failures)
+    started = time.monotonic()
+    failures = run_cells(study, chosen, cells, {"cost": cost or _recorded_cost(study)})
+    return finish(study, failures, started if cost else None)
+
+
+def plan_cost(study: Study) -> tuple[Study, dict[str, Any] | None]:
+    """The study as it will run (sized to --time-budget where one is given without --until-decided) and what its
+    unfinished cells will cost, from a pilot of each method (distgan/estimate.py); logged before any cell runs.
+    None when every cell has finished."""
+    from distgan import estimate
+
+    cells = plan(study)
+    pending = [c for c in select(cells, study.cells) if not _finished(c)]
+    if not pending or not study.estimate:
+        return study, None
+    jobs = study.jobs or os.cpu_count() or 1
+    _warm_classifier(pending[0])
+    log.info("timing a pilot of %d updates of each method, to estimate the study's cost",
+             estimate.PILOT_STEPS)
+    pilots = estimate.pilots(pending, compute_timing.default_threads(jobs, study.threads), run_cell)
+    timed_apart = compute_timing.needed(study)
+
+    def seconds(candidate: Study) -> float:
+        unfinished = [c for c in select(plan(candidate), candidate.cells) if not _finished(c)]
+        return estimate.study_seconds(unfinished, pilots, jobs, timed_apart)["total_s"]
+
+    chosen_text = None
+    if study.time_budget and not study.until_decided:
+        study, chosen_text = estimate.fit(study, plan, seconds, study.time_budget)
+        log.info("%s", chosen_text)
+        pending = [c for c in select(plan(study), study.cells) if not _finished(c)]
+    cost = estimate.study_seconds(pending, pilots, jobs, timed_apart)
+    if chosen_text:
+        cost["sized"] = chosen_text
+    log.info("%s", estimate.describe(cost))
+    return study, cost
+
+
+def _warm_classifier(cell: Cell) -> None:
+    """Train (or load) the metrics classifier once here, so that no pilot's evaluation pays for it."""
+    from distgan.data.registry import load_dataset
+    from distgan.training import make_evaluator_for
+
+    make_evaluator_for(cell.config, load_dataset(cell.config.dataset))
 
 
 def run_cells(study: Study, chosen: list[Cell], every: list[Cell], record: dict[str, Any] | None = None
@@ -75,12 +119,15 @@ def run_cells(study: Study, chosen: list[Cell], every: list[Cell], record: dict[
     return failures
 
 
-def finish(study: Study, failures: list[dict[str, Any]]) -> Path:
-    """Time each method's compute apart from the cells (simulated studies, once), then build the report."""
+def finish(study: Study, failures: list[dict[str, Any]], started: float | None = None) -> Path:
+    """Time each method's compute apart from the cells (simulated studies, once), record the time this part took
+    beside its estimate, then build the report."""
     if compute_timing.needed(study) and not failures:
         log.info("timing each method's compute apart from the cells (%s)", compute_timing.FILE)
         compute_timing.time_compute(study, plan(study), compute_timing.default_threads(
             study.jobs or os.cpu_count() or 1, study.threads), run_cell)
+    if started is not None:
+        _record_measured(study, time.monotonic() - started)
     from distgan.report import build_report
 
     return build_report(study.out, equivalence_margin=study.equivalence_margin, network=study.network,
@@ -233,6 +280,27 @@ def _clear(folder: Path) -> None:
     if not (folder / run_folder.CONFIG).is_file() and any(folder.iterdir()):
         raise DistganError(f"{folder} exists and is not a distgan run folder; move it or pick another --out")
     shutil.rmtree(folder)
+
+
+def _recorded_cost(study: Study) -> dict[str, Any] | None:
+    """The cost an earlier part of this study recorded (kept when this part has nothing left to run)."""
+    try:
+        cost = read_object(Path(study.out) / "study.json", missing={}).get("cost")
+    except (OSError, UnreadableFile):
+        return None
+    return cost if isinstance(cost, dict) else None
+
+
+def _record_measured(study: Study, seconds: float) -> None:
+    """study.json's cost gets the wall time its cells (and compute timing) took, beside the estimate."""
+    path = Path(study.out) / "study.json"
+    try:
+        record = read_object(path)
+    except (OSError, UnreadableFile):
+        return
+    if isinstance(record.get("cost"), dict):
+        record["cost"]["measured_s"] = round(seconds, 1)
+        atomic_write_json(path, record)
 
 
 def _study_record(study: Study, cells: list[Cell]) -> dict[str, Any]:

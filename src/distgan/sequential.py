@@ -29,8 +29,9 @@ SEEDS_PER_LOOK = 2
 
 
 def until_decided(study: Study) -> Path:
-    from distgan.compare import finish, run_cells, select
+    from distgan.compare import finish, plan_cost, run_cells, select
 
+    study, cost = plan_cost(study)  # logs what look 1 will cost
     started = time.monotonic()
     seeds = list(range(study.first_seed, study.first_seed + study.seeds))
     wanted: dict[tuple[str, int], list[int]] = {}  # (label, workers) -> its seeds
@@ -42,7 +43,8 @@ def until_decided(study: Study) -> Path:
     report = None
     for look in range(1, MAX_LOOKS + 1):
         stage_start = time.monotonic()
-        record = {"looks": MAX_LOOKS, "stages": stages + [_stage(look, chosen, "running")]}
+        record = {"looks": MAX_LOOKS, "stages": stages + [_stage(look, chosen, "running")],
+                  **({"cost": cost} if look == 1 and cost else {})}
         failures = run_cells(study, chosen, every, record)
         stages.append({**_stage(look, chosen, "done"), "seconds": round(time.monotonic() - stage_start, 1)})
         _write_stages(study, every, stages)

@@ -60,7 +60,9 @@ class Study:
     margin: float | None = None  # the pick's time margin, a share (0.2: 20%); None: the rule's default
     quality_margin: float | None = None  # the pick's quality margin, a share; None: the rule's default
     until_decided: bool = False  # add seeds where the pick is undecided (distgan/sequential.py)
-    time_budget: float = 0.0  # seconds --until-decided may spend in all; 0: no limit but its looks
+    time_budget: float = 0.0  # seconds the study may take: sizes its seeds and updates (distgan/estimate.py), or,
+    # with until_decided, what its looks may spend in all; 0: no limit
+    estimate: bool = True  # time a pilot of each method and state the study's cost before its first cell
     cells: list[str] = field(default_factory=list)  # run only the cells whose folder matches one of these globs
     threads: int = 0  # torch threads per rank process (sim: per study process); 0 shares the cores
     jobs: int = 0  # cells run side by side, each with its share of the cores; 0: one per core
@@ -153,8 +155,9 @@ def _check_study(study: Study) -> None:
         study.time_budget = parse_duration(study.time_budget)
     if not isinstance(study.time_budget, (int, float)) or study.time_budget < 0:
         raise DistganError(f"--time-budget must be a duration such as 20m, 1h or 900s, got {study.time_budget!r}")
-    if study.time_budget and not study.until_decided:
-        raise DistganError("--time-budget limits --until-decided; add --until-decided, or drop --time-budget")
+    if study.time_budget and not study.estimate and not study.until_decided:
+        raise DistganError("--time-budget sizes the study from its estimate; drop --no-estimate, or drop "
+                           "--time-budget")
     if study.quality_margin is not None:
         study.quality_margin = stats.parse_share(study.quality_margin, "--quality-margin")
     if isinstance(study.jobs, bool) or not isinstance(study.jobs, int) or study.jobs < 0:

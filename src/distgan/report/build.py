@@ -20,6 +20,7 @@ from distgan.report import (
     plots,
     recommend,
     stragglers,
+    target_rule,
     verdicts,
 )
 from distgan.report.aggregate import Group, group_runs
@@ -67,10 +68,12 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
     looks = int(study.get("looks") or 1)  # a sequential study (--until-decided) decides each look at alpha / looks
     margins = _pick_margins(margin if margin is not None else study.get("margin"),
                             quality_margin if quality_margin is not None else study.get("quality_margin"))
-    goal = verdicts.default_target(points, floor, target if target is not None else study.get("target"))
+    given = target if target is not None else study.get("target")
+    from_study = None if given is not None or points else target_rule.study_target(groups, reference, floor)
+    goal = verdicts.default_target(points, floor, from_study[0] if from_study else given)
     report = Report(
         title=_title(runs),
-        facts=content.facts(runs, points, floor),
+        facts=content.facts(runs, points, floor) + content.cost_facts(study.get("cost")),
         header=header, rows=rows,
         figures=_figures(groups, root, points, floor),
         samples=[(g.name, run.sample) for g in groups for run in g.finished[:1] if run.sample is not None],
@@ -83,7 +86,7 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
     if goal is None:
         report.target = "n/a: no real-vs-real FID floor to set it from; give --target"
     else:
-        report.target = goal.describe() + ("" if target is not None or study.get("target") is not None else
+        report.target = goal.describe() + ("" if given is not None else f" ({from_study[1]})" if from_study else
                                            (" (all modes, the default for 2-D mixtures)" if points else
                                             " (2x the real-vs-real FID floor, the default)"))
         report.time_header, report.time_rows = verdicts.time_table(groups, goal)

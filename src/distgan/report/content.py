@@ -59,6 +59,22 @@ def _seeds(runs: list[Run]) -> str:
     return f"{len(seeds)} ({'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))})"
 
 
+def cost_facts(cost: Any) -> list[tuple[str, str]]:
+    """The study's estimated wall time beside what it took (study.json's cost, distgan/estimate.py)."""
+    if not isinstance(cost, dict) or not isinstance(cost.get("total_s"), (int, float)):
+        return []
+    text = (f"estimated {cost['total_s'] / 60:.1f} min before its cells ran ({cost.get('cells', '?')} cells, "
+            f"{cost.get('jobs', '?')} side by side, from a pilot of each method)")
+    measured = cost.get("measured_s")
+    if isinstance(measured, (int, float)) and measured > 0:
+        text += f"; took {measured / 60:.1f} min ({(cost['total_s'] - measured) / measured:+.0%} off)"
+    else:
+        text += "; not measured (the study stopped, or ran in parts)"
+    if cost.get("sized"):
+        text += f". {cost['sized']}"
+    return [("wall time of the study", text)]
+
+
 def facts(runs: list[Run], points: bool, floor: float | None) -> list[tuple[str, str]]:
     """The settings every cell shares (or the list of values where they differ) and the FID floor."""
     devices = list(dict.fromkeys(str(r.summary.get("device", "?")) for r in runs if r.summary))
