@@ -87,3 +87,28 @@ def test_a_killed_launchers_files_are_removed_when_the_folder_is_used_again(tmp_
     (tmp_path / run_folder.PIDS).write_text(json.dumps({"0": 999999}))
     train(small_config(tmp_path, method="standalone", steps=2))
     assert not (tmp_path / run_folder.LAUNCH_CONFIG).exists() and not (tmp_path / run_folder.PIDS).exists()
+
+
+def test_sigterm_ends_a_study_whose_cells_run_side_by_side(tmp_path):
+    """The process pool used to finish every queued cell before `distgan compare` exited: SIGTERM now cancels the
+    queue and ends the running cells (each resumes from its checkpoint next time), with no process left behind."""
+    out = tmp_path / "study"
+    cmd = [sys.executable, "-m", "distgan", "compare", "--dataset", "ring8", "--methods", "standalone,fl-gan",
+           "--seeds", "3", "--steps", "5000", "--batch-size", "16", "--jobs", "2", "--no-estimate", "--no-progress",
+           "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while sum(_steps_logged(cell) > 0 for cell in out.glob("*_s*")) < 2:
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    signalled = time.time()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err[-3000:]
+    assert time.time() - signalled < 30
+    assert "distgan: terminated" in err
+    started = [cell.name for cell in out.glob("*_s*")]
+    assert len(started) == 2 and not any((out / c / "summary.json").exists() for c in started)  # 4 never began
+    left = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(proc.pid)], capture_output=True, text=True).stdout
+    alive = [line for line in left.splitlines() if "<defunct>" not in line]  # a zombie has exited already
+    assert alive == [], left  # no worker of the pool is left running in the study's process group

@@ -149,7 +149,8 @@ def _run_cells(cells: list[Cell], jobs: int, threads: int, bar: tqdm):
     side_by_side = [dataclasses.replace(c, config=dataclasses.replace(c.config, threads=share, progress=False))
                     for c in cells]
     log.info("running %d cells, %d side by side with %d torch thread(s) each", len(cells), jobs, share)
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
         futures = {pool.submit(run_cell, c): c for c in side_by_side}
         for future in as_completed(futures):
             cell = futures[future]
@@ -161,6 +162,20 @@ def _run_cells(cells: list[Cell], jobs: int, threads: int, bar: tqdm):
             bar.set_postfix_str(cell.name)
             bar.update()
             yield cell, error
+    except BaseException:
+        _stop_pool(pool)  # SIGTERM or Ctrl-C: without this the pool would run every queued cell before exiting
+        raise
+    pool.shutdown()
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel the queued cells and end the running ones; each resumes from its last checkpoint next time."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # the executor has no public handle on them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        process.join(timeout=10)
 
 
 def _check_datasets(cells: list[Cell]) -> None:
