@@ -24,9 +24,11 @@ def fake_study(tmp_path, monkeypatch, outcomes: list[dict], budget: float = 0.0)
 
     def finish(study, failures):
         entry = outcomes[min(len(looks), len(outcomes)) - 1]
-        (tmp_path / "recommendation.json").write_text(json.dumps({"profiles": {"wan": entry}}))
+        profiles = entry["profiles"] if "profiles" in entry else {"wan": entry}
+        (tmp_path / "recommendation.json").write_text(json.dumps({"profiles": profiles}))
         return tmp_path / "report.html"
 
+    monkeypatch.setattr(compare, "plan_cost", lambda study: (study, None))  # no pilots: the cells are stand-ins
     monkeypatch.setattr(compare, "run_cells", run_cells)
     monkeypatch.setattr(compare, "finish", finish)
     study = Study(methods=["standalone", "fl-gan", "md-gan", "gossip-gan"], workers=[2], seeds=3, steps=40,
@@ -38,6 +40,24 @@ def fake_study(tmp_path, monkeypatch, outcomes: list[dict], budget: float = 0.0)
 UNDECIDED = {"decided": False, "open_contrasts": [{"method": "md-gan N=2", "label": "md-gan", "workers": 2},
                                                   {"method": "gossip-gan N=2", "label": "gossip-gan", "workers": 2}]}
 DECIDED = {"decided": True, "open_contrasts": []}
+OPEN_FL = {"decided": False, "open_contrasts": [{"method": "fl-gan N=2", "label": "fl-gan", "workers": 2}]}
+PICKED = {"decided": True, "pick": "fl-gan N=2", "workers": 2, "regret_bound": 1.08, "within_margin": ["fl-gan N=2"],
+          "margin": 0.2, "quality_margin": 0.25, "open_contrasts": []}
+
+
+def test_a_profile_keeps_the_pick_of_the_look_that_decided_it(tmp_path, monkeypatch):
+    """wan is decided at look 1; edge is not. Look 2 adds seeds for edge's open contrasts only, and wan keeps its
+    pick although look 2's seeds leave it undecided: a fourth look at wan is one the level does not pay for."""
+    looks, record = fake_study(tmp_path, monkeypatch, [
+        {"profiles": {"wan": PICKED, "edge": UNDECIDED}},
+        {"profiles": {"wan": OPEN_FL, "edge": DECIDED | {"pick": "md-gan N=2", "workers": 2}}}])
+    assert looks[1] == ["gossip-gan_w2_s3", "gossip-gan_w2_s4", "md-gan_w2_s3", "md-gan_w2_s4"]  # not fl-gan's
+    assert record["decided_at"]["wan"] == {"look": 1, "pick": "fl-gan N=2", "workers": 2, "regret_bound": 1.08,
+                                           "within_margin": ["fl-gan N=2"], "margin": 0.2, "quality_margin": 0.25,
+                                           "verdict": None}
+    assert record["decided_at"]["edge"]["look"] == 2 and record["decided_at"]["edge"]["pick"] == "md-gan N=2"
+    assert [s["decided"] for s in record["stages"]] == [["wan"], ["edge"]]
+    assert record["stages"][-1]["outcome"] == "every profile decided"
 
 
 def test_seeds_go_only_to_the_open_contrasts_until_decided(tmp_path, monkeypatch):
@@ -62,3 +82,22 @@ def test_durations_parse_and_refuse():
     for bad in ("soon", "", "20 minutes"):
         with pytest.raises(DistganError, match="--time-budget must be a duration such as 20m"):
             parse_duration(bad)
+
+
+def test_the_report_shows_the_kept_pick_beside_what_every_seed_now_says():
+    from types import SimpleNamespace
+
+    from distgan.report.pick import keep_earlier_decisions
+
+    now = SimpleNamespace(profile=SimpleNamespace(name="wan"), workers=2, decided=False, pick="", regret_bound=1.4,
+                          margin=0.2)
+    rows = [["wan: 100 Mbit/s", "2", "undecided", "1.40x (leader)", "-", "no: about 12 seeds"]]
+    recommendation = {"profiles": {"wan": {"decided": False, "pick": "", "workers": 2, "regret_bound": 1.4,
+                                           "within_margin": []}}}
+    kept = keep_earlier_decisions([now], rows, recommendation, {"wan": PICKED | {"look": 1}})
+    assert kept[0][2:] == ["fl-gan N=2", "1.08x", "-", "yes, at look 1, margin 1.20x (on every seed of the later "
+                                                        "looks: undecided)"]
+    entry = recommendation["profiles"]["wan"]
+    assert entry["decided"] and entry["pick"] == "fl-gan N=2" and entry["regret_bound"] == 1.08
+    assert entry["decided_at_look"] == 1 and entry["last_look"] == {"decided": False, "pick": "", "regret_bound": 1.4,
+                                                                    "within_margin": []}

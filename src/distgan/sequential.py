@@ -8,7 +8,10 @@ seconds per cell measured so far), or after MAX_LOOKS looks.
 
 Validity: every look's decision is made at alpha / MAX_LOOKS (Bonferroni over a fixed number of looks, each
 then split by MCB over the candidates), so the chance of any false pick over all the looks is at most alpha,
-whichever look stops the study. The report states the looks, the level and each stage's seeds.
+whichever look stops the study. A profile decided at a look keeps that pick (study.json's `decided_at`): the
+seeds added after it serve the profiles still open, and re-deciding it on them would be a fourth look the level
+does not pay for. The report states the looks, the level, each stage's seeds and the look that decided each
+profile.
 """
 
 from __future__ import annotations
@@ -40,16 +43,20 @@ def until_decided(study: Study) -> Path:
         wanted.setdefault((cell.label, cell.workers), []).append(cell.seed)
     chosen = select(every, study.cells)
     stages: list[dict[str, Any]] = []
+    decided_at: dict[str, dict[str, Any]] = {}  # profile -> its decision at the look that made it
     report = None
     for look in range(1, MAX_LOOKS + 1):
         stage_start = time.monotonic()
-        record = {"looks": MAX_LOOKS, "stages": stages + [_stage(look, chosen, "running")],
+        record = {"looks": MAX_LOOKS, "stages": stages + [_stage(look, chosen, "running")], "decided_at": decided_at,
                   **({"cost": cost} if look == 1 and cost else {})}
         failures = run_cells(study, chosen, every, record)
         stages.append({**_stage(look, chosen, "done"), "seconds": round(time.monotonic() - stage_start, 1)})
-        _write_stages(study, every, stages)
+        _write_stages(study, every, stages, decided_at)
         report = finish(study, failures)
-        open_cells = _open(Path(study.out))
+        newly = _freeze(Path(study.out), look, decided_at)
+        stages[-1]["decided"] = sorted(newly)
+        _write_stages(study, every, stages, decided_at)
+        open_cells = _open(Path(study.out), set(decided_at))
         if not open_cells:
             stages[-1]["outcome"] = "every profile decided"
             break
@@ -70,7 +77,7 @@ def until_decided(study: Study) -> Path:
         seeds += new
         every += extra
         chosen = extra
-    _write_stages(study, every, stages)
+    _write_stages(study, every, stages, decided_at)
     if report is None:
         raise DistganError("--until-decided ran no look")
     return finish(study, [])
@@ -81,12 +88,28 @@ def _stage(look: int, cells: list[Cell], state: str) -> dict[str, Any]:
             "methods": sorted({c.label for c in cells})}
 
 
-def _write_stages(study: Study, every: list[Cell], stages: list[dict[str, Any]]) -> None:
+def _write_stages(study: Study, every: list[Cell], stages: list[dict[str, Any]],
+                  decided_at: dict[str, dict[str, Any]]) -> None:
     from distgan.checkpoint import atomic_write_json
     from distgan.compare import _study_record
 
-    atomic_write_json(Path(study.out) / "study.json",
-                      {**_study_record(study, every), "looks": MAX_LOOKS, "stages": stages})
+    atomic_write_json(Path(study.out) / "study.json", {**_study_record(study, every), "looks": MAX_LOOKS,
+                                                       "stages": stages, "decided_at": decided_at})
+
+
+FROZEN_KEYS = ("pick", "workers", "regret_bound", "within_margin", "margin", "quality_margin", "verdict")
+
+
+def _freeze(out: Path, look: int, decided_at: dict[str, dict[str, Any]]) -> list[str]:
+    """Keep the decision of every profile this look decided for the first time; return their names."""
+    try:
+        profiles = read_object(out / "recommendation.json").get("profiles", {})
+    except (OSError, UnreadableFile):
+        return []
+    newly = [name for name, entry in profiles.items() if entry.get("decided") and name not in decided_at]
+    for name in newly:
+        decided_at[name] = {"look": look, **{k: profiles[name].get(k) for k in FROZEN_KEYS}}
+    return newly
 
 
 def _seconds_per_cell(stages: list[dict[str, Any]]) -> float:
@@ -94,14 +117,17 @@ def _seconds_per_cell(stages: list[dict[str, Any]]) -> float:
     return sum(s.get("seconds", 0.0) for s in stages) / max(1, cells)
 
 
-def _open(out: Path) -> set[tuple[str, int]]:
-    """(label, workers) of every method in an undecided profile's open contrasts (recommendation.json)."""
+def _open(out: Path, decided: set[str] = frozenset()) -> set[tuple[str, int]]:
+    """(label, workers) of every method in the open contrasts of a profile that no look has decided
+    (recommendation.json)."""
     try:
         profiles = read_object(out / "recommendation.json").get("profiles", {})
     except (OSError, UnreadableFile):
         return set()
     found = set()
-    for entry in profiles.values():
+    for name, entry in profiles.items():
+        if name in decided:
+            continue
         for decision in [entry, *entry.get("by_workers", {}).values()]:
             if not decision.get("decided"):
                 found |= {(c["label"], c["workers"]) for c in decision.get("open_contrasts", [])}

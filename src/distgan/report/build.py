@@ -97,7 +97,7 @@ def build_report(root: str | Path, reference: str | None = None, target: float |
                                        "exact sign test on which reached it first, a seed that never reached it "
                                        "censored at the budget")
     projections = _pick(report, root, groups, goal, points, floor, profiles, requirements, margins, looks,
-                        study.get("stages") or [])
+                        study.get("stages") or [], study.get("decided_at") or {})
     if goal is not None:
         if stragglers.sweeps(runs):
             report.figures.append(_straggler_figure(runs, goal, root))
@@ -121,7 +121,7 @@ def _pick_margins(margin: float | str | None, quality_margin: float | str | None
 
 def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target | None, points: bool,
           floor: float | None, profiles: list, requirements: list[str], margins: tuple[float, float], looks: int,
-          stages: list[dict]) -> Projections:
+          stages: list[dict], decided_at: dict[str, dict]) -> Projections:
     """`## Which method to pick`, recommendation.json, and the figures of projected wall time; returns the runs'
     projections, for the crossovers."""
     for name in ("fid_vs_projected.png", "modes_vs_projected.png", "decision_map.png"):
@@ -144,8 +144,16 @@ def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target
                "again with traces on (the default)") if projections.failed else \
             f"no cell meets the requirements ({'; '.join(decisions[0].excluded)})"
         report.pick_rows = [["all", "-", "undecided", "-", "-", f"no: {why}"]]
-    atomic_write_json(root / "recommendation.json",
-                      pick.recommendation_json(decisions, points, requirements, goal, *margins))
+    recommendation = pick.recommendation_json(decisions, points, requirements, goal, *margins)
+    if decided_at and goal is not None:  # a sequential study: a profile keeps the pick of the look that decided it
+        report.pick_rows = pick.keep_earlier_decisions(decisions, report.pick_rows, recommendation, decided_at)
+        for d, section in zip(decisions, report.pick_sections):
+            kept = decided_at.get(d.profile.name)
+            if isinstance(kept, dict) and kept.get("workers") == d.workers and kept.get("pick"):
+                section.verdict = (f"Decided at look {kept.get('look')}: pick {kept['pick']}, regret bound "
+                                   f"{recommend.factor(kept.get('regret_bound'))}. With every seed of the later "
+                                   f"looks: {section.verdict}")
+    atomic_write_json(root / "recommendation.json", recommendation)
     figures = []
     if any(d.rows for d in decisions):
         stem = "modes" if points else "fid"

@@ -65,6 +65,28 @@ def _epsilon(group) -> float | None:
     return None if not spent or any(e is None for e in spent) else max(spent)
 
 
+def keep_earlier_decisions(decisions: list[Decision], rows: list[list[str]], recommendation: dict[str, Any],
+                           decided_at: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """A sequential study (distgan/sequential.py): each profile a look decided keeps that look's pick, in the
+    summary rows (returned) and in `recommendation` (changed in place); what every seed now says stays beside it."""
+    rows = [list(r) for r in rows]
+    for i, d in enumerate(decisions):
+        kept = decided_at.get(d.profile.name)
+        if not isinstance(kept, dict) or kept.get("workers") != d.workers or not kept.get("pick"):
+            continue
+        now = f"{d.pick}, regret bound {factor(d.regret_bound)}" if d.decided else "undecided"
+        rows[i][2:6] = [kept["pick"], factor(kept.get("regret_bound")),
+                        ", ".join(n for n in kept.get("within_margin") or [] if n != kept["pick"]) or "-",
+                        f"yes, at look {kept.get('look')}, margin {1 + float(kept.get('margin') or d.margin):.2f}x "
+                        f"(on every seed of the later looks: {now})"]
+        entry = recommendation["profiles"].get(d.profile.name)
+        if entry is not None and entry.get("workers") == d.workers:
+            entry["last_look"] = {k: entry.get(k) for k in ("decided", "pick", "regret_bound", "within_margin")}
+            entry.update({"decided": True, "pick": kept["pick"], "regret_bound": kept.get("regret_bound"),
+                          "within_margin": kept.get("within_margin") or [], "decided_at_look": kept.get("look")})
+    return rows
+
+
 def recommendation_json(decisions: list[Decision], points: bool, requirements: list[str], target: Target | None,
                         margin: float, quality_margin: float) -> dict[str, Any]:
     """recommendation.json: per profile the decision at the largest N, and every N under by_workers."""

@@ -390,10 +390,13 @@ def stages_text(looks: int, stages: list[dict[str, Any]]) -> list[str]:
     if looks <= 1:
         return []
     lines = [f"Sequential (--until-decided): every look decides at alpha / {looks} = {stats.ALPHA / looks:.3g}, "
-             f"so the false-pick rate over all {looks} looks is at most {stats.ALPHA:.0%}."]
+             f"so the false-pick rate over all {looks} looks is at most {stats.ALPHA:.0%}. A profile decided at a "
+             "look keeps that pick; the seeds added later serve the profiles still open."]
     for s in stages:
         lines.append(f"Look {s.get('look')}: {s.get('cells')} cells, seeds {_seed_span(s.get('seeds') or [])}, "
-                     f"{', '.join(s.get('methods') or [])}; {s.get('outcome', s.get('state', ''))}.")
+                     f"{', '.join(s.get('methods') or [])}; "
+                     + (f"decided {', '.join(s['decided'])}; " if s.get("decided") else "")
+                     + f"{s.get('outcome', s.get('state', ''))}.")
     return lines
 
 
