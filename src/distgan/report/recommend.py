@@ -190,7 +190,8 @@ def decide(groups: list[Group], profile: Profile, target: Target, points: bool, 
         decision.open_contrasts = [r for r in rows if r.name in wanted]
         return decision
     decision.regret_bound = by_name[chosen.leader].regret if chosen.leader else None
-    decision.what_would_decide = _what_would_decide(arms, chosen, groups, name, alpha)
+    decision.what_would_decide = _what_would_decide(arms, chosen, groups, name, alpha,
+                                                    None if points else target.value)
     leader = by_name.get(chosen.leader)
     wanted = set(decision.unresolved) | ({leader.name} | {b for b, _, _ in leader.blocking} if leader else set())
     decision.open_contrasts = [r for r in rows if r.name in wanted]
@@ -317,7 +318,8 @@ def _unresolved_would_decide(arms: list[Arm], chosen: Pick, faster: list[str], g
     return text + ", and `--until-decided` spends them only on these methods."
 
 
-def _what_would_decide(arms: list[Arm], chosen: Pick, groups: list[Group], measure_name: str, alpha: float) -> str:
+def _what_would_decide(arms: list[Arm], chosen: Pick, groups: list[Group], measure_name: str, alpha: float,
+                       fid_target: float | None = None) -> str:
     if chosen.leader is None:
         unresolved = [a.name for a in arms if a.status == "unresolved"]
         if unresolved:
@@ -328,13 +330,13 @@ def _what_would_decide(arms: list[Arm], chosen: Pick, groups: list[Group], measu
     leader = next(a for a in arms if a.name == chosen.leader)
     if all(t is None for t in leader.times.values()):
         return ("no kept candidate reached the target on any seed: a larger budget (--steps) or a looser --target "
-                "would decide")
+                "would decide" + _budget(groups, [a for a in arms if a.status == "kept"], fid_target))
     blocking = ", ".join(name for name, _, _ in leader.blocking)
     text = (f"{leader.name} leads, but its regret bound, {factor(leader.regret)}, is over 1 + margin "
             f"({1 + chosen.margin:.2f}x) against {blocking}")
     if any(t is None for t in leader.times.values()):
         return text + (f"; {leader.name} missed the target on a seed, so its time is only known to exceed its "
-                       "budget: a larger budget (--steps) would decide.")
+                       "budget: a larger budget (--steps) would decide" + _budget(groups, [leader], fid_target) + ".")
     short = [name for name, diffs, _ in leader.blocking
              if any(a.name == name and _censored_before(leader, a) for a in arms)]
     if short:
@@ -351,6 +353,27 @@ def _what_would_decide(arms: list[Arm], chosen: Pick, groups: list[Group], measu
     if per_seed:
         text += f", a study of about {fmt.number(n * per_seed / 60)} min on this machine, one cell at a time"
     return text + ", or `--until-decided` spends them only on these methods."
+
+
+def _budget(groups: list[Group], arms: list[Arm], fid_target: float | None) -> str:
+    """The --steps an extrapolation of the censored candidates' curves says would decide (report/extrapolate.py):
+    that of the candidate whose every seed would get there first."""
+    if fid_target is None:
+        return ""
+    from distgan.report.extrapolate import budget_text, seed_updates
+
+    by_name = {g.name: g for g in groups}
+    seeds = len({r.seed for g in groups for r in g.finished})
+
+    def slowest_seed(arm: Arm) -> float:
+        fitted = [seed_updates(r.evals, fid_target) for r in by_name[arm.name].finished]
+        return max((u for u in fitted if u is not None), default=math.inf)
+
+    fitted = [a for a in arms if a.name in by_name]
+    if not fitted:
+        return ""
+    first = min(fitted, key=slowest_seed)
+    return budget_text(by_name[first.name].finished, first.name, fid_target, _study_seconds_per_seed(groups), seeds)
 
 
 def _censored_before(leader: Arm, other: Arm) -> bool:
