@@ -94,3 +94,10 @@ def test_a_study_records_its_estimate_beside_its_measured_time(tmp_path):
     assert f"estimated {cost['total_s'] / 60:.1f} min" in row and f"took {cost['measured_s'] / 60:.1f} min" in row
     compare(dataclasses.replace(study))  # nothing left to run: the estimate of the part that ran is kept
     assert json.loads((tmp_path / "study.json").read_text())["cost"] == cost
+
+
+def test_the_compute_timing_runs_fewer_updates_where_they_are_slow(monkeypatch):
+    monkeypatch.setattr(compute_timing, "STEPS", 100)  # the shipped figures, not the tests' short ones
+    assert compute_timing.steps_for(0.06) == 100 and compute_timing.steps_for(None) == 100
+    assert compute_timing.steps_for(0.2) == 60  # 12 s of updates
+    assert compute_timing.steps_for(1.0) == compute_timing.MIN_STEPS == 30

@@ -125,7 +125,7 @@ def finish(study: Study, failures: list[dict[str, Any]], started: float | None =
     if compute_timing.needed(study) and not failures:
         log.info("timing each method's compute apart from the cells (%s)", compute_timing.FILE)
         compute_timing.time_compute(study, plan(study), compute_timing.default_threads(
-            study.jobs or os.cpu_count() or 1, study.threads), run_cell)
+            study.jobs or os.cpu_count() or 1, study.threads), run_cell, _pilot_rates(study))
     if started is not None:
         _record_measured(study, time.monotonic() - started)
     from distgan.report import build_report
@@ -295,6 +295,14 @@ def _clear(folder: Path) -> None:
     if not (folder / run_folder.CONFIG).is_file() and any(folder.iterdir()):
         raise DistganError(f"{folder} exists and is not a distgan run folder; move it or pick another --out")
     shutil.rmtree(folder)
+
+
+def _pilot_rates(study: Study) -> dict[str, float]:
+    """Seconds per update of each label's pilot, from study.json's cost (empty where there was none)."""
+    cost = _recorded_cost(study) or {}
+    labels = cost.get("per_label") if isinstance(cost.get("per_label"), dict) else {}
+    return {label: entry["per_update"] for label, entry in labels.items()
+            if isinstance(entry, dict) and isinstance(entry.get("per_update"), (int, float))}
 
 
 def _recorded_cost(study: Study) -> dict[str, Any] | None:

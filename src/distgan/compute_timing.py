@@ -25,7 +25,9 @@ from distgan.checkpoint import atomic_write_json
 log = logging.getLogger(__name__)
 FILE = "compute_timing.json"
 REPEATS = 3
-STEPS = 100
+STEPS = 100  # at most; fewer where updates are slow (steps_for), but never fewer than MIN_STEPS
+MIN_STEPS = 30
+SECONDS_PER_RUN = 12.0  # what one timing run's updates should take: 100 of digits' 60-120 ms, 30 of mnist5k's 1 s
 WARMUP = 10  # updates left out of each timing: the first steps pay for allocation and caches
 TRIM = 0.1  # the share of the fastest and of the slowest records left out of a rate
 
@@ -35,10 +37,19 @@ def needed(study: Any) -> bool:
     return study.backend == "sim" and not (Path(study.out) / FILE).is_file()
 
 
-def time_compute(study: Any, cells: list[Any], threads: int, run_cell: Callable[[Any], str | None]
-                 ) -> dict[str, Any]:
+def steps_for(seconds_per_update: float | None) -> int:
+    """Updates in one timing run: STEPS, or as many as take SECONDS_PER_RUN at the pilot's rate (estimate.py), never
+    fewer than MIN_STEPS (after the WARMUP, enough per-record rates to trim)."""
+    if not seconds_per_update or seconds_per_update <= 0:
+        return STEPS
+    return max(min(STEPS, MIN_STEPS), min(STEPS, int(SECONDS_PER_RUN / seconds_per_update)))
+
+
+def time_compute(study: Any, cells: list[Any], threads: int, run_cell: Callable[[Any], str | None],
+                 seconds_per_update: dict[str, float] | None = None) -> dict[str, Any]:
     """Time every label's compute per update (REPEATS short runs each, interleaved, each trained by `run_cell`,
-    compare.run_cell); write compute_timing.json into the study folder and return what it holds."""
+    compare.run_cell; of steps_for its pilot's rate, where `seconds_per_update` has one); write compute_timing.json
+    into the study folder and return what it holds."""
     examples = {}
     for cell in cells:  # one cell per label, at its largest N: that is the one the pick compares
         if cell.label not in examples or cell.workers > examples[cell.label].workers:
@@ -51,8 +62,9 @@ def time_compute(study: Any, cells: list[Any], threads: int, run_cell: Callable[
             for label in labels[repeat % len(labels):] + labels[:repeat % len(labels)]:
                 cell = examples[label]
                 out = scratch / f"{cell.name}_r{repeat}"
-                config = dataclasses.replace(cell.config, steps=STEPS, eval_every=0, sample_every=10 * STEPS,
-                                             checkpoint_every=10 * STEPS, tensorboard=False, progress=False,
+                steps = steps_for((seconds_per_update or {}).get(label))
+                config = dataclasses.replace(cell.config, steps=steps, eval_every=0, sample_every=10 * steps,
+                                             checkpoint_every=10 * steps, tensorboard=False, progress=False,
                                              threads=threads, seed=cell.config.seed + 1000 * (repeat + 1),
                                              out=str(out), resume=False)
                 error = run_cell(dataclasses.replace(cell, config=config))
@@ -69,7 +81,8 @@ def time_compute(study: Any, cells: list[Any], threads: int, run_cell: Callable[
 
     from distgan.runner import machine
 
-    result = {"repeats": REPEATS, "steps": STEPS, "warmup": WARMUP, "trim": TRIM, "threads": threads,
+    result = {"repeats": REPEATS, "steps": {label: steps_for((seconds_per_update or {}).get(label))
+                                            for label in labels}, "warmup": WARMUP, "trim": TRIM, "threads": threads,
               "machine": machine(torch.device("cpu")), "labels": {
         label: summary(values) for label, values in seconds.items() if values}}
     atomic_write_json(Path(study.out) / FILE, result)

@@ -101,7 +101,8 @@ def study_seconds(cells: list[Any], measured: dict[str, Pilot], jobs: int, timed
     cells_s = max(sum(per_cell) / max(1, jobs), max(per_cell, default=0.0))
     timing_s = 0.0
     if timed_apart:
-        timing_s = compute_timing.REPEATS * sum(p.fixed + compute_timing.STEPS * p.per_update + p.per_eval
+        timing_s = compute_timing.REPEATS * sum(p.fixed + compute_timing.steps_for(p.per_update) * p.per_update
+                                                + p.per_eval
                                                 for p in measured.values())
     return {"cells": len(cells), "jobs": jobs, "unmeasured": sorted({c.label for c in cells} - set(measured)),
             "cells_s": round(cells_s, 1), "timing_s": round(timing_s, 1),
