@@ -165,7 +165,8 @@ def test_a_dropped_md_gan_worker_rejoins_with_a_peers_d(tmp_path):
     assert restart["rank"] == 2 and "code 18" in restart["what"] and "rejoined" in restart["what"], restart
     assert restart["step"] >= 20 and summary["workers"] == 3 and summary["g_updates"] == 700
     per_rank = summary["bytes"]["per_rank"]
-    assert per_rank["2"]["recv"]["md-gan/rejoin"] > 0  # it took a D from a peer
+    # it took a D from a peer (once, in CI on 316b379, it had not: the log below says why, if it happens again)
+    assert per_rank["2"]["recv"].get("md-gan/rejoin", 0) > 0, (per_rank["2"]["recv"], stderr[-4000:])
     given = sum(per_rank[r]["sent"].get("md-gan/rejoin", 0) for r in ("1", "3"))
     assert given == per_rank["2"]["recv"]["md-gan/rejoin"]
     assert per_rank["2"]["sent"]["md-gan/feedback"] > 0  # and trained on to the end
