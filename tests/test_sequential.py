@@ -94,7 +94,10 @@ def test_the_report_shows_the_kept_pick_beside_what_every_seed_now_says():
     rows = [["wan: 100 Mbit/s", "2", "undecided", "1.40x (leader)", "-", "no: about 12 seeds"]]
     recommendation = {"profiles": {"wan": {"decided": False, "pick": "", "workers": 2, "regret_bound": 1.4,
                                            "within_margin": []}}}
-    kept = keep_earlier_decisions([now], rows, recommendation, {"wan": PICKED | {"look": 1}})
+    section = SimpleNamespace(verdict="Undecided on wan.")
+    kept = keep_earlier_decisions([now], rows, [section], recommendation, {"wan": PICKED | {"look": 1}})
+    assert section.verdict == ("Decided at look 1: pick fl-gan N=2, regret bound 1.08x. With every seed of the "
+                               "later looks: Undecided on wan.")
     assert kept[0][2:] == ["fl-gan N=2", "1.08x", "-", "yes, at look 1, margin 1.20x (on every seed of the later "
                                                         "looks: undecided)"]
     entry = recommendation["profiles"]["wan"]

@@ -146,13 +146,8 @@ def _pick(report: Report, root: Path, groups: list[Group], goal: verdicts.Target
         report.pick_rows = [["all", "-", "undecided", "-", "-", f"no: {why}"]]
     recommendation = pick.recommendation_json(decisions, points, requirements, goal, *margins)
     if decided_at and goal is not None:  # a sequential study: a profile keeps the pick of the look that decided it
-        report.pick_rows = pick.keep_earlier_decisions(decisions, report.pick_rows, recommendation, decided_at)
-        for d, section in zip(decisions, report.pick_sections):
-            kept = decided_at.get(d.profile.name)
-            if isinstance(kept, dict) and kept.get("workers") == d.workers and kept.get("pick"):
-                section.verdict = (f"Decided at look {kept.get('look')}: pick {kept['pick']}, regret bound "
-                                   f"{recommend.factor(kept.get('regret_bound'))}. With every seed of the later "
-                                   f"looks: {section.verdict}")
+        report.pick_rows = pick.keep_earlier_decisions(decisions, report.pick_rows, report.pick_sections,
+                                                       recommendation, decided_at)
     atomic_write_json(root / "recommendation.json", recommendation)
     figures = []
     if any(d.rows for d in decisions):

@@ -65,15 +65,20 @@ def _epsilon(group) -> float | None:
     return None if not spent or any(e is None for e in spent) else max(spent)
 
 
-def keep_earlier_decisions(decisions: list[Decision], rows: list[list[str]], recommendation: dict[str, Any],
-                           decided_at: dict[str, dict[str, Any]]) -> list[list[str]]:
+def keep_earlier_decisions(decisions: list[Decision], rows: list[list[str]], sections: list[PickSection],
+                           recommendation: dict[str, Any], decided_at: dict[str, dict[str, Any]]) -> list[list[str]]:
     """A sequential study (distgan/sequential.py): each profile a look decided keeps that look's pick, in the
-    summary rows (returned) and in `recommendation` (changed in place); what every seed now says stays beside it."""
+    summary rows (returned), its section's verdict and `recommendation` (both changed in place); what every seed
+    now says stays beside it."""
     rows = [list(r) for r in rows]
     for i, d in enumerate(decisions):
         kept = decided_at.get(d.profile.name)
         if not isinstance(kept, dict) or kept.get("workers") != d.workers or not kept.get("pick"):
             continue
+        if i < len(sections):
+            sections[i].verdict = (f"Decided at look {kept.get('look')}: pick {kept['pick']}, regret bound "
+                                   f"{factor(kept.get('regret_bound'))}. With every seed of the later looks: "
+                                   f"{sections[i].verdict}")
         now = f"{d.pick}, regret bound {factor(d.regret_bound)}" if d.decided else "undecided"
         rows[i][2:6] = [kept["pick"], factor(kept.get("regret_bound")),
                         ", ".join(n for n in kept.get("within_margin") or [] if n != kept["pick"]) or "-",
